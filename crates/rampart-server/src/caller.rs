@@ -1,0 +1,172 @@
+//! The one place where requests are authenticated. A handler that takes [`Caller`] (or a
+//! role extractor built on it) cannot run for an anonymous request; CSRF is checked here for
+//! cookie-authenticated writes.
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, Method, header};
+use rampart_auth::Principal;
+use rampart_auth::authn::{self, Credential};
+use rampart_core::GlobalRole;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::tenant::TenantCtx;
+
+/// Name of the session cookie. The `__Host-` prefix makes browsers insist on Secure, Path=/
+/// and no Domain, so a sibling subdomain cannot set or overwrite it.
+pub const SESSION_COOKIE: &str = "__Host-rampart_session";
+
+/// An authenticated caller of one tenant.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub principal: Principal,
+    pub tenant: TenantCtx,
+}
+
+/// A caller whose tenant role is admin or owner.
+#[derive(Debug, Clone)]
+pub struct TenantAdmin(pub Caller);
+
+/// Reads one cookie from the `Cookie` headers.
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+fn bearer(headers: &HeaderMap) -> Option<Result<&str, ApiError>> {
+    let value = headers.get(header::AUTHORIZATION)?;
+    let text = value.to_str().ok()?;
+    let (scheme, token) = text.split_once(' ')?;
+    if scheme.eq_ignore_ascii_case("bearer") {
+        Some(Ok(token.trim()))
+    } else {
+        Some(Err(
+            ApiError::unauthenticated().detail("use Authorization: Bearer <token>")
+        ))
+    }
+}
+
+fn is_safe(method: &Method) -> bool {
+    matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+/// DESIGN.md section 7: a state-changing request authenticated by cookie must say it comes
+/// from this very origin. `same-site` is not enough, because sibling tenants share a site.
+pub fn csrf_ok(headers: &HeaderMap, origin: &str) -> bool {
+    let values = |name| {
+        headers
+            .get_all(name)
+            .iter()
+            .map(|v| v.to_str().unwrap_or(""))
+            .collect::<Vec<_>>()
+    };
+    let fetch_site = values(header::HeaderName::from_static("sec-fetch-site"));
+    let request_origin = values(header::ORIGIN);
+    // Every value present must agree: a duplicated header is not a way around the check.
+    if fetch_site.iter().any(|s| *s != "same-origin") || request_origin.iter().any(|o| *o != origin)
+    {
+        return false;
+    }
+    !fetch_site.is_empty() || !request_origin.is_empty()
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let tenant = TenantCtx::from_request_parts(parts, state).await?;
+        let credential = match bearer(&parts.headers) {
+            Some(token) => Credential::Bearer(token?),
+            None => {
+                let value =
+                    cookie(&parts.headers, SESSION_COOKIE).ok_or_else(ApiError::unauthenticated)?;
+                if !is_safe(&parts.method) && !csrf_ok(&parts.headers, &tenant.origin) {
+                    tracing::warn!(target: "rampart::security", event = "csrf_refused");
+                    metrics::counter!("rampart_security_events_total", "event" => "csrf_refused")
+                        .increment(1);
+                    return Err(ApiError::forbidden(
+                        "csrf_check_failed",
+                        "a cookie-authenticated change must come from this site's own pages",
+                    ));
+                }
+                Credential::SessionCookie(value)
+            }
+        };
+        let principal =
+            authn::authenticate(&tenant.store, credential, state.session_policy()).await?;
+        Ok(Self { principal, tenant })
+    }
+}
+
+impl FromRequestParts<AppState> for TenantAdmin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let caller = Caller::from_request_parts(parts, state).await?;
+        if caller.principal.role() >= GlobalRole::Admin {
+            Ok(Self(caller))
+        } else {
+            Err(ApiError::forbidden(
+                "forbidden",
+                "only tenant admins and owners may do this",
+            ))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(*k, HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    #[test]
+    fn csrf_needs_same_origin_proof() {
+        let o = "http://acme.localhost:8080";
+        assert!(csrf_ok(&headers(&[("sec-fetch-site", "same-origin")]), o));
+        assert!(csrf_ok(
+            &headers(&[("origin", "http://acme.localhost:8080")]),
+            o
+        ));
+        assert!(!csrf_ok(&headers(&[("sec-fetch-site", "same-site")]), o));
+        assert!(!csrf_ok(
+            &headers(&[("origin", "http://evil.localhost:8080")]),
+            o
+        ));
+        assert!(!csrf_ok(
+            &headers(&[
+                ("sec-fetch-site", "same-origin"),
+                ("origin", "http://evil.localhost:8080")
+            ]),
+            o
+        ));
+        assert!(!csrf_ok(&headers(&[]), o));
+    }
+
+    #[test]
+    fn cookies_are_found_among_others() {
+        let h = headers(&[("cookie", "a=1; __Host-rampart_session=xyz; b=2")]);
+        assert_eq!(cookie(&h, SESSION_COOKIE), Some("xyz"));
+        assert_eq!(cookie(&h, "c"), None);
+    }
+}

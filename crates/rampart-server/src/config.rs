@@ -1,0 +1,398 @@
+//! The server's typed configuration. Loading (defaults < file < environment < flags) lives in
+//! the binary; this module defines the shape, the defaults and the checks.
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+
+use ipnet::IpNet;
+use rampart_store::StoreConfig;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// The public listener (API and UI).
+    pub listen: SocketAddr,
+    /// Health, readiness and metrics; never the API.
+    pub internal_listen: SocketAddr,
+    /// Where the SQLite databases live.
+    pub data_dir: PathBuf,
+    /// A Host `<slug>.<base>` selects tenant `<slug>`.
+    pub base_domains: Vec<String>,
+    /// The tenant served on a bare base domain or an IP literal.
+    pub default_tenant: Option<String>,
+    /// The address people use to reach this instance, for links in messages.
+    pub public_url: Option<String>,
+    /// Reverse proxies whose forwarding headers are believed; required to listen on a
+    /// non-loopback address without TLS.
+    pub trusted_proxies: Vec<IpNet>,
+    pub database: DatabaseConfig,
+    pub auth: AuthConfig,
+    pub limits: LimitsConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// `sqlite` (the default: files under `data_dir`) or a `postgres://` URL.
+    pub url: SecretString,
+    /// Prefix of the schemas and roles created on PostgreSQL.
+    pub postgres_prefix: String,
+    pub max_connections: u32,
+    pub sqlite_readers: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    pub session_idle_minutes: u32,
+    pub session_absolute_hours: u32,
+    /// Password hashes computed at once at most (each takes 19 MiB).
+    pub hash_concurrency: usize,
+    /// Longest lifetime of an API token.
+    pub token_max_days: u32,
+    pub setup_token_hours: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    pub body_bytes: usize,
+    pub request_timeout_secs: u64,
+    pub default_page_size: u32,
+    pub max_page_size: u32,
+    pub max_batch: usize,
+    /// Largest table on which an exact count is computed.
+    pub max_exact_count: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    /// A `tracing` filter such as `info` or `rampart=debug,info`.
+    pub level: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            internal_listen: SocketAddr::from(([127, 0, 0, 1], 9090)),
+            data_dir: PathBuf::from("./rampart-data"),
+            base_domains: vec!["localhost".into()],
+            default_tenant: Some("default".into()),
+            public_url: None,
+            trusted_proxies: Vec::new(),
+            database: DatabaseConfig::default(),
+            auth: AuthConfig::default(),
+            limits: LimitsConfig::default(),
+            log: LogConfig::default(),
+        }
+    }
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            url: SecretString::from("sqlite"),
+            postgres_prefix: "rampart_".into(),
+            max_connections: 32,
+            sqlite_readers: 8,
+        }
+    }
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            session_idle_minutes: 60,
+            session_absolute_hours: 12,
+            hash_concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            token_max_days: 366,
+            setup_token_hours: 24,
+        }
+    }
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            body_bytes: 8 * 1024 * 1024,
+            request_timeout_secs: 30,
+            default_page_size: 50,
+            max_page_size: 1000,
+            max_batch: 1000,
+            max_exact_count: 100_000,
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Json,
+            level: "info".into(),
+        }
+    }
+}
+
+impl fmt::Debug for DatabaseConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DatabaseConfig")
+            .field("url", &redact_url(self.url.expose_secret()))
+            .field("postgres_prefix", &self.postgres_prefix)
+            .field("max_connections", &self.max_connections)
+            .field("sqlite_readers", &self.sqlite_readers)
+            .finish()
+    }
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("internal_listen", &self.internal_listen)
+            .field("data_dir", &self.data_dir)
+            .field("base_domains", &self.base_domains)
+            .field("default_tenant", &self.default_tenant)
+            .field("public_url", &self.public_url)
+            .field("trusted_proxies", &self.trusted_proxies)
+            .field("database", &self.database)
+            .field("auth", &self.auth)
+            .field("limits", &self.limits)
+            .field("log", &self.log)
+            .finish()
+    }
+}
+
+/// A URL with any password replaced, for logs and `config check`.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("redacted"));
+            u.to_string()
+        }
+        Ok(u) => u.to_string(),
+        Err(_) => url.to_owned(),
+    }
+}
+
+/// One mistake in a configuration, naming its key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigProblem {
+    pub key: &'static str,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.key, self.message)
+    }
+}
+
+fn is_hostname(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 253
+        && s.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        })
+}
+
+impl Config {
+    /// Every problem found, or nothing.
+    pub fn check(&self) -> Vec<ConfigProblem> {
+        let mut problems = Vec::new();
+        let mut problem =
+            |key: &'static str, message: String| problems.push(ConfigProblem { key, message });
+        if self.base_domains.is_empty() {
+            problem("base_domains", "must name at least one domain".into());
+        }
+        for d in &self.base_domains {
+            if !is_hostname(d) {
+                problem(
+                    "base_domains",
+                    format!("{d:?} is not a lowercase host name"),
+                );
+            }
+        }
+        if let Some(t) = &self.default_tenant
+            && let Err(e) = rampart_core::names::validate_slug("default_tenant", t)
+        {
+            problem("default_tenant", format!("{t:?} {}", e.message));
+        }
+        if let Some(u) = &self.public_url {
+            match url::Url::parse(u) {
+                Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => {}
+                _ => problem("public_url", format!("{u:?} is not an http(s) URL")),
+            }
+        }
+        let non_loopback = |a: &SocketAddr| !a.ip().is_loopback();
+        if non_loopback(&self.listen) && self.trusted_proxies.is_empty() {
+            problem(
+                "listen",
+                format!(
+                    "{} is not a loopback address: plain HTTP is only allowed on loopback, or behind a \
+                     reverse proxy named in trusted_proxies",
+                    self.listen
+                ),
+            );
+        }
+        if non_loopback(&self.internal_listen) {
+            problem(
+                "internal_listen",
+                format!(
+                    "{} is not a loopback address; metrics must not be exposed by accident",
+                    self.internal_listen
+                ),
+            );
+        }
+        if self.listen.port() != 0 && self.listen == self.internal_listen {
+            problem("internal_listen", "must differ from listen".into());
+        }
+        let url = self.database.url.expose_secret();
+        if url != "sqlite" && !url.starts_with("postgres://") && !url.starts_with("postgresql://") {
+            problem(
+                "database.url",
+                "must be \"sqlite\" or a postgres:// URL".into(),
+            );
+        }
+        if rampart_sql_ident_ok(&self.database.postgres_prefix).is_err() {
+            problem(
+                "database.postgres_prefix",
+                "must be up to 24 characters of a-z, 0-9 and _, starting with a letter or _".into(),
+            );
+        }
+        if self.database.max_connections == 0 || self.database.sqlite_readers == 0 {
+            problem("database", "connection counts must be positive".into());
+        }
+        if self.auth.session_idle_minutes == 0 || self.auth.session_absolute_hours == 0 {
+            problem("auth", "session lifetimes must be positive".into());
+        }
+        if u64::from(self.auth.session_idle_minutes)
+            > u64::from(self.auth.session_absolute_hours) * 60
+        {
+            problem(
+                "auth.session_idle_minutes",
+                "must not exceed the absolute lifetime".into(),
+            );
+        }
+        if self.auth.hash_concurrency == 0 || self.auth.hash_concurrency > 256 {
+            problem("auth.hash_concurrency", "must be between 1 and 256".into());
+        }
+        if self.auth.token_max_days == 0 || self.auth.token_max_days > 3660 {
+            problem("auth.token_max_days", "must be between 1 and 3660".into());
+        }
+        if self.limits.body_bytes < 1024 {
+            problem("limits.body_bytes", "must be at least 1024".into());
+        }
+        if self.limits.default_page_size == 0
+            || self.limits.default_page_size > self.limits.max_page_size
+        {
+            problem(
+                "limits.default_page_size",
+                "must be between 1 and limits.max_page_size".into(),
+            );
+        }
+        if self.limits.max_batch == 0 || self.limits.max_batch > 10_000 {
+            problem("limits.max_batch", "must be between 1 and 10000".into());
+        }
+        if self.log.level.trim().is_empty() {
+            problem("log.level", "must not be empty".into());
+        }
+        problems
+    }
+
+    /// Where the store keeps data.
+    pub fn store_config(&self) -> StoreConfig {
+        let url = self.database.url.expose_secret();
+        if url == "sqlite" {
+            StoreConfig::Sqlite {
+                data_dir: self.data_dir.clone(),
+                readers: self.database.sqlite_readers,
+            }
+        } else {
+            StoreConfig::Postgres {
+                url: url.to_owned(),
+                prefix: self.database.postgres_prefix.clone(),
+                max_connections: self.database.max_connections,
+            }
+        }
+    }
+
+    /// The URL people use, for printed links: `public_url`, else derived from the listener.
+    pub fn public_base_url(&self, bound: SocketAddr) -> String {
+        if let Some(u) = &self.public_url {
+            return u.trim_end_matches('/').to_owned();
+        }
+        let host = match bound.ip() {
+            IpAddr::V4(ip) if ip.is_loopback() => self
+                .base_domains
+                .first()
+                .cloned()
+                .unwrap_or_else(|| ip.to_string()),
+            IpAddr::V4(ip) => ip.to_string(),
+            IpAddr::V6(ip) => format!("[{ip}]"),
+        };
+        format!("http://{host}:{}", bound.port())
+    }
+}
+
+fn rampart_sql_ident_ok(prefix: &str) -> Result<(), ()> {
+    let mut chars = prefix.chars();
+    let first = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c == '_');
+    let rest = chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if first && rest && prefix.len() <= 24 && !prefix.starts_with("pg_") {
+        Ok(())
+    } else {
+        Err(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        assert_eq!(Config::default().check(), vec![]);
+    }
+
+    #[test]
+    fn mistakes_name_their_key() {
+        let mut c = Config {
+            listen: "0.0.0.0:8080".parse().unwrap(),
+            base_domains: vec!["Bad Domain".into()],
+            ..Config::default()
+        };
+        c.database.url = SecretString::from("mysql://x");
+        let keys: Vec<_> = c.check().into_iter().map(|p| p.key).collect();
+        assert_eq!(keys, vec!["base_domains", "listen", "database.url"]);
+    }
+
+    #[test]
+    fn debug_hides_the_database_password() {
+        let mut c = Config::default();
+        c.database.url = SecretString::from("postgres://u:hunter2@db/x");
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+    }
+}

@@ -1,0 +1,219 @@
+//! Every error a client sees is an RFC 9457 problem document, built here and only here.
+//! Internal details (SQL, paths, causes) are logged with the request id and never sent.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use rampart_auth::{AuthError, Denied};
+use rampart_core::{FieldError, Invalid};
+use rampart_store::StoreError;
+use serde::Serialize;
+
+use crate::request_id;
+
+/// A problem to answer with.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub title: &'static str,
+    pub detail: Option<String>,
+    pub errors: Vec<FieldError>,
+    pub www_authenticate: bool,
+}
+
+#[derive(Serialize)]
+struct Problem<'a> {
+    #[serde(rename = "type")]
+    kind: String,
+    title: &'a str,
+    status: u16,
+    code: &'a str,
+    request_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    detail: Option<&'a str>,
+    #[serde(skip_serializing_if = "<[FieldError]>::is_empty")]
+    errors: &'a [FieldError],
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, title: &'static str) -> Self {
+        Self {
+            status,
+            code,
+            title,
+            detail: None,
+            errors: Vec::new(),
+            www_authenticate: false,
+        }
+    }
+
+    pub fn detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = Some(detail.into());
+        self
+    }
+
+    pub fn with_errors(mut self, errors: Vec<FieldError>) -> Self {
+        self.errors = errors;
+        self
+    }
+
+    pub fn bad_request(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, "Bad request").detail(detail)
+    }
+
+    /// Input that failed validation, naming each field.
+    pub fn invalid(invalid: Invalid) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "validation_failed",
+            "Invalid input",
+        )
+        .detail("the request has invalid fields; see errors")
+        .with_errors(invalid.errors)
+    }
+
+    pub fn field(field: impl Into<String>, code: &'static str, message: impl Into<String>) -> Self {
+        Self::invalid(Invalid::one(field, code, message))
+    }
+
+    pub fn unauthenticated() -> Self {
+        Self {
+            www_authenticate: true,
+            ..Self::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                "Authentication required",
+            )
+        }
+    }
+
+    pub fn forbidden(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, code, "Forbidden").detail(detail)
+    }
+
+    pub fn not_found() -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", "Not found")
+    }
+
+    pub fn conflict(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, code, "Conflict").detail(detail)
+    }
+
+    /// Something went wrong on our side; the cause is logged, not sent.
+    pub fn internal(cause: &dyn std::fmt::Display) -> Self {
+        tracing::error!(request_id = %request_id::current(), error = %cause, "internal error");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "Internal server error",
+        )
+    }
+
+    pub fn unavailable(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "Service unavailable",
+        )
+        .detail(detail)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = Problem {
+            kind: format!("urn:rampart:problem:{}", self.code),
+            title: self.title,
+            status: self.status.as_u16(),
+            code: self.code,
+            request_id: request_id::current(),
+            detail: self.detail.as_deref(),
+            errors: &self.errors,
+        };
+        let bytes = serde_json::to_vec(&body).unwrap_or_else(|_| b"{}".to_vec());
+        let mut response = (self.status, bytes).into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        if self.www_authenticate {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
+impl From<Invalid> for ApiError {
+    fn from(e: Invalid) -> Self {
+        Self::invalid(e)
+    }
+}
+
+impl From<FieldError> for ApiError {
+    fn from(e: FieldError) -> Self {
+        Self::invalid(e.into())
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => Self::not_found(),
+            StoreError::Invalid(i) => Self::invalid(i),
+            StoreError::Duplicate { field } => Self::conflict(
+                "duplicate_value",
+                format!("another record already has this value in field {field:?}"),
+            )
+            .with_errors(vec![FieldError::new(
+                field,
+                "duplicate_value",
+                "must be unique",
+            )]),
+            StoreError::NameTaken { what } => {
+                Self::conflict("name_taken", format!("this {what} is already taken"))
+            }
+            StoreError::VersionConflict { current } => Self::conflict(
+                "version_conflict",
+                format!("the record changed; its current version is {current}"),
+            ),
+            StoreError::Referenced { by } => Self::conflict(
+                "record_referenced",
+                format!("links point at this record from: {}", by.join(", ")),
+            ),
+            StoreError::TableReferenced { fields } => Self::conflict(
+                "table_referenced",
+                format!("link fields point at this table: {}", fields.join(", ")),
+            ),
+            StoreError::TenantGone => Self::not_found(),
+            other => Self::internal(&other),
+        }
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::Unauthenticated => Self::unauthenticated(),
+            AuthError::Unavailable => {
+                Self::unavailable("authentication is temporarily unavailable")
+            }
+            AuthError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<Denied> for ApiError {
+    fn from(d: Denied) -> Self {
+        match d {
+            Denied::NotFound => Self::not_found(),
+            Denied::Forbidden { action } => Self::forbidden(
+                "forbidden",
+                format!("your role does not allow {}", action.as_str()),
+            ),
+        }
+    }
+}
+
+/// Handlers return this.
+pub type ApiResult<T> = Result<T, ApiError>;

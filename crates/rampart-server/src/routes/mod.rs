@@ -1,0 +1,36 @@
+//! Route handlers, one module per resource. Handlers are thin: parse, authorize, call the
+//! store or the auth crate, map the result.
+
+pub mod identity;
+pub mod projects;
+pub mod tokens;
+pub mod users;
+
+use rampart_core::FieldError;
+use rampart_core::Invalid;
+
+/// Collects validation results so a request reports every bad field at once.
+#[derive(Debug, Default)]
+pub struct Checks(Vec<FieldError>);
+
+impl Checks {
+    pub fn check(&mut self, result: Result<(), FieldError>) -> &mut Self {
+        if let Err(e) = result {
+            self.0.push(e);
+        }
+        self
+    }
+
+    pub fn push(&mut self, e: FieldError) -> &mut Self {
+        self.0.push(e);
+        self
+    }
+
+    pub fn finish(self) -> Result<(), Invalid> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(Invalid { errors: self.0 })
+        }
+    }
+}

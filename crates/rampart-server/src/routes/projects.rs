@@ -1,0 +1,327 @@
+//! Projects and their members.
+
+use axum::http::StatusCode;
+use rampart_auth::authz;
+use rampart_core::names::validate_display_name;
+use rampart_core::record::format_timestamp;
+use rampart_core::{ProjectId, ProjectRole, TableAction, UserId};
+use rampart_store::projects::{self, Member, Project};
+use rampart_store::{Tx, identity};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::caller::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{ApiJson, ApiPath};
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProjectOut {
+    id: String,
+    name: String,
+    created_at: String,
+    /// The caller's effective role in this project.
+    role: String,
+}
+
+fn project_out(p: Project, role: ProjectRole) -> ProjectOut {
+    ProjectOut {
+        id: p.id.to_string(),
+        name: p.name,
+        created_at: format_timestamp(&p.created_at),
+        role: role.as_str().to_owned(),
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectIn {
+    name: String,
+}
+
+/// Lists the projects the caller can see.
+#[utoipa::path(get, path = "/api/v1/projects", tag = "projects",
+    responses((status = 200, body = [ProjectOut])), security(("session" = []), ("token" = [])))]
+pub async fn list(caller: Caller) -> ApiResult<axum::Json<Vec<ProjectOut>>> {
+    let principal = caller.principal.clone();
+    let out = caller
+        .tenant
+        .store
+        .read(move |tx: &mut Tx| {
+            Box::pin(async move {
+                let admin = principal.role().administers_projects();
+                let filter = (!admin).then_some(principal.user.id);
+                let mut out = Vec::new();
+                for p in projects::list_projects(tx, filter).await? {
+                    if let Some(role) = authz::effective_role(tx, &principal, p.id).await? {
+                        out.push(project_out(p, role));
+                    }
+                }
+                Ok(out)
+            })
+        })
+        .await?;
+    Ok(axum::Json(out))
+}
+
+/// Creates a project; the caller becomes its owner.
+#[utoipa::path(post, path = "/api/v1/projects", tag = "projects", request_body = ProjectIn,
+    responses((status = 201, body = ProjectOut)), security(("session" = []), ("token" = [])))]
+pub async fn create(
+    caller: Caller,
+    ApiJson(body): ApiJson<ProjectIn>,
+) -> ApiResult<(StatusCode, axum::Json<ProjectOut>)> {
+    validate_display_name("name", &body.name)?;
+    let user = caller.principal.user.id;
+    let project = caller
+        .tenant
+        .store
+        .write(move |tx: &mut Tx| Box::pin(projects::create_project(tx, body.name, user)))
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(project_out(project, ProjectRole::Owner)),
+    ))
+}
+
+/// One project.
+#[utoipa::path(get, path = "/api/v1/projects/{project_id}", tag = "projects",
+    params(("project_id" = String, Path)),
+    responses((status = 200, body = ProjectOut), (status = 404)), security(("session" = []), ("token" = [])))]
+pub async fn get(
+    caller: Caller,
+    ApiPath(project_id): ApiPath<ProjectId>,
+) -> ApiResult<axum::Json<ProjectOut>> {
+    let principal = caller.principal.clone();
+    let out = caller
+        .tenant
+        .store
+        .read(move |tx: &mut Tx| {
+            Box::pin(async move {
+                let grant =
+                    match authz::authorize(tx, &principal, project_id, TableAction::ReadRecords)
+                        .await?
+                    {
+                        Ok(g) => g,
+                        Err(d) => return Ok(Err(ApiError::from(d))),
+                    };
+                let project = projects::project(tx, project_id)
+                    .await?
+                    .ok_or(rampart_store::StoreError::NotFound)?;
+                Ok(Ok(project_out(project, grant.role)))
+            })
+        })
+        .await??;
+    Ok(axum::Json(out))
+}
+
+/// Renames a project (project admins).
+#[utoipa::path(patch, path = "/api/v1/projects/{project_id}", tag = "projects", request_body = ProjectIn,
+    params(("project_id" = String, Path)),
+    responses((status = 200, body = ProjectOut)), security(("session" = []), ("token" = [])))]
+pub async fn rename(
+    caller: Caller,
+    ApiPath(project_id): ApiPath<ProjectId>,
+    ApiJson(body): ApiJson<ProjectIn>,
+) -> ApiResult<axum::Json<ProjectOut>> {
+    validate_display_name("name", &body.name)?;
+    let principal = caller.principal.clone();
+    let out = caller
+        .tenant
+        .store
+        .write(move |tx: &mut Tx| {
+            Box::pin(async move {
+                let grant =
+                    match authz::authorize(tx, &principal, project_id, TableAction::ManageSchema)
+                        .await?
+                    {
+                        Ok(g) => g,
+                        Err(d) => return Ok(Err(ApiError::from(d))),
+                    };
+                let project = projects::rename_project(tx, project_id, body.name).await?;
+                Ok(Ok(project_out(project, grant.role)))
+            })
+        })
+        .await??;
+    Ok(axum::Json(out))
+}
+
+/// Deletes a project with all its tables and records (project owners).
+#[utoipa::path(delete, path = "/api/v1/projects/{project_id}", tag = "projects",
+    params(("project_id" = String, Path)),
+    responses((status = 204), (status = 404)), security(("session" = []), ("token" = [])))]
+pub async fn delete(
+    caller: Caller,
+    ApiPath(project_id): ApiPath<ProjectId>,
+) -> ApiResult<StatusCode> {
+    let principal = caller.principal.clone();
+    caller
+        .tenant
+        .store
+        .write(move |tx: &mut Tx| {
+            Box::pin(async move {
+                if let Err(d) =
+                    authz::authorize(tx, &principal, project_id, TableAction::DeleteProject).await?
+                {
+                    return Ok(Err(ApiError::from(d)));
+                }
+                rampart_store::schema::drop_project_tables(tx, project_id).await?;
+                projects::delete_project_row(tx, project_id).await?;
+                Ok(Ok(()))
+            })
+        })
+        .await??;
+    tracing::info!(target: "rampart::audit", event = "project_deleted", project = %project_id, by = %caller.principal.user.id);
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MemberOut {
+    user_id: String,
+    email: String,
+    display_name: String,
+    role: String,
+}
+
+impl From<Member> for MemberOut {
+    fn from(m: Member) -> Self {
+        Self {
+            user_id: m.user_id.to_string(),
+            email: m.email,
+            display_name: m.display_name,
+            role: m.role.as_str().to_owned(),
+        }
+    }
+}
+
+/// Lists a project's members.
+#[utoipa::path(get, path = "/api/v1/projects/{project_id}/members", tag = "projects",
+    params(("project_id" = String, Path)),
+    responses((status = 200, body = [MemberOut])), security(("session" = []), ("token" = [])))]
+pub async fn members(
+    caller: Caller,
+    ApiPath(project_id): ApiPath<ProjectId>,
+) -> ApiResult<axum::Json<Vec<MemberOut>>> {
+    let principal = caller.principal.clone();
+    let out = caller
+        .tenant
+        .store
+        .read(move |tx: &mut Tx| {
+            Box::pin(async move {
+                if let Err(d) =
+                    authz::authorize(tx, &principal, project_id, TableAction::ReadRecords).await?
+                {
+                    return Ok(Err(ApiError::from(d)));
+                }
+                Ok(Ok(projects::list_members(tx, project_id).await?))
+            })
+        })
+        .await??;
+    Ok(axum::Json(out.into_iter().map(MemberOut::from).collect()))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MemberIn {
+    #[schema(value_type = String, example = "editor")]
+    role: ProjectRole,
+}
+
+/// Adds a member or changes their role (project admins; only owners grant ownership).
+#[utoipa::path(put, path = "/api/v1/projects/{project_id}/members/{user_id}", tag = "projects",
+    request_body = MemberIn, params(("project_id" = String, Path), ("user_id" = String, Path)),
+    responses((status = 204)), security(("session" = []), ("token" = [])))]
+pub async fn set_member(
+    caller: Caller,
+    ApiPath((project_id, user_id)): ApiPath<(ProjectId, UserId)>,
+    ApiJson(body): ApiJson<MemberIn>,
+) -> ApiResult<StatusCode> {
+    let principal = caller.principal.clone();
+    caller
+        .tenant
+        .store
+        .write(move |tx: &mut Tx| {
+            Box::pin(async move {
+                let grant =
+                    match authz::authorize(tx, &principal, project_id, TableAction::ManageMembers)
+                        .await?
+                    {
+                        Ok(g) => g,
+                        Err(d) => return Ok(Err(ApiError::from(d))),
+                    };
+                let current = projects::member_role(tx, project_id, user_id).await?;
+                let touches_owner =
+                    body.role == ProjectRole::Owner || current == Some(ProjectRole::Owner);
+                if touches_owner && grant.role < ProjectRole::Owner {
+                    return Ok(Err(ApiError::forbidden(
+                        "forbidden",
+                        "only project owners grant or revoke ownership",
+                    )));
+                }
+                if identity::user_by_id(tx, user_id).await?.is_none() {
+                    return Ok(Err(ApiError::field(
+                        "user_id",
+                        "unknown_user",
+                        "no such user in this tenant",
+                    )));
+                }
+                if current == Some(ProjectRole::Owner)
+                    && body.role != ProjectRole::Owner
+                    && projects::count_owners(tx, project_id).await? <= 1
+                {
+                    return Ok(Err(ApiError::conflict(
+                        "last_owner",
+                        "the project must keep one owner",
+                    )));
+                }
+                projects::set_member(tx, project_id, user_id, body.role).await?;
+                Ok(Ok(()))
+            })
+        })
+        .await??;
+    tracing::info!(target: "rampart::audit", event = "member_set", project = %project_id, user = %user_id, by = %caller.principal.user.id);
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Removes a member (project admins; only owners remove owners).
+#[utoipa::path(delete, path = "/api/v1/projects/{project_id}/members/{user_id}", tag = "projects",
+    params(("project_id" = String, Path), ("user_id" = String, Path)),
+    responses((status = 204)), security(("session" = []), ("token" = [])))]
+pub async fn remove_member(
+    caller: Caller,
+    ApiPath((project_id, user_id)): ApiPath<(ProjectId, UserId)>,
+) -> ApiResult<StatusCode> {
+    let principal = caller.principal.clone();
+    caller
+        .tenant
+        .store
+        .write(move |tx: &mut Tx| {
+            Box::pin(async move {
+                let grant =
+                    match authz::authorize(tx, &principal, project_id, TableAction::ManageMembers)
+                        .await?
+                    {
+                        Ok(g) => g,
+                        Err(d) => return Ok(Err(ApiError::from(d))),
+                    };
+                let current = projects::member_role(tx, project_id, user_id).await?;
+                if current == Some(ProjectRole::Owner) {
+                    if grant.role < ProjectRole::Owner {
+                        return Ok(Err(ApiError::forbidden(
+                            "forbidden",
+                            "only project owners remove owners",
+                        )));
+                    }
+                    if projects::count_owners(tx, project_id).await? <= 1 {
+                        return Ok(Err(ApiError::conflict(
+                            "last_owner",
+                            "the project must keep one owner",
+                        )));
+                    }
+                }
+                projects::remove_member(tx, project_id, user_id).await?;
+                Ok(Ok(()))
+            })
+        })
+        .await??;
+    Ok(StatusCode::NO_CONTENT)
+}

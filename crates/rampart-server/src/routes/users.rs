@@ -1,0 +1,171 @@
+//! Tenant administration of users.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use rampart_core::names::{validate_display_name, validate_email};
+use rampart_core::{GlobalRole, UserId};
+use rampart_store::Tx;
+use rampart_store::identity::{self, NewUser};
+use secrecy::SecretString;
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use super::Checks;
+use super::identity::{UserOut, check_password};
+use crate::caller::TenantAdmin;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{ApiJson, ApiPath};
+use crate::state::AppState;
+
+/// Lists the tenant's users.
+#[utoipa::path(get, path = "/api/v1/users", tag = "users",
+    responses((status = 200, body = [UserOut])), security(("session" = []), ("token" = [])))]
+pub async fn list(TenantAdmin(caller): TenantAdmin) -> ApiResult<axum::Json<Vec<UserOut>>> {
+    let users = caller
+        .tenant
+        .store
+        .read(|tx: &mut Tx| Box::pin(identity::list_users(tx)))
+        .await?;
+    Ok(axum::Json(users.into_iter().map(UserOut::from).collect()))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateUserIn {
+    email: String,
+    display_name: String,
+    password: String,
+    #[serde(default = "member")]
+    #[schema(value_type = String, example = "member")]
+    role: GlobalRole,
+}
+
+fn member() -> GlobalRole {
+    GlobalRole::Member
+}
+
+/// Creates a user. Admins create members; owners create any role.
+#[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = CreateUserIn,
+    responses((status = 201, body = UserOut)), security(("session" = []), ("token" = [])))]
+pub async fn create(
+    State(state): State<AppState>,
+    TenantAdmin(caller): TenantAdmin,
+    ApiJson(body): ApiJson<CreateUserIn>,
+) -> ApiResult<(StatusCode, axum::Json<UserOut>)> {
+    let mut checks = Checks::default();
+    checks.check(validate_email("email", body.email.trim()));
+    checks.check(validate_display_name("display_name", &body.display_name));
+    check_password(&mut checks, "password", &body.password);
+    checks.finish()?;
+    if !caller.principal.role().may_assign(body.role) {
+        return Err(ApiError::forbidden(
+            "forbidden",
+            "your role may not create users with this role",
+        ));
+    }
+    let password_hash = state
+        .hasher
+        .hash(&SecretString::from(body.password))
+        .await
+        .map_err(|_| ApiError::unavailable("password hashing is unavailable"))?;
+    let new = NewUser {
+        email: body.email,
+        display_name: body.display_name,
+        role: body.role,
+        password_hash: Some(password_hash),
+    };
+    let user = caller
+        .tenant
+        .store
+        .write(move |tx: &mut Tx| Box::pin(identity::insert_user(tx, new)))
+        .await?;
+    tracing::info!(target: "rampart::security", event = "user_created", by = %caller.principal.user.id, user = %user.id);
+    Ok((StatusCode::CREATED, axum::Json(user.into())))
+}
+
+/// One user.
+#[utoipa::path(get, path = "/api/v1/users/{user_id}", tag = "users",
+    params(("user_id" = String, Path)),
+    responses((status = 200, body = UserOut), (status = 404)), security(("session" = []), ("token" = [])))]
+pub async fn get(
+    TenantAdmin(caller): TenantAdmin,
+    ApiPath(user_id): ApiPath<UserId>,
+) -> ApiResult<axum::Json<UserOut>> {
+    let user = caller
+        .tenant
+        .store
+        .read(move |tx: &mut Tx| Box::pin(identity::user_by_id(tx, user_id)))
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    Ok(axum::Json(user.into()))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateUserIn {
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    role: Option<GlobalRole>,
+    #[serde(default)]
+    disabled: Option<bool>,
+    #[serde(default)]
+    display_name: Option<String>,
+}
+
+/// Changes a user's role, name or disabled flag. Disabling ends their sessions.
+/// The last enabled owner cannot be demoted or disabled.
+#[utoipa::path(patch, path = "/api/v1/users/{user_id}", tag = "users", request_body = UpdateUserIn,
+    params(("user_id" = String, Path)),
+    responses((status = 200, body = UserOut)), security(("session" = []), ("token" = [])))]
+pub async fn update(
+    TenantAdmin(caller): TenantAdmin,
+    ApiPath(user_id): ApiPath<UserId>,
+    ApiJson(body): ApiJson<UpdateUserIn>,
+) -> ApiResult<axum::Json<UserOut>> {
+    if let Some(name) = &body.display_name {
+        validate_display_name("display_name", name)?;
+    }
+    let actor = caller.principal.user.role;
+    let actor_id = caller.principal.user.id;
+    let result = caller
+        .tenant
+        .store
+        .write(move |tx: &mut Tx| {
+            Box::pin(async move {
+                let Some(target) = identity::user_by_id(tx, user_id).await? else {
+                    return Ok(Err(ApiError::not_found()));
+                };
+                let role_change = body.role.filter(|r| *r != target.role);
+                // Admins manage members only, and may not promote anyone.
+                if !actor.may_assign(target.role)
+                    || role_change.is_some_and(|r| !actor.may_assign(r))
+                {
+                    return Ok(Err(ApiError::forbidden(
+                        "forbidden",
+                        "your role may not change this user",
+                    )));
+                }
+                let loses_owner = target.role == GlobalRole::Owner
+                    && !target.disabled
+                    && (role_change.is_some() || body.disabled == Some(true));
+                if loses_owner && identity::count_active_owners(tx).await? <= 1 {
+                    return Ok(Err(ApiError::conflict(
+                        "last_owner",
+                        "the tenant must keep one enabled owner",
+                    )));
+                }
+                let user = identity::update_user(
+                    tx,
+                    user_id,
+                    role_change,
+                    body.disabled,
+                    body.display_name,
+                )
+                .await?;
+                Ok(Ok(user))
+            })
+        })
+        .await??;
+    tracing::info!(target: "rampart::security", event = "user_updated", by = %actor_id, user = %result.id);
+    Ok(axum::Json(result.into()))
+}

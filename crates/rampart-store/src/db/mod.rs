@@ -1,0 +1,347 @@
+//! One transaction interface over both backends.
+//!
+//! Everything above this module builds SQL with `rampart_sql::Sql` and runs it through [`Tx`];
+//! only `bind`/`decode` below and the two backend modules know which driver is underneath.
+
+pub mod postgres;
+pub mod sqlite;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use futures::future::BoxFuture;
+use rampart_sql::{Built, Dialect, Param, Sql};
+use sqlx::pool::PoolConnection;
+use sqlx::postgres::{PgArguments, PgRow};
+use sqlx::query::Query;
+use sqlx::sqlite::{SqliteArguments, SqliteRow};
+use sqlx::{AssertSqlSafe, Postgres, Row, Sqlite, Transaction};
+use uuid::Uuid;
+
+use crate::error::StoreError;
+
+/// The future a transaction closure returns.
+pub type TxFuture<'c, T> = BoxFuture<'c, Result<T, StoreError>>;
+
+/// A database transaction on either backend. Obtained from a store's `read` or `write`.
+#[derive(Debug)]
+pub struct Tx {
+    conn: Conn,
+}
+
+#[derive(Debug)]
+enum Conn {
+    /// The SQLite writer's connection; its transaction is driven by the writer task.
+    SqliteWriter(PoolConnection<Sqlite>),
+    SqliteTx(Transaction<'static, Sqlite>),
+    PgTx(Transaction<'static, Postgres>),
+}
+
+/// A result row on either backend, read by column position.
+#[derive(Debug)]
+pub enum DbRow {
+    Sqlite(SqliteRow),
+    Pg(PgRow),
+}
+
+impl Tx {
+    pub(crate) fn sqlite_writer(conn: PoolConnection<Sqlite>) -> Self {
+        Self {
+            conn: Conn::SqliteWriter(conn),
+        }
+    }
+
+    pub(crate) fn sqlite_tx(tx: Transaction<'static, Sqlite>) -> Self {
+        Self {
+            conn: Conn::SqliteTx(tx),
+        }
+    }
+
+    pub(crate) fn pg_tx(tx: Transaction<'static, Postgres>) -> Self {
+        Self {
+            conn: Conn::PgTx(tx),
+        }
+    }
+
+    pub(crate) fn into_sqlite_writer(self) -> Option<PoolConnection<Sqlite>> {
+        match self.conn {
+            Conn::SqliteWriter(c) => Some(c),
+            _ => None,
+        }
+    }
+
+    pub(crate) async fn finish(self, commit: bool) -> Result<(), StoreError> {
+        match self.conn {
+            Conn::SqliteWriter(_) => Ok(()),
+            Conn::SqliteTx(tx) if commit => Ok(tx.commit().await?),
+            Conn::SqliteTx(tx) => Ok(tx.rollback().await?),
+            Conn::PgTx(tx) if commit => Ok(tx.commit().await?),
+            Conn::PgTx(tx) => Ok(tx.rollback().await?),
+        }
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        match self.conn {
+            Conn::SqliteWriter(_) | Conn::SqliteTx(_) => Dialect::Sqlite,
+            Conn::PgTx(_) => Dialect::Postgres,
+        }
+    }
+
+    /// Starts a statement in this transaction's dialect.
+    pub fn sql(&self) -> Sql {
+        Sql::new(self.dialect())
+    }
+
+    /// Runs a statement, returning the number of rows it changed.
+    pub async fn execute(&mut self, sql: Sql) -> Result<u64, StoreError> {
+        let Built { text, params } = sql.build();
+        match &mut self.conn {
+            Conn::SqliteWriter(c) => Ok(bind_sqlite(text, params)
+                .execute(&mut **c)
+                .await?
+                .rows_affected()),
+            Conn::SqliteTx(c) => Ok(bind_sqlite(text, params)
+                .execute(&mut **c)
+                .await?
+                .rows_affected()),
+            Conn::PgTx(c) => Ok(bind_pg(text, params)
+                .execute(&mut **c)
+                .await?
+                .rows_affected()),
+        }
+    }
+
+    /// Runs a query and returns all rows.
+    pub async fn fetch_all(&mut self, sql: Sql) -> Result<Vec<DbRow>, StoreError> {
+        let Built { text, params } = sql.build();
+        Ok(match &mut self.conn {
+            Conn::SqliteWriter(c) => bind_sqlite(text, params)
+                .fetch_all(&mut **c)
+                .await?
+                .into_iter()
+                .map(DbRow::Sqlite)
+                .collect(),
+            Conn::SqliteTx(c) => bind_sqlite(text, params)
+                .fetch_all(&mut **c)
+                .await?
+                .into_iter()
+                .map(DbRow::Sqlite)
+                .collect(),
+            Conn::PgTx(c) => bind_pg(text, params)
+                .fetch_all(&mut **c)
+                .await?
+                .into_iter()
+                .map(DbRow::Pg)
+                .collect(),
+        })
+    }
+
+    /// Runs a query and returns its first row, if any.
+    pub async fn fetch_optional(&mut self, sql: Sql) -> Result<Option<DbRow>, StoreError> {
+        let Built { text, params } = sql.build();
+        Ok(match &mut self.conn {
+            Conn::SqliteWriter(c) => bind_sqlite(text, params)
+                .fetch_optional(&mut **c)
+                .await?
+                .map(DbRow::Sqlite),
+            Conn::SqliteTx(c) => bind_sqlite(text, params)
+                .fetch_optional(&mut **c)
+                .await?
+                .map(DbRow::Sqlite),
+            Conn::PgTx(c) => bind_pg(text, params)
+                .fetch_optional(&mut **c)
+                .await?
+                .map(DbRow::Pg),
+        })
+    }
+
+    /// Runs a query that must return exactly one row.
+    pub async fn fetch_one(&mut self, sql: Sql) -> Result<DbRow, StoreError> {
+        self.fetch_optional(sql).await?.ok_or(StoreError::NotFound)
+    }
+
+    /// Runs static SQL without parameters (several statements allowed on SQLite).
+    pub(crate) async fn execute_script(&mut self, script: &'static str) -> Result<(), StoreError> {
+        match &mut self.conn {
+            Conn::SqliteWriter(c) => {
+                sqlx::raw_sql(script).execute(&mut **c).await?;
+            }
+            Conn::SqliteTx(c) => {
+                sqlx::raw_sql(script).execute(&mut **c).await?;
+            }
+            Conn::PgTx(c) => {
+                sqlx::raw_sql(script).execute(&mut **c).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn bind_sqlite(text: String, params: Vec<Param>) -> Query<'static, Sqlite, SqliteArguments> {
+    // Safe: `text` is rendered by `rampart_sql::Sql`, whose text comes only from static
+    // fragments and validated internal identifiers; every value is in `params`.
+    let mut q = sqlx::query(AssertSqlSafe(text));
+    for p in params {
+        q = match p {
+            Param::Null(_) => q.bind(Option::<i64>::None),
+            Param::Bool(b) => q.bind(i64::from(b)),
+            Param::I64(n) => q.bind(n),
+            Param::Text(s) => q.bind(s),
+            Param::Uuid(u) => q.bind(u.hyphenated().to_string()),
+            Param::Date(d) => q.bind(d.format("%Y-%m-%d").to_string()),
+            Param::Timestamp(t) => q.bind(t.timestamp_micros()),
+            Param::Json(j) => q.bind(j.to_string()),
+            Param::Bytes(b) => q.bind(b),
+        };
+    }
+    q
+}
+
+fn bind_pg(text: String, params: Vec<Param>) -> Query<'static, Postgres, PgArguments> {
+    use rampart_sql::ParamType as T;
+    // Safe for the same reason as `bind_sqlite`.
+    let mut q = sqlx::query(AssertSqlSafe(text));
+    for p in params {
+        q = match p {
+            Param::Null(T::Bool) => q.bind(Option::<bool>::None),
+            Param::Null(T::I64) => q.bind(Option::<i64>::None),
+            Param::Null(T::Text) => q.bind(Option::<String>::None),
+            Param::Null(T::Uuid) => q.bind(Option::<Uuid>::None),
+            Param::Null(T::Date) => q.bind(Option::<NaiveDate>::None),
+            Param::Null(T::Timestamp) => q.bind(Option::<DateTime<Utc>>::None),
+            Param::Null(T::Json) => q.bind(Option::<sqlx::types::Json<serde_json::Value>>::None),
+            Param::Null(T::Bytes) => q.bind(Option::<Vec<u8>>::None),
+            Param::Bool(b) => q.bind(b),
+            Param::I64(n) => q.bind(n),
+            Param::Text(s) => q.bind(s),
+            Param::Uuid(u) => q.bind(u),
+            Param::Date(d) => q.bind(d),
+            Param::Timestamp(t) => q.bind(t),
+            Param::Json(j) => q.bind(sqlx::types::Json(j)),
+            Param::Bytes(b) => q.bind(b),
+        };
+    }
+    q
+}
+
+fn corrupt(what: &str) -> StoreError {
+    StoreError::internal(format!("stored value is not a valid {what}"))
+}
+
+/// Reads columns by position; the same stored type reads the same on both backends.
+impl DbRow {
+    pub fn i64(&self, i: usize) -> Result<i64, StoreError> {
+        Ok(match self {
+            Self::Sqlite(r) => r.try_get(i)?,
+            Self::Pg(r) => r.try_get(i)?,
+        })
+    }
+
+    pub fn opt_i64(&self, i: usize) -> Result<Option<i64>, StoreError> {
+        Ok(match self {
+            Self::Sqlite(r) => r.try_get(i)?,
+            Self::Pg(r) => r.try_get(i)?,
+        })
+    }
+
+    pub fn text(&self, i: usize) -> Result<String, StoreError> {
+        Ok(match self {
+            Self::Sqlite(r) => r.try_get(i)?,
+            Self::Pg(r) => r.try_get(i)?,
+        })
+    }
+
+    pub fn opt_text(&self, i: usize) -> Result<Option<String>, StoreError> {
+        Ok(match self {
+            Self::Sqlite(r) => r.try_get(i)?,
+            Self::Pg(r) => r.try_get(i)?,
+        })
+    }
+
+    pub fn bool(&self, i: usize) -> Result<bool, StoreError> {
+        Ok(self.opt_bool(i)?.unwrap_or(false))
+    }
+
+    pub fn opt_bool(&self, i: usize) -> Result<Option<bool>, StoreError> {
+        Ok(match self {
+            Self::Sqlite(r) => r.try_get::<Option<i64>, _>(i)?.map(|n| n != 0),
+            Self::Pg(r) => r.try_get(i)?,
+        })
+    }
+
+    pub fn uuid(&self, i: usize) -> Result<Uuid, StoreError> {
+        self.opt_uuid(i)?.ok_or_else(|| corrupt("uuid"))
+    }
+
+    pub fn opt_uuid(&self, i: usize) -> Result<Option<Uuid>, StoreError> {
+        match self {
+            Self::Sqlite(r) => r
+                .try_get::<Option<String>, _>(i)?
+                .map(|s| Uuid::try_parse(&s).map_err(|_| corrupt("uuid")))
+                .transpose(),
+            Self::Pg(r) => Ok(r.try_get(i)?),
+        }
+    }
+
+    pub fn timestamp(&self, i: usize) -> Result<DateTime<Utc>, StoreError> {
+        self.opt_timestamp(i)?.ok_or_else(|| corrupt("timestamp"))
+    }
+
+    pub fn opt_timestamp(&self, i: usize) -> Result<Option<DateTime<Utc>>, StoreError> {
+        match self {
+            Self::Sqlite(r) => r
+                .try_get::<Option<i64>, _>(i)?
+                .map(|m| DateTime::from_timestamp_micros(m).ok_or_else(|| corrupt("timestamp")))
+                .transpose(),
+            Self::Pg(r) => Ok(r.try_get(i)?),
+        }
+    }
+
+    pub fn opt_date(&self, i: usize) -> Result<Option<NaiveDate>, StoreError> {
+        match self {
+            Self::Sqlite(r) => r
+                .try_get::<Option<String>, _>(i)?
+                .map(|s| NaiveDate::parse_from_str(&s, "%Y-%m-%d").map_err(|_| corrupt("date")))
+                .transpose(),
+            Self::Pg(r) => Ok(r.try_get(i)?),
+        }
+    }
+
+    pub fn opt_json(&self, i: usize) -> Result<Option<serde_json::Value>, StoreError> {
+        match self {
+            Self::Sqlite(r) => r
+                .try_get::<Option<String>, _>(i)?
+                .map(|s| serde_json::from_str(&s).map_err(|_| corrupt("json")))
+                .transpose(),
+            Self::Pg(r) => Ok(r
+                .try_get::<Option<sqlx::types::Json<serde_json::Value>>, _>(i)?
+                .map(|j| j.0)),
+        }
+    }
+
+    pub fn bytes(&self, i: usize) -> Result<Vec<u8>, StoreError> {
+        Ok(match self {
+            Self::Sqlite(r) => r.try_get(i)?,
+            Self::Pg(r) => r.try_get(i)?,
+        })
+    }
+}
+
+/// A closure run inside a transaction.
+pub trait TxFn<T>: for<'c> FnOnce(&'c mut Tx) -> TxFuture<'c, T> + Send + 'static {}
+impl<T, F> TxFn<T> for F where F: for<'c> FnOnce(&'c mut Tx) -> TxFuture<'c, T> + Send + 'static {}
+
+/// Which column a unique violation was about, when the database says so.
+pub(crate) fn unique_violation(err: &StoreError) -> Option<String> {
+    let StoreError::Database(sqlx::Error::Database(db)) = err else {
+        return None;
+    };
+    if db.kind() != sqlx::error::ErrorKind::UniqueViolation {
+        return None;
+    }
+    // PostgreSQL names the constraint; our unique indexes are named `<table>_u_<column>`.
+    if let Some(c) = db.constraint() {
+        return Some(c.rsplit("_u_").next().unwrap_or(c).to_owned());
+    }
+    // SQLite says "UNIQUE constraint failed: t1.c2".
+    let msg = db.message();
+    msg.rsplit_once('.').map(|(_, col)| col.trim().to_owned())
+}

@@ -1,0 +1,77 @@
+//! PostgreSQL: one pool for the instance; every transaction first switches to the role and
+//! schema of the tenant it serves, with `set_config(..., true)` (the same as `SET LOCAL`), so
+//! the setting ends with the transaction and a pooled connection never keeps a tenant's role.
+//! A tenant's role owns only its own schema, so the database itself refuses cross-tenant reads.
+
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+
+use super::{Tx, TxFn};
+use crate::error::StoreError;
+
+/// The PostgreSQL connection pool of one instance.
+#[derive(Debug, Clone)]
+pub struct PgDb {
+    pool: PgPool,
+}
+
+/// Where a transaction runs: the role it assumes and its `search_path`.
+#[derive(Debug, Clone)]
+pub struct PgScope {
+    /// `None` for the instance's own schema: the connecting role is kept.
+    pub role: Option<String>,
+    pub schema: String,
+}
+
+impl PgDb {
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+        let opts: PgConnectOptions = url.parse()?;
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections.max(2))
+            .acquire_timeout(Duration::from_secs(10))
+            .idle_timeout(Some(Duration::from_secs(300)))
+            .connect_with(opts.application_name("rampart"))
+            .await?;
+        Ok(Self { pool })
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    async fn begin(&self, scope: &PgScope) -> Result<Tx, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        // Both values are bound parameters; `set_config` with is_local = true lasts until the
+        // end of this transaction.
+        sqlx::query("SELECT set_config('role', $1, true), set_config('search_path', $2, true)")
+            .bind(scope.role.as_deref().unwrap_or("none"))
+            .bind(&scope.schema)
+            .execute(&mut *tx)
+            .await?;
+        Ok(Tx::pg_tx(tx))
+    }
+
+    /// Runs `f` in a transaction in `scope`, committing when it succeeds.
+    pub async fn run<T: Send + 'static>(
+        &self,
+        scope: &PgScope,
+        f: impl TxFn<T>,
+    ) -> Result<T, StoreError> {
+        let mut tx = self.begin(scope).await?;
+        match f(&mut tx).await {
+            Ok(v) => {
+                tx.finish(true).await?;
+                Ok(v)
+            }
+            Err(e) => {
+                tx.finish(false).await?;
+                Err(e)
+            }
+        }
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}

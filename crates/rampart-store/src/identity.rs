@@ -1,0 +1,398 @@
+//! Users, sessions, API tokens and one-time setup tokens of a tenant.
+//! Secrets arrive here already hashed; this module never sees a plaintext secret.
+
+use chrono::{DateTime, Utc};
+use rampart_core::{GlobalRole, TokenId, UserId};
+use rampart_sql::{Param, ParamType};
+
+use crate::db::{DbRow, Tx};
+use crate::error::StoreError;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub id: UserId,
+    pub email: String,
+    pub display_name: String,
+    pub role: GlobalRole,
+    pub disabled: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A user with the stored password hash, for login only.
+#[derive(Debug, Clone)]
+pub struct UserCredentials {
+    pub user: User,
+    pub password_hash: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub email: String,
+    pub display_name: String,
+    pub role: GlobalRole,
+    pub password_hash: Option<String>,
+}
+
+const USER_COLUMNS: &str = "SELECT id, email, display_name, role, disabled, created_at, updated_at, password_hash FROM users";
+
+fn user_from_row(row: &DbRow) -> Result<UserCredentials, StoreError> {
+    Ok(UserCredentials {
+        user: User {
+            id: UserId(row.uuid(0)?),
+            email: row.text(1)?,
+            display_name: row.text(2)?,
+            role: GlobalRole::parse(&row.text(3)?)
+                .ok_or_else(|| StoreError::internal("unknown role"))?,
+            disabled: row.bool(4)?,
+            created_at: row.timestamp(5)?,
+            updated_at: row.timestamp(6)?,
+        },
+        password_hash: row.opt_text(7)?,
+    })
+}
+
+fn email_key(email: &str) -> String {
+    rampart_core::names::normalize_email(email)
+}
+
+pub async fn insert_user(tx: &mut Tx, new: NewUser) -> Result<User, StoreError> {
+    let now = crate::now();
+    let user = User {
+        id: UserId::generate(),
+        email: new.email.trim().to_owned(),
+        display_name: new.display_name,
+        role: new.role,
+        disabled: false,
+        created_at: now,
+        updated_at: now,
+    };
+    let mut q = tx.sql();
+    q.push(
+        "INSERT INTO users (id, email, email_key, display_name, password_hash, role, disabled, \
+         created_at, updated_at) VALUES (",
+    )
+    .param_list([
+        Param::Uuid(user.id.0),
+        Param::Text(user.email.clone()),
+        Param::Text(email_key(&user.email)),
+        Param::Text(user.display_name.clone()),
+        new.password_hash
+            .map_or(Param::Null(ParamType::Text), Param::Text),
+        Param::Text(user.role.as_str().to_owned()),
+        Param::Bool(false),
+        Param::Timestamp(now),
+        Param::Timestamp(now),
+    ])
+    .push(")");
+    match tx.execute(q).await {
+        Ok(_) => Ok(user),
+        Err(e) if crate::db::unique_violation(&e).is_some() => {
+            Err(StoreError::NameTaken { what: "email" })
+        }
+        Err(e) => Err(e),
+    }
+}
+
+pub async fn user_by_email(
+    tx: &mut Tx,
+    email: &str,
+) -> Result<Option<UserCredentials>, StoreError> {
+    let mut q = tx.sql();
+    q.push(USER_COLUMNS)
+        .push(" WHERE email_key = ")
+        .param(Param::Text(email_key(email)));
+    tx.fetch_optional(q)
+        .await?
+        .as_ref()
+        .map(user_from_row)
+        .transpose()
+}
+
+pub async fn user_by_id(tx: &mut Tx, id: UserId) -> Result<Option<User>, StoreError> {
+    let mut q = tx.sql();
+    q.push(USER_COLUMNS)
+        .push(" WHERE id = ")
+        .param(Param::Uuid(id.0));
+    Ok(tx
+        .fetch_optional(q)
+        .await?
+        .as_ref()
+        .map(user_from_row)
+        .transpose()?
+        .map(|c| c.user))
+}
+
+pub async fn list_users(tx: &mut Tx) -> Result<Vec<User>, StoreError> {
+    let mut q = tx.sql();
+    q.push(USER_COLUMNS).push(" ORDER BY email_key");
+    tx.fetch_all(q)
+        .await?
+        .iter()
+        .map(|r| user_from_row(r).map(|c| c.user))
+        .collect()
+}
+
+pub async fn count_users(tx: &mut Tx) -> Result<i64, StoreError> {
+    let mut q = tx.sql();
+    q.push("SELECT COUNT(*) FROM users");
+    tx.fetch_one(q).await?.i64(0)
+}
+
+/// Counts enabled owners: the last one may not be demoted, disabled or deleted.
+pub async fn count_active_owners(tx: &mut Tx) -> Result<i64, StoreError> {
+    let mut q = tx.sql();
+    q.push("SELECT COUNT(*) FROM users WHERE role = 'owner' AND disabled = ")
+        .param(Param::Bool(false));
+    tx.fetch_one(q).await?.i64(0)
+}
+
+/// Changes a user's role and/or disabled flag.
+pub async fn update_user(
+    tx: &mut Tx,
+    id: UserId,
+    role: Option<GlobalRole>,
+    disabled: Option<bool>,
+    display_name: Option<String>,
+) -> Result<User, StoreError> {
+    let mut q = tx.sql();
+    q.push("UPDATE users SET updated_at = ")
+        .param(Param::Timestamp(crate::now()));
+    if let Some(role) = role {
+        q.push(", role = ")
+            .param(Param::Text(role.as_str().to_owned()));
+    }
+    if let Some(disabled) = disabled {
+        q.push(", disabled = ").param(Param::Bool(disabled));
+    }
+    if let Some(name) = display_name {
+        q.push(", display_name = ").param(Param::Text(name));
+    }
+    q.push(" WHERE id = ").param(Param::Uuid(id.0));
+    if tx.execute(q).await? == 0 {
+        return Err(StoreError::NotFound);
+    }
+    if disabled == Some(true) {
+        delete_sessions_of(tx, id).await?;
+    }
+    user_by_id(tx, id).await?.ok_or(StoreError::NotFound)
+}
+
+// ---- sessions -------------------------------------------------------------------------------
+
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub user_id: UserId,
+    pub created_at: DateTime<Utc>,
+    pub last_seen_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+pub async fn insert_session(
+    tx: &mut Tx,
+    id_hash: [u8; 32],
+    user: UserId,
+    expires_at: DateTime<Utc>,
+    ip: Option<String>,
+    user_agent: Option<String>,
+) -> Result<(), StoreError> {
+    let now = crate::now();
+    let mut q = tx.sql();
+    q.push(
+        "INSERT INTO sessions (id_hash, user_id, created_at, last_seen_at, expires_at, ip, user_agent) VALUES (",
+    )
+    .param_list([
+        Param::Bytes(id_hash.to_vec()),
+        Param::Uuid(user.0),
+        Param::Timestamp(now),
+        Param::Timestamp(now),
+        Param::Timestamp(expires_at),
+        ip.map_or(Param::Null(ParamType::Text), Param::Text),
+        user_agent.map_or(Param::Null(ParamType::Text), Param::Text),
+    ])
+    .push(")");
+    tx.execute(q).await?;
+    Ok(())
+}
+
+pub async fn session_by_hash(
+    tx: &mut Tx,
+    id_hash: [u8; 32],
+) -> Result<Option<Session>, StoreError> {
+    let mut q = tx.sql();
+    q.push("SELECT user_id, created_at, last_seen_at, expires_at FROM sessions WHERE id_hash = ")
+        .param(Param::Bytes(id_hash.to_vec()));
+    let Some(row) = tx.fetch_optional(q).await? else {
+        return Ok(None);
+    };
+    Ok(Some(Session {
+        user_id: UserId(row.uuid(0)?),
+        created_at: row.timestamp(1)?,
+        last_seen_at: row.timestamp(2)?,
+        expires_at: row.timestamp(3)?,
+    }))
+}
+
+pub async fn touch_session(tx: &mut Tx, id_hash: [u8; 32]) -> Result<(), StoreError> {
+    let mut q = tx.sql();
+    q.push("UPDATE sessions SET last_seen_at = ")
+        .param(Param::Timestamp(crate::now()))
+        .push(" WHERE id_hash = ")
+        .param(Param::Bytes(id_hash.to_vec()));
+    tx.execute(q).await?;
+    Ok(())
+}
+
+pub async fn delete_session(tx: &mut Tx, id_hash: [u8; 32]) -> Result<(), StoreError> {
+    let mut q = tx.sql();
+    q.push("DELETE FROM sessions WHERE id_hash = ")
+        .param(Param::Bytes(id_hash.to_vec()));
+    tx.execute(q).await?;
+    Ok(())
+}
+
+pub async fn delete_sessions_of(tx: &mut Tx, user: UserId) -> Result<(), StoreError> {
+    let mut q = tx.sql();
+    q.push("DELETE FROM sessions WHERE user_id = ")
+        .param(Param::Uuid(user.0));
+    tx.execute(q).await?;
+    Ok(())
+}
+
+// ---- API tokens -----------------------------------------------------------------------------
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiToken {
+    pub id: TokenId,
+    pub user_id: UserId,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+const TOKEN_COLUMNS: &str =
+    "SELECT id, user_id, name, created_at, expires_at, last_used_at FROM api_tokens";
+
+fn token_from_row(row: &DbRow) -> Result<ApiToken, StoreError> {
+    Ok(ApiToken {
+        id: TokenId(row.uuid(0)?),
+        user_id: UserId(row.uuid(1)?),
+        name: row.text(2)?,
+        created_at: row.timestamp(3)?,
+        expires_at: row.timestamp(4)?,
+        last_used_at: row.opt_timestamp(5)?,
+    })
+}
+
+pub async fn insert_token(
+    tx: &mut Tx,
+    user: UserId,
+    name: String,
+    token_hash: [u8; 32],
+    expires_at: DateTime<Utc>,
+) -> Result<ApiToken, StoreError> {
+    let token = ApiToken {
+        id: TokenId::generate(),
+        user_id: user,
+        name,
+        created_at: crate::now(),
+        expires_at,
+        last_used_at: None,
+    };
+    let mut q = tx.sql();
+    q.push(
+        "INSERT INTO api_tokens (id, user_id, name, token_hash, created_at, expires_at) VALUES (",
+    )
+    .param_list([
+        Param::Uuid(token.id.0),
+        Param::Uuid(user.0),
+        Param::Text(token.name.clone()),
+        Param::Bytes(token_hash.to_vec()),
+        Param::Timestamp(token.created_at),
+        Param::Timestamp(expires_at),
+    ])
+    .push(")");
+    tx.execute(q).await?;
+    Ok(token)
+}
+
+pub async fn token_by_hash(
+    tx: &mut Tx,
+    token_hash: [u8; 32],
+) -> Result<Option<ApiToken>, StoreError> {
+    let mut q = tx.sql();
+    q.push(TOKEN_COLUMNS)
+        .push(" WHERE token_hash = ")
+        .param(Param::Bytes(token_hash.to_vec()));
+    tx.fetch_optional(q)
+        .await?
+        .as_ref()
+        .map(token_from_row)
+        .transpose()
+}
+
+pub async fn list_tokens(tx: &mut Tx, user: UserId) -> Result<Vec<ApiToken>, StoreError> {
+    let mut q = tx.sql();
+    q.push(TOKEN_COLUMNS)
+        .push(" WHERE user_id = ")
+        .param(Param::Uuid(user.0))
+        .push(" ORDER BY created_at, id");
+    tx.fetch_all(q).await?.iter().map(token_from_row).collect()
+}
+
+pub async fn touch_token(tx: &mut Tx, id: TokenId) -> Result<(), StoreError> {
+    let mut q = tx.sql();
+    q.push("UPDATE api_tokens SET last_used_at = ")
+        .param(Param::Timestamp(crate::now()))
+        .push(" WHERE id = ")
+        .param(Param::Uuid(id.0));
+    tx.execute(q).await?;
+    Ok(())
+}
+
+/// Deletes one of a user's tokens; `NotFound` if it is not theirs.
+pub async fn delete_token(tx: &mut Tx, user: UserId, id: TokenId) -> Result<(), StoreError> {
+    let mut q = tx.sql();
+    q.push("DELETE FROM api_tokens WHERE id = ")
+        .param(Param::Uuid(id.0))
+        .push(" AND user_id = ")
+        .param(Param::Uuid(user.0));
+    match tx.execute(q).await? {
+        0 => Err(StoreError::NotFound),
+        _ => Ok(()),
+    }
+}
+
+// ---- setup tokens ---------------------------------------------------------------------------
+
+/// Replaces any earlier setup token with a new one.
+pub async fn replace_setup_token(
+    tx: &mut Tx,
+    token_hash: [u8; 32],
+    expires_at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let mut q = tx.sql();
+    q.push("DELETE FROM setup_tokens");
+    tx.execute(q).await?;
+    let mut q = tx.sql();
+    q.push("INSERT INTO setup_tokens (token_hash, created_at, expires_at) VALUES (")
+        .param_list([
+            Param::Bytes(token_hash.to_vec()),
+            Param::Timestamp(crate::now()),
+            Param::Timestamp(expires_at),
+        ])
+        .push(")");
+    tx.execute(q).await?;
+    Ok(())
+}
+
+/// Consumes a valid setup token: true if it existed and had not expired. Single use.
+pub async fn consume_setup_token(tx: &mut Tx, token_hash: [u8; 32]) -> Result<bool, StoreError> {
+    let mut q = tx.sql();
+    q.push("DELETE FROM setup_tokens WHERE token_hash = ")
+        .param(Param::Bytes(token_hash.to_vec()))
+        .push(" AND expires_at > ")
+        .param(Param::Timestamp(crate::now()));
+    Ok(tx.execute(q).await? == 1)
+}

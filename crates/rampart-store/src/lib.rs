@@ -1,0 +1,26 @@
+//! Persistence for Rampart on SQLite and PostgreSQL.
+//!
+//! * [`Store`] is the instance: its tenants and their physically separate storage
+//!   (a database file each on SQLite; a schema and a role each on PostgreSQL).
+//! * [`TenantStore`] runs transactions for one tenant; the modules `identity`, `projects`,
+//!   `schema` and `records` hold the operations, written once for both dialects over [`Tx`].
+//!
+//! SQL text is built only with `rampart_sql::Sql`: internal names, bound values.
+
+pub mod db;
+pub mod error;
+pub mod identity;
+pub mod migrate;
+pub mod projects;
+pub mod schema;
+mod tenants;
+
+pub use db::{DbRow, Tx, TxFn, TxFuture};
+pub use error::StoreError;
+pub use tenants::{Store, StoreConfig, Tenant, TenantStatus, TenantStore};
+
+/// Current time truncated to microseconds, the precision both backends store.
+pub fn now() -> chrono::DateTime<chrono::Utc> {
+    let t = chrono::Utc::now();
+    chrono::DateTime::from_timestamp_micros(t.timestamp_micros()).unwrap_or(t)
+}

@@ -1,0 +1,86 @@
+//! Command-line interface. Flags override environment variables, which override the file.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "rampart",
+    version,
+    about = "Rampart: a secure-by-default, multi-tenant no-code database"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// TOML configuration file (default: ./rampart.toml when it exists).
+    #[arg(long, global = true, env = "RAMPART_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Public listener address (port 0 picks a free port).
+    #[arg(long, global = true)]
+    pub listen: Option<SocketAddr>,
+    /// Internal listener address for health, readiness and metrics.
+    #[arg(long, global = true)]
+    pub internal_listen: Option<SocketAddr>,
+    /// Directory of the SQLite databases.
+    #[arg(long, global = true)]
+    pub data_dir: Option<PathBuf>,
+    /// `sqlite` or a postgres:// URL.
+    #[arg(long, global = true)]
+    pub database_url: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the API.
+    Serve,
+    /// Manage tenants (the instance operator's job).
+    Tenant {
+        #[command(subcommand)]
+        command: TenantCommand,
+    },
+    /// Inspect the configuration.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TenantCommand {
+    /// Create a tenant and print a one-time setup token for its first owner.
+    Create {
+        slug: String,
+        /// Display name (default: the slug).
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// List tenants.
+    List,
+    /// Suspend a tenant: its users are refused until it is resumed.
+    Suspend { slug: String },
+    /// Resume a suspended tenant.
+    Resume { slug: String },
+    /// Delete a tenant and all its data, irreversibly.
+    Delete {
+        slug: String,
+        /// Confirm the deletion.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Issue a new one-time setup token for a tenant that has no user yet.
+    SetupToken { slug: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Load the configuration, report every mistake, and print the result (secrets hidden).
+    Check,
+}

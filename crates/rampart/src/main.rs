@@ -1,0 +1,60 @@
+//! `rampart`: serve the API, and the operator's commands (tenants, configuration).
+
+mod cli;
+mod load;
+mod serve;
+mod tenant_cmd;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use cli::{Cli, Command, ConfigCommand};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match load::load(&cli.global) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("rampart: configuration error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let problems = config.check();
+    if let Command::Config {
+        command: ConfigCommand::Check,
+    } = cli.command
+    {
+        return load::report_check(&config, &problems);
+    }
+    if !problems.is_empty() {
+        for p in &problems {
+            eprintln!("rampart: configuration error: {p}");
+        }
+        return ExitCode::from(2);
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("rampart: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Serve => serve::serve(config).await,
+            Command::Tenant { command } => tenant_cmd::run(config, command).await,
+            Command::Config { .. } => Ok(()),
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("rampart: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

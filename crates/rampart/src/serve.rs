@@ -1,0 +1,120 @@
+//! `rampart serve`.
+
+use std::sync::Arc;
+
+use metrics_exporter_prometheus::PrometheusBuilder;
+use rampart_server::config::LogFormat;
+use rampart_server::{Config, Listeners};
+use rampart_store::Store;
+use secrecy::ExposeSecret;
+use tracing_subscriber::EnvFilter;
+
+fn init_logging(config: &Config) {
+    let filter = EnvFilter::try_new(&config.log.level).unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match config.log.format {
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        LogFormat::Pretty => builder.try_init(),
+    };
+}
+
+/// Opens the store, brings every schema up to date and makes sure the default tenant exists.
+pub async fn open_store(config: &Config) -> Result<Store, String> {
+    let store = Store::open(&config.store_config())
+        .await
+        .map_err(|e| format!("cannot open the database: {e}"))?;
+    store
+        .migrate_tenants()
+        .await
+        .map_err(|e| format!("cannot migrate tenant databases: {e}"))?;
+    Ok(store)
+}
+
+pub async fn serve(config: Config) -> Result<(), String> {
+    init_logging(&config);
+    let metrics = PrometheusBuilder::new()
+        .install_recorder()
+        .map_err(|e| format!("cannot install the metrics recorder: {e}"))?;
+    let store = open_store(&config).await?;
+    let listeners = Listeners::bind(&config)
+        .await
+        .map_err(|e| format!("cannot bind listeners: {e}"))?;
+    let bound = listeners.bound().map_err(|e| e.to_string())?;
+    let base_url = config.public_base_url(bound.public);
+
+    if let Some(slug) = config.default_tenant.clone() {
+        let tenant = match store
+            .tenant_by_slug(&slug)
+            .await
+            .map_err(|e| e.to_string())?
+        {
+            Some(t) => t,
+            None => {
+                let t = store
+                    .create_tenant(&slug, "Default")
+                    .await
+                    .map_err(|e| format!("cannot create the default tenant: {e}"))?;
+                tracing::info!(tenant = %t.slug, "created the default tenant");
+                t
+            }
+        };
+        let ts = store
+            .tenant_store(&tenant)
+            .await
+            .map_err(|e| e.to_string())?;
+        if rampart_auth::authn::needs_setup(&ts)
+            .await
+            .map_err(|e| e.to_string())?
+        {
+            let hours = config.auth.setup_token_hours;
+            let token = rampart_auth::authn::issue_setup_token(
+                &ts,
+                chrono::Duration::hours(i64::from(hours)),
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+            println!(
+                "rampart setup: no owner yet. Create one within {hours} h with this one-time token:\n  \
+                 curl -X POST {base_url}/api/v1/setup -H 'content-type: application/json' \\\n    \
+                 -d '{{\"token\":\"{}\",\"email\":\"you@example.com\",\"password\":\"<12+ characters>\"}}'",
+                token.expose_secret()
+            );
+        }
+    }
+
+    let state = rampart_server::app_state(Arc::new(config), store.clone())
+        .await
+        .map_err(|e| e.to_string())?;
+    println!(
+        "rampart ready: listen=http://{} internal=http://{} (plain HTTP on loopback, for development)",
+        bound.public, bound.internal
+    );
+    tracing::info!(listen = %bound.public, internal = %bound.internal, "ready");
+    let result = rampart_server::run(listeners, state, Some(metrics), shutdown_signal()).await;
+    store.close().await;
+    result.map_err(|e| format!("server error: {e}"))
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down");
+}

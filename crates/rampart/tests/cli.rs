@@ -1,0 +1,325 @@
+//! The real `rampart` binary: first start, the ready line, setup, the operator's tenant
+//! commands while the server runs, configuration precedence and `config check`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::json;
+
+fn rampart(data_dir: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rampart"));
+    for (k, _) in std::env::vars() {
+        if k.starts_with("RAMPART_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.current_dir(data_dir)
+        .arg("--data-dir")
+        .arg(data_dir.join("data"))
+        .env("RAMPART_LOG__LEVEL", "warn");
+    cmd
+}
+
+struct Running {
+    child: Child,
+    public: String,
+    internal: String,
+    setup_token: Option<String>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `rampart serve` on free ports and reads its ready line (never a fixed sleep).
+fn serve(dir: &Path) -> Running {
+    let child = rampart(dir)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--internal-listen",
+            "127.0.0.1:0",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Owned by `Running` at once, so the process is reaped on every path.
+    let mut running = Running {
+        child,
+        public: String::new(),
+        internal: String::new(),
+        setup_token: None,
+    };
+    let stdout = running.child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    loop {
+        let line = lines
+            .next()
+            .expect("rampart exited before it was ready")
+            .unwrap();
+        if let Some(pos) = line.find("rps_") {
+            let t: String = line[pos + 4..]
+                .chars()
+                .take_while(char::is_ascii_alphanumeric)
+                .collect();
+            running.setup_token = Some(format!("rps_{t}"));
+        }
+        if let Some(rest) = line.strip_prefix("rampart ready: ") {
+            let field = |name: &str| {
+                rest.split_whitespace()
+                    .find_map(|w| w.strip_prefix(name))
+                    .unwrap()
+                    .to_owned()
+            };
+            running.public = field("listen=");
+            running.internal = field("internal=");
+            std::thread::spawn(move || for _ in lines {});
+            return running;
+        }
+    }
+}
+
+fn http() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn first_start_prints_a_setup_token_and_serves_both_listeners() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve(dir.path());
+    let token = server
+        .setup_token
+        .clone()
+        .expect("first start prints a setup token");
+    let c = http();
+    assert_eq!(
+        c.get(format!("{}/healthz", server.internal))
+            .send()
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        c.get(format!("{}/readyz", server.internal))
+            .send()
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        c.get(format!("{}/metrics", server.internal))
+            .send()
+            .unwrap()
+            .status(),
+        200
+    );
+    // The internal listener never serves the API, and the API port never serves metrics.
+    assert_eq!(
+        c.get(format!("{}/api/v1/openapi.json", server.internal))
+            .send()
+            .unwrap()
+            .status(),
+        404
+    );
+    assert_eq!(
+        c.get(format!("{}/metrics", server.public))
+            .send()
+            .unwrap()
+            .status(),
+        404
+    );
+
+    let r = c
+        .post(format!("{}/api/v1/setup", server.public))
+        .json(&json!({"token": token, "email": "me@example.com", "password": "a long enough password"}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let r = c
+        .post(format!("{}/api/v1/auth/login", server.public))
+        .json(&json!({"email": "me@example.com", "password": "a long enough password"}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    drop(server);
+
+    // A second start of a set-up instance prints no token.
+    let again = serve(dir.path());
+    assert!(again.setup_token.is_none());
+}
+
+#[test]
+fn operators_manage_tenants_from_the_command_line_while_serving() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve(dir.path());
+    let port = server.public.rsplit(':').next().unwrap().to_owned();
+    let out = rampart(dir.path())
+        .args(["tenant", "create", "acme", "--name", "Acme Inc"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("rps_"), "{stdout}");
+    let dup = rampart(dir.path())
+        .args(["tenant", "create", "acme"])
+        .output()
+        .unwrap();
+    assert!(!dup.status.success());
+    let bad = rampart(dir.path())
+        .args(["tenant", "create", "Not A Slug"])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("slug"));
+
+    let list = rampart(dir.path())
+        .args(["tenant", "list"])
+        .output()
+        .unwrap();
+    let listed = String::from_utf8_lossy(&list.stdout);
+    assert!(
+        listed.contains("acme") && listed.contains("default"),
+        "{listed}"
+    );
+
+    let c = reqwest::blocking::Client::builder()
+        .resolve(
+            "acme.localhost",
+            format!("127.0.0.1:{port}").parse().unwrap(),
+        )
+        .build()
+        .unwrap();
+    let url = format!("http://acme.localhost:{port}/api/v1/openapi.json");
+    assert_eq!(c.get(&url).send().unwrap().status(), 200);
+
+    let out = rampart(dir.path())
+        .args(["tenant", "suspend", "acme"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(c.get(&url).send().unwrap().status(), 403);
+    let out = rampart(dir.path())
+        .args(["tenant", "resume", "acme"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(c.get(&url).send().unwrap().status(), 200);
+
+    let refused = rampart(dir.path())
+        .args(["tenant", "delete", "acme"])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success(), "delete needs --yes");
+    let out = rampart(dir.path())
+        .args(["tenant", "delete", "acme", "--yes"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(c.get(&url).send().unwrap().status(), 404);
+    let databases = std::fs::read_dir(dir.path().join("data/tenants"))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "db")
+        })
+        .count();
+    assert_eq!(
+        databases, 1,
+        "acme's database file is gone; only the default tenant's remains"
+    );
+    drop(server);
+}
+
+#[test]
+fn configuration_layers_file_then_environment_then_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("rampart.toml");
+    std::fs::write(
+        &file,
+        "listen = \"127.0.0.1:7001\"\ninternal_listen = \"127.0.0.1:7002\"\nbase_domains = [\"file.test\"]\n[limits]\nmax_batch = 10\n",
+    )
+    .unwrap();
+    let out = rampart(dir.path())
+        .args([
+            "--config",
+            file.to_str().unwrap(),
+            "config",
+            "check",
+            "--listen",
+            "127.0.0.1:7003",
+        ])
+        .env("RAMPART_INTERNAL_LISTEN", "127.0.0.1:7004")
+        .env("RAMPART_LISTEN", "127.0.0.1:7005")
+        .env("RAMPART_LIMITS__MAX_BATCH", "20")
+        .env("RAMPART_TEST_SOMETHING_ELSE", "ignored")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        text,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("127.0.0.1:7003"), "flag wins: {text}");
+    assert!(
+        text.contains("127.0.0.1:7004"),
+        "environment beats file: {text}"
+    );
+    assert!(text.contains("file.test"), "file beats defaults: {text}");
+    assert!(text.contains("max_batch: 20"), "{text}");
+}
+
+#[test]
+fn config_check_reports_every_mistake_with_its_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bad.toml");
+    std::fs::write(&file, "listen = \"0.0.0.0:8080\"\ndefault_tenant = \"Bad Slug\"\n[database]\nurl = \"mysql://x\"\n").unwrap();
+    let out = rampart(dir.path())
+        .args(["--config", file.to_str().unwrap(), "config", "check"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    for key in ["listen:", "default_tenant:", "database.url:"] {
+        assert!(err.contains(key), "{key} missing from: {err}");
+    }
+    std::fs::write(&file, "lisen = \"127.0.0.1:1\"\n").unwrap();
+    let out = rampart(dir.path())
+        .args(["--config", file.to_str().unwrap(), "config", "check"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("lisen"), "{err}");
+    // serve refuses a bad configuration the same way.
+    std::fs::write(&file, "listen = \"0.0.0.0:8080\"\n").unwrap();
+    let out = rampart(dir.path())
+        .args(["--config", file.to_str().unwrap(), "serve"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
