@@ -91,7 +91,7 @@ pub async fn app_state(config: Arc<Config>, store: Store) -> Result<AppState, St
 
 /// The public router with all middleware.
 pub fn public_router(state: AppState) -> Router {
-    let (api, _) = openapi::api_router().split_for_parts();
+    let api = openapi::api_router();
     let timeout = Duration::from_secs(state.config.limits.request_timeout_secs);
     api.route("/api/v1/openapi.json", axum::routing::get(openapi::serve))
         .fallback(|| async { ApiError::not_found() })

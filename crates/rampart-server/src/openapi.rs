@@ -3,12 +3,11 @@
 
 use std::sync::OnceLock;
 
+use axum::Router;
 use axum::response::IntoResponse;
 use utoipa::openapi::OpenApi as OpenApiDoc;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 use crate::routes::{identity, projects, tokens, users};
 use crate::state::AppState;
@@ -21,20 +20,54 @@ pub const PUBLIC_ENDPOINTS: &[(&str, &str)] = &[
     ("post", "/api/v1/auth/login"),
 ];
 
-#[derive(OpenApi)]
-#[openapi(
-    info(title = "Rampart API", version = "1", description = "Tenants' projects, tables, fields and records. Errors are RFC 9457 problem documents."),
-    modifiers(&SecuritySchemes),
-    tags(
-        (name = "identity", description = "Setup, sign-in and the current user"),
-        (name = "users", description = "Tenant administration of users"),
-        (name = "tokens", description = "The caller's API tokens"),
-        (name = "projects", description = "Projects and members"),
-        (name = "tables", description = "Tables and fields"),
-        (name = "records", description = "Records"),
-    )
-)]
-struct ApiDoc;
+/// Declares every API route once: the router and the OpenAPI document are generated from
+/// the same list, so neither can drift from the other.
+macro_rules! api_routes {
+    ($($method:ident $path:literal => $handler:path),* $(,)?) => {
+        #[derive(OpenApi)]
+        #[openapi(
+            info(title = "Rampart API", version = "1", description = "Tenants' projects, tables, fields and records. Errors are RFC 9457 problem documents."),
+            paths($($handler),*),
+            modifiers(&SecuritySchemes),
+            tags(
+                (name = "identity", description = "Setup, sign-in and the current user"),
+                (name = "users", description = "Tenant administration of users"),
+                (name = "tokens", description = "The caller's API tokens"),
+                (name = "projects", description = "Projects and members"),
+                (name = "tables", description = "Tables and fields"),
+                (name = "records", description = "Records"),
+            )
+        )]
+        struct ApiDoc;
+
+        /// Every API route.
+        pub fn api_router() -> Router<AppState> {
+            Router::new()$(.route($path, axum::routing::$method($handler)))*
+        }
+    };
+}
+
+api_routes! {
+    post "/api/v1/setup" => identity::setup,
+    post "/api/v1/auth/login" => identity::login,
+    post "/api/v1/auth/logout" => identity::logout,
+    get "/api/v1/me" => identity::me,
+    get "/api/v1/users" => users::list,
+    post "/api/v1/users" => users::create,
+    get "/api/v1/users/{user_id}" => users::get,
+    patch "/api/v1/users/{user_id}" => users::update,
+    get "/api/v1/tokens" => tokens::list,
+    post "/api/v1/tokens" => tokens::create,
+    delete "/api/v1/tokens/{token_id}" => tokens::revoke,
+    get "/api/v1/projects" => projects::list,
+    post "/api/v1/projects" => projects::create,
+    get "/api/v1/projects/{project_id}" => projects::get,
+    patch "/api/v1/projects/{project_id}" => projects::rename,
+    delete "/api/v1/projects/{project_id}" => projects::delete,
+    get "/api/v1/projects/{project_id}/members" => projects::members,
+    put "/api/v1/projects/{project_id}/members/{user_id}" => projects::set_member,
+    delete "/api/v1/projects/{project_id}/members/{user_id}" => projects::remove_member,
+}
 
 struct SecuritySchemes;
 
@@ -59,28 +92,11 @@ impl Modify for SecuritySchemes {
     }
 }
 
-/// Every API route with its documentation.
-pub fn api_router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .routes(routes!(identity::setup))
-        .routes(routes!(identity::login))
-        .routes(routes!(identity::logout))
-        .routes(routes!(identity::me))
-        .routes(routes!(users::list, users::create))
-        .routes(routes!(users::get, users::update))
-        .routes(routes!(tokens::list, tokens::create))
-        .routes(routes!(tokens::revoke))
-        .routes(routes!(projects::list, projects::create))
-        .routes(routes!(projects::get, projects::rename, projects::delete))
-        .routes(routes!(projects::members))
-        .routes(routes!(projects::set_member, projects::remove_member))
-}
-
 /// The document served at `/api/v1/openapi.json`.
 pub fn document() -> &'static OpenApiDoc {
     static DOC: OnceLock<OpenApiDoc> = OnceLock::new();
     DOC.get_or_init(|| {
-        let mut doc = api_router().into_openapi();
+        let mut doc = ApiDoc::openapi();
         let serve_doc = utoipa::openapi::path::PathItem::new(
             utoipa::openapi::HttpMethod::Get,
             utoipa::openapi::path::OperationBuilder::new()
