@@ -50,3 +50,80 @@ impl Record {
         })
     }
 }
+
+/// Whether record input creates a record or changes one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputMode {
+    Create,
+    Update,
+}
+
+/// Validates a record body (`{"field name": value, ...}`) against a table: unknown names,
+/// types, ranges, choices and required fields, every problem at once. On create, missing
+/// fields take their default. `path` prefixes field names in errors (e.g. `fields`).
+pub fn parse_input(
+    table: &TableDef,
+    body: &Map<String, Json>,
+    mode: InputMode,
+    path: &str,
+) -> Result<BTreeMap<FieldId, Value>, crate::Invalid> {
+    use crate::FieldError;
+    let mut values = BTreeMap::new();
+    let mut errors = Vec::new();
+    let at = |name: &str| {
+        if path.is_empty() {
+            name.to_owned()
+        } else {
+            format!("{path}.{name}")
+        }
+    };
+    for (name, json) in body {
+        let Some(field) = table.field_by_name(name) else {
+            let code = if crate::field::SystemField::from_name(name).is_some() {
+                "read_only_field"
+            } else {
+                "unknown_field"
+            };
+            errors.push(FieldError::new(
+                at(name),
+                code,
+                "the table has no such writable field",
+            ));
+            continue;
+        };
+        match Value::from_json(&field.field_type, json, &at(name)) {
+            Ok(v) if v.is_null() && field.required => errors.push(FieldError::new(
+                at(name),
+                "required",
+                "this field is required",
+            )),
+            Ok(v) => {
+                values.insert(field.id, v);
+            }
+            Err(e) => errors.push(e),
+        }
+    }
+    if mode == InputMode::Create {
+        for field in &table.fields {
+            if values.contains_key(&field.id) || body.contains_key(&field.name) {
+                continue;
+            }
+            match &field.default {
+                Some(d) => {
+                    values.insert(field.id, d.clone());
+                }
+                None if field.required => errors.push(FieldError::new(
+                    at(&field.name),
+                    "required",
+                    "this field is required",
+                )),
+                None => {}
+            }
+        }
+    }
+    if errors.is_empty() {
+        Ok(values)
+    } else {
+        Err(crate::Invalid { errors })
+    }
+}

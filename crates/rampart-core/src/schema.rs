@@ -63,3 +63,30 @@ impl TableDef {
             .any(|f| Some(f.id) != except && f.name.to_lowercase() == name.to_lowercase())
     }
 }
+
+/// Checks a field definition on its own (names and types are checked elsewhere): which flags
+/// make sense for the type, and that a default fits.
+pub fn check_field_flags(
+    ty: &FieldType,
+    unique: bool,
+    indexed: bool,
+    default: Option<&Value>,
+) -> Vec<crate::FieldError> {
+    use crate::FieldError;
+    let mut errors = Vec::new();
+    if (unique || indexed) && !ty.is_scalar_column() {
+        errors.push(FieldError::new(
+            if unique { "unique" } else { "indexed" },
+            "unsupported_option",
+            format!("{} fields cannot be unique or indexed", ty.kind().as_str()),
+        ));
+    }
+    if default.is_some_and(|d| !d.is_null()) && matches!(ty, FieldType::Link(_) | FieldType::User) {
+        errors.push(FieldError::new(
+            "default",
+            "unsupported_option",
+            format!("{} fields cannot have a default", ty.kind().as_str()),
+        ));
+    }
+    errors
+}

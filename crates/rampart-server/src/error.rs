@@ -166,10 +166,23 @@ impl From<StoreError> for ApiError {
                 format!("another record already has this value in field {field:?}"),
             )
             .with_errors(vec![FieldError::new(
-                field,
+                format!("fields.{field}"),
                 "duplicate_value",
                 "must be unique",
             )]),
+            StoreError::InBatch { op, source } => {
+                let mut e = Self::from(*source);
+                e.detail = Some(format!(
+                    "{op}: {}; nothing was written",
+                    e.detail.as_deref().unwrap_or(e.title)
+                ));
+                for fe in &mut e.errors {
+                    if !fe.field.starts_with(&op) {
+                        fe.field = format!("{op}.{}", fe.field);
+                    }
+                }
+                e
+            }
             StoreError::NameTaken { what } => {
                 Self::conflict("name_taken", format!("this {what} is already taken"))
             }

@@ -9,6 +9,7 @@
 
 pub mod caller;
 pub mod config;
+pub mod cursor;
 pub mod error;
 pub mod extract;
 mod internal;

@@ -9,7 +9,7 @@ use utoipa::openapi::OpenApi as OpenApiDoc;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{identity, projects, tokens, users};
+use crate::routes::{identity, projects, records, tables, tokens, users};
 use crate::state::AppState;
 
 /// Endpoints reachable without a session or token (DESIGN.md section 7). Everything else
@@ -67,6 +67,20 @@ api_routes! {
     get "/api/v1/projects/{project_id}/members" => projects::members,
     put "/api/v1/projects/{project_id}/members/{user_id}" => projects::set_member,
     delete "/api/v1/projects/{project_id}/members/{user_id}" => projects::remove_member,
+    get "/api/v1/projects/{project_id}/tables" => tables::list,
+    post "/api/v1/projects/{project_id}/tables" => tables::create,
+    get "/api/v1/tables/{table_id}" => tables::get,
+    patch "/api/v1/tables/{table_id}" => tables::rename,
+    delete "/api/v1/tables/{table_id}" => tables::delete,
+    post "/api/v1/tables/{table_id}/fields" => tables::add_field,
+    patch "/api/v1/tables/{table_id}/fields/{field_id}" => tables::change_field,
+    delete "/api/v1/tables/{table_id}/fields/{field_id}" => tables::delete_field,
+    get "/api/v1/tables/{table_id}/records" => records::list,
+    post "/api/v1/tables/{table_id}/records" => records::create,
+    post "/api/v1/tables/{table_id}/records/batch" => records::batch,
+    get "/api/v1/tables/{table_id}/records/{record_id}" => records::get,
+    patch "/api/v1/tables/{table_id}/records/{record_id}" => records::update,
+    delete "/api/v1/tables/{table_id}/records/{record_id}" => records::delete,
 }
 
 struct SecuritySchemes;

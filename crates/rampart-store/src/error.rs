@@ -34,6 +34,9 @@ pub enum StoreError {
     MigrationChanged { version: i64 },
     #[error("the tenant is being deleted")]
     TenantGone,
+    /// An operation of a batch failed; `op` names it (`create[3]`), and nothing was written.
+    #[error("{op}: {source}")]
+    InBatch { op: String, source: Box<StoreError> },
     #[error("database error: {0}")]
     Database(#[source] sqlx::Error),
     #[error("internal store error: {0}")]

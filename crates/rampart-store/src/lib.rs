@@ -12,7 +12,9 @@ pub mod error;
 pub mod identity;
 pub mod migrate;
 pub mod projects;
+pub mod records;
 pub mod schema;
+pub mod storage_types;
 mod tenants;
 
 pub use db::{DbRow, Tx, TxFn, TxFuture};

@@ -1,19 +1,921 @@
-//! Tables and fields: metadata rows plus the physical tables and columns behind them.
+//! Tables and fields: metadata rows (with the names people chose) and the physical tables and
+//! columns behind them (with names Rampart generates: `t<n>`, `c<n>`, `l<n>`). Renames touch
+//! metadata only; a type change converts the data or refuses, naming the records that do not
+//! convert.
 
-use rampart_core::ProjectId;
-use rampart_sql::Param;
+use std::collections::BTreeMap;
 
-use crate::db::Tx;
+use rampart_core::field::{FieldKind, FieldType, LinkOptions};
+use rampart_core::{
+    FieldDef, FieldError, FieldId, Invalid, ProjectId, RecordId, TableDef, TableId, Value,
+};
+use rampart_sql::{Dialect, Ident, Param, ParamType};
+
+use crate::db::{DbRow, Tx};
 use crate::error::StoreError;
+use rampart_rules::params::to_param;
 
-/// Drops every table of a project (used when the project is deleted).
-pub async fn drop_project_tables(tx: &mut Tx, project: ProjectId) -> Result<(), StoreError> {
+use crate::storage_types::{from_row, push_column_type};
+
+/// Most record ids named in one error.
+pub const MAX_LISTED: usize = 20;
+
+/// A field to create.
+#[derive(Debug, Clone)]
+pub struct NewField {
+    pub name: String,
+    pub field_type: FieldType,
+    pub required: bool,
+    pub unique: bool,
+    pub indexed: bool,
+    pub default: Option<Value>,
+}
+
+/// Changes to a field; `None` leaves a property as it is.
+#[derive(Debug, Clone, Default)]
+pub struct FieldChange {
+    pub name: Option<String>,
+    pub field_type: Option<FieldType>,
+    pub required: Option<bool>,
+    pub unique: Option<bool>,
+    pub indexed: Option<bool>,
+    /// `Some(None)` removes the default.
+    pub default: Option<Option<Value>>,
+}
+
+fn key(name: &str) -> String {
+    name.to_lowercase()
+}
+
+pub(crate) fn ident(name: &str) -> Result<Ident, StoreError> {
+    Ok(Ident::new(name)?)
+}
+
+fn unique_index(table: &str, column: &str) -> Result<Ident, StoreError> {
+    ident(&format!("{table}_u_{column}"))
+}
+
+fn plain_index(table: &str, column: &str) -> Result<Ident, StoreError> {
+    ident(&format!("{table}_i_{column}"))
+}
+
+/// The next number for a storage name in this tenant.
+async fn next_storage(tx: &mut Tx, letter: &'static str) -> Result<String, StoreError> {
     let mut q = tx.sql();
-    q.push("SELECT COUNT(*) FROM data_tables WHERE project_id = ")
-        .param(Param::Uuid(project.0));
+    q.push("UPDATE counters SET value = value + 1 WHERE name = 'storage' RETURNING value");
     let n = tx.fetch_one(q).await?.i64(0)?;
-    if n > 0 {
-        return Err(StoreError::internal("tables are not supported yet"));
+    Ok(format!("{letter}{n}"))
+}
+
+async fn bump_version(tx: &mut Tx, table: TableId) -> Result<(), StoreError> {
+    let mut q = tx.sql();
+    q.push("UPDATE data_tables SET schema_version = schema_version + 1 WHERE id = ")
+        .param(Param::Uuid(table.0));
+    tx.execute(q).await?;
+    Ok(())
+}
+
+fn field_from_row(row: &DbRow) -> Result<FieldDef, StoreError> {
+    let field_type: FieldType = serde_json::from_str(&row.text(2)?)
+        .map_err(|e| StoreError::internal(format!("stored field type: {e}")))?;
+    let default = match row.opt_text(6)? {
+        None => None,
+        Some(text) => {
+            let json: serde_json::Value = serde_json::from_str(&text)
+                .map_err(|e| StoreError::internal(format!("stored default: {e}")))?;
+            Some(
+                Value::from_json(&field_type, &json, "default")
+                    .map_err(|e| StoreError::internal(e.message))?,
+            )
+        }
+    };
+    Ok(FieldDef {
+        id: FieldId(row.uuid(0)?),
+        name: row.text(1)?,
+        field_type,
+        required: row.bool(3)?,
+        unique: row.bool(4)?,
+        indexed: row.bool(5)?,
+        default,
+        column: row.text(7)?,
+    })
+}
+
+/// Loads a table with its fields.
+pub async fn load_table(tx: &mut Tx, id: TableId) -> Result<Option<TableDef>, StoreError> {
+    let mut q = tx.sql();
+    q.push("SELECT id, project_id, name, storage, schema_version FROM data_tables WHERE id = ")
+        .param(Param::Uuid(id.0));
+    let Some(row) = tx.fetch_optional(q).await? else {
+        return Ok(None);
+    };
+    let mut table = TableDef {
+        id: TableId(row.uuid(0)?),
+        project_id: ProjectId(row.uuid(1)?),
+        name: row.text(2)?,
+        storage: row.text(3)?,
+        schema_version: row.i64(4)?,
+        fields: Vec::new(),
+    };
+    let mut q = tx.sql();
+    q.push(
+        "SELECT id, name, field_type, required, is_unique, indexed, default_value, storage \
+         FROM data_fields WHERE table_id = ",
+    )
+    .param(Param::Uuid(id.0))
+    .push(" ORDER BY position, id");
+    table.fields = tx
+        .fetch_all(q)
+        .await?
+        .iter()
+        .map(field_from_row)
+        .collect::<Result<_, _>>()?;
+    Ok(Some(table))
+}
+
+/// Tables of a project, by name.
+pub async fn list_tables(tx: &mut Tx, project: ProjectId) -> Result<Vec<TableDef>, StoreError> {
+    let mut q = tx.sql();
+    q.push("SELECT id FROM data_tables WHERE project_id = ")
+        .param(Param::Uuid(project.0))
+        .push(" ORDER BY name_key, id");
+    let ids: Vec<TableId> = tx
+        .fetch_all(q)
+        .await?
+        .iter()
+        .map(|r| r.uuid(0).map(TableId))
+        .collect::<Result<_, _>>()?;
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        if let Some(t) = load_table(tx, id).await? {
+            out.push(t);
+        }
+    }
+    Ok(out)
+}
+
+/// Creates a table with its fields.
+pub async fn create_table(
+    tx: &mut Tx,
+    project: ProjectId,
+    name: String,
+    fields: Vec<NewField>,
+) -> Result<TableDef, StoreError> {
+    let id = TableId::generate();
+    let storage = next_storage(tx, "t").await?;
+    let t = ident(&storage)?;
+    let pg = tx.dialect() == Dialect::Postgres;
+    let mut q = tx.sql();
+    q.push("CREATE TABLE ").ident(&t);
+    if pg {
+        q.push(
+            " (id uuid PRIMARY KEY, created_at timestamptz NOT NULL, updated_at timestamptz NOT NULL, \
+             created_by uuid, owner uuid, version bigint NOT NULL)",
+        );
+    } else {
+        q.push(
+            " (id TEXT PRIMARY KEY NOT NULL, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, \
+             created_by TEXT, owner TEXT, version INTEGER NOT NULL)",
+        );
+    }
+    tx.execute(q).await?;
+    let mut q = tx.sql();
+    q.push("CREATE INDEX ")
+        .ident(&ident(&format!("{storage}_owner"))?)
+        .push(" ON ")
+        .ident(&t)
+        .push(" (owner, id)");
+    tx.execute(q).await?;
+    let mut q = tx.sql();
+    q.push(
+        "INSERT INTO data_tables (id, project_id, name, name_key, storage, schema_version, created_at) VALUES (",
+    )
+    .param_list([
+        Param::Uuid(id.0),
+        Param::Uuid(project.0),
+        Param::Text(name.clone()),
+        Param::Text(key(&name)),
+        Param::Text(storage.clone()),
+        Param::I64(1),
+        Param::Timestamp(crate::now()),
+    ])
+    .push(")");
+    match tx.execute(q).await {
+        Ok(_) => {}
+        Err(e) if crate::db::unique_violation(&e).is_some() => {
+            return Err(StoreError::NameTaken { what: "table name" });
+        }
+        Err(e) => return Err(e),
+    }
+    let mut table = load_table(tx, id).await?.ok_or(StoreError::NotFound)?;
+    let mut errors = Vec::new();
+    for (i, f) in fields.into_iter().enumerate() {
+        match add_field(tx, &table, f).await {
+            Ok(t) => table = t,
+            Err(StoreError::Invalid(inv)) => errors.extend(inv.errors.into_iter().map(|mut e| {
+                e.field = format!("fields[{i}].{}", e.field);
+                e
+            })),
+            Err(StoreError::NameTaken { .. }) => errors.push(FieldError::new(
+                format!("fields[{i}].name"),
+                "name_taken",
+                "another field of this table has this name",
+            )),
+            Err(e) => return Err(e),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(Invalid { errors }.into());
+    }
+    Ok(table)
+}
+
+pub async fn rename_table(
+    tx: &mut Tx,
+    table: &TableDef,
+    name: String,
+) -> Result<TableDef, StoreError> {
+    let mut q = tx.sql();
+    q.push("UPDATE data_tables SET name = ")
+        .param(Param::Text(name.clone()))
+        .push(", name_key = ")
+        .param(Param::Text(key(&name)))
+        .push(", schema_version = schema_version + 1 WHERE id = ")
+        .param(Param::Uuid(table.id.0));
+    match tx.execute(q).await {
+        Ok(_) => {}
+        Err(e) if crate::db::unique_violation(&e).is_some() => {
+            return Err(StoreError::NameTaken { what: "table name" });
+        }
+        Err(e) => return Err(e),
+    }
+    load_table(tx, table.id).await?.ok_or(StoreError::NotFound)
+}
+
+/// Link fields of other tables that point at `table`, as `table.field` names.
+pub async fn incoming_links(
+    tx: &mut Tx,
+    table: TableId,
+) -> Result<Vec<(TableDef, FieldDef)>, StoreError> {
+    let mut q = tx.sql();
+    q.push("SELECT DISTINCT table_id FROM data_fields WHERE link_table_id = ")
+        .param(Param::Uuid(table.0));
+    let sources: Vec<TableId> = tx
+        .fetch_all(q)
+        .await?
+        .iter()
+        .map(|r| r.uuid(0).map(TableId))
+        .collect::<Result<_, _>>()?;
+    let mut out = Vec::new();
+    for source in sources {
+        if let Some(t) = load_table(tx, source).await? {
+            for f in &t.fields {
+                if matches!(&f.field_type, FieldType::Link(o) if o.table_id == table) {
+                    out.push((t.clone(), f.clone()));
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Drops a table and its data. Refused while other tables link to it.
+pub async fn drop_table(tx: &mut Tx, table: &TableDef) -> Result<(), StoreError> {
+    let foreign: Vec<String> = incoming_links(tx, table.id)
+        .await?
+        .into_iter()
+        .filter(|(t, _)| t.id != table.id)
+        .map(|(t, f)| format!("{}.{}", t.name, f.name))
+        .collect();
+    if !foreign.is_empty() {
+        return Err(StoreError::TableReferenced { fields: foreign });
+    }
+    for f in &table.fields {
+        if matches!(f.field_type, FieldType::Link(_)) {
+            let mut q = tx.sql();
+            q.push("DROP TABLE ").ident(&ident(&f.column)?);
+            tx.execute(q).await?;
+        }
+    }
+    let mut q = tx.sql();
+    q.push("DROP TABLE ").ident(&ident(&table.storage)?);
+    tx.execute(q).await?;
+    let mut q = tx.sql();
+    q.push("DELETE FROM data_fields WHERE table_id = ")
+        .param(Param::Uuid(table.id.0));
+    tx.execute(q).await?;
+    let mut q = tx.sql();
+    q.push("DELETE FROM data_tables WHERE id = ")
+        .param(Param::Uuid(table.id.0));
+    tx.execute(q).await?;
+    Ok(())
+}
+
+/// Drops every table of a project (links between them included).
+pub async fn drop_project_tables(tx: &mut Tx, project: ProjectId) -> Result<(), StoreError> {
+    let tables = list_tables(tx, project).await?;
+    // Link tables first, so no table is still pointed at when it is dropped.
+    for t in &tables {
+        for f in &t.fields {
+            if matches!(f.field_type, FieldType::Link(_)) {
+                delete_field(tx, t, f.id).await?;
+            }
+        }
+    }
+    for t in &tables {
+        let fresh = load_table(tx, t.id).await?.ok_or(StoreError::NotFound)?;
+        drop_table(tx, &fresh).await?;
     }
     Ok(())
 }
+
+async fn create_indexes(tx: &mut Tx, table: &TableDef, field: &FieldDef) -> Result<(), StoreError> {
+    let t = ident(&table.storage)?;
+    let c = ident(&field.column)?;
+    if field.unique {
+        let mut q = tx.sql();
+        q.push("CREATE UNIQUE INDEX ")
+            .ident(&unique_index(&table.storage, &field.column)?)
+            .push(" ON ")
+            .ident(&t)
+            .push(" (")
+            .ident(&c)
+            .push(")");
+        if let Err(e) = tx.execute(q).await {
+            return Err(if crate::db::unique_violation(&e).is_some() {
+                Invalid::one(
+                    "unique",
+                    "duplicate_values",
+                    "existing records have duplicate values",
+                )
+                .into()
+            } else {
+                e
+            });
+        }
+    }
+    if field.indexed {
+        let mut q = tx.sql();
+        q.push("CREATE INDEX ")
+            .ident(&plain_index(&table.storage, &field.column)?)
+            .push(" ON ")
+            .ident(&t)
+            .push(" (")
+            .ident(&c)
+            .push(", id)");
+        tx.execute(q).await?;
+    }
+    Ok(())
+}
+
+async fn drop_indexes(tx: &mut Tx, table: &TableDef, field: &FieldDef) -> Result<(), StoreError> {
+    for (on, name) in [
+        (field.unique, unique_index(&table.storage, &field.column)?),
+        (field.indexed, plain_index(&table.storage, &field.column)?),
+    ] {
+        if on {
+            let mut q = tx.sql();
+            q.push("DROP INDEX IF EXISTS ").ident(&name);
+            tx.execute(q).await?;
+        }
+    }
+    Ok(())
+}
+
+async fn create_link_table(
+    tx: &mut Tx,
+    table: &TableDef,
+    storage: &str,
+    target: &TableDef,
+    options: &LinkOptions,
+) -> Result<(), StoreError> {
+    let l = ident(storage)?;
+    let key_type: &'static str = if tx.dialect() == Dialect::Postgres {
+        "uuid"
+    } else {
+        "TEXT"
+    };
+    let mut q = tx.sql();
+    q.push("CREATE TABLE ")
+        .ident(&l)
+        .push(" (src ")
+        .push(key_type)
+        .push(" NOT NULL REFERENCES ")
+        .ident(&ident(&table.storage)?)
+        .push(" (id) ON DELETE CASCADE, dst ")
+        .push(key_type)
+        .push(" NOT NULL REFERENCES ")
+        .ident(&ident(&target.storage)?)
+        .push(" (id) ON DELETE CASCADE, pos INTEGER NOT NULL, PRIMARY KEY (src, dst))");
+    tx.execute(q).await?;
+    let mut q = tx.sql();
+    q.push("CREATE INDEX ")
+        .ident(&ident(&format!("{storage}_dst"))?)
+        .push(" ON ")
+        .ident(&l)
+        .push(" (dst, src)");
+    tx.execute(q).await?;
+    if !options.multiple {
+        single_link_index(tx, storage, true).await?;
+    }
+    Ok(())
+}
+
+async fn single_link_index(tx: &mut Tx, storage: &str, create: bool) -> Result<(), StoreError> {
+    let name = ident(&format!("{storage}_one"))?;
+    let mut q = tx.sql();
+    if create {
+        q.push("CREATE UNIQUE INDEX ")
+            .ident(&name)
+            .push(" ON ")
+            .ident(&ident(storage)?)
+            .push(" (src)");
+    } else {
+        q.push("DROP INDEX IF EXISTS ").ident(&name);
+    }
+    tx.execute(q).await?;
+    Ok(())
+}
+
+async fn count_records(tx: &mut Tx, table: &TableDef) -> Result<i64, StoreError> {
+    let mut q = tx.sql();
+    q.push("SELECT COUNT(*) FROM ")
+        .ident(&ident(&table.storage)?);
+    tx.fetch_one(q).await?.i64(0)
+}
+
+/// Adds a field. A required field added to a table with records needs a default, which is
+/// written into the existing records.
+pub async fn add_field(
+    tx: &mut Tx,
+    table: &TableDef,
+    new: NewField,
+) -> Result<TableDef, StoreError> {
+    if table.name_taken(&new.name, None) {
+        return Err(StoreError::NameTaken { what: "field name" });
+    }
+    let flag_errors = rampart_core::schema::check_field_flags(
+        &new.field_type,
+        new.unique,
+        new.indexed,
+        new.default.as_ref(),
+    );
+    if !flag_errors.is_empty() {
+        return Err(Invalid {
+            errors: flag_errors,
+        }
+        .into());
+    }
+    let mut link_target = None;
+    if let FieldType::Link(o) = &new.field_type {
+        let target = load_table(tx, o.table_id)
+            .await?
+            .filter(|t| t.project_id == table.project_id)
+            .ok_or_else(|| {
+                Invalid::one(
+                    "options.table_id",
+                    "unknown_table",
+                    "no such table in this project",
+                )
+            })?;
+        link_target = Some((target, o.clone()));
+    }
+    let has_records = count_records(tx, table).await? > 0;
+    let default = new.default.clone().filter(|d| !d.is_null());
+    if new.required && has_records && default.is_none() {
+        return Err(Invalid::one(
+            "required",
+            "default_needed",
+            "a required field added to a table with records needs a default for them",
+        )
+        .into());
+    }
+    let storage = next_storage(tx, if link_target.is_some() { "l" } else { "c" }).await?;
+    let field = FieldDef {
+        id: FieldId::generate(),
+        name: new.name,
+        field_type: new.field_type,
+        required: new.required,
+        unique: new.unique,
+        indexed: new.indexed,
+        default,
+        column: storage.clone(),
+    };
+    match &link_target {
+        Some((target, options)) => {
+            let target = if target.id == table.id { table } else { target };
+            create_link_table(tx, table, &storage, target, options).await?;
+        }
+        None => {
+            let mut q = tx.sql();
+            q.push("ALTER TABLE ")
+                .ident(&ident(&table.storage)?)
+                .push(" ADD COLUMN ")
+                .ident(&ident(&storage)?)
+                .push(" ");
+            push_column_type(&mut q, &field.field_type);
+            tx.execute(q).await?;
+            if let (true, Some(d)) = (has_records, &field.default) {
+                let mut q = tx.sql();
+                q.push("UPDATE ")
+                    .ident(&ident(&table.storage)?)
+                    .push(" SET ")
+                    .ident(&ident(&storage)?)
+                    .push(" = ")
+                    .param(to_param(&field.field_type, d));
+                tx.execute(q).await?;
+            }
+            create_indexes(tx, table, &field).await?;
+        }
+    }
+    insert_field_row(tx, table, &field).await?;
+    bump_version(tx, table.id).await?;
+    load_table(tx, table.id).await?.ok_or(StoreError::NotFound)
+}
+
+fn type_json(ty: &FieldType) -> Result<String, StoreError> {
+    serde_json::to_string(ty).map_err(|e| StoreError::internal(e.to_string()))
+}
+
+fn default_json(field: &FieldDef) -> Param {
+    match &field.default {
+        Some(v) if !v.is_null() => Param::Text(v.to_json(&field.field_type).to_string()),
+        _ => Param::Null(ParamType::Text),
+    }
+}
+
+async fn insert_field_row(
+    tx: &mut Tx,
+    table: &TableDef,
+    field: &FieldDef,
+) -> Result<(), StoreError> {
+    let link_table = match &field.field_type {
+        FieldType::Link(o) => Param::Uuid(o.table_id.0),
+        _ => Param::Null(ParamType::Uuid),
+    };
+    let mut q = tx.sql();
+    q.push(
+        "INSERT INTO data_fields (id, table_id, name, name_key, field_type, required, is_unique, indexed, \
+         default_value, storage, position, link_table_id, created_at) VALUES (",
+    )
+    .param_list([
+        Param::Uuid(field.id.0),
+        Param::Uuid(table.id.0),
+        Param::Text(field.name.clone()),
+        Param::Text(key(&field.name)),
+        Param::Text(type_json(&field.field_type)?),
+        Param::Bool(field.required),
+        Param::Bool(field.unique),
+        Param::Bool(field.indexed),
+        default_json(field),
+        Param::Text(field.column.clone()),
+    ])
+    .push(", (SELECT COALESCE(MAX(position), 0) + 1 FROM data_fields WHERE table_id = ")
+    .param(Param::Uuid(table.id.0))
+    .push("), ")
+    .param(link_table)
+    .push(", ")
+    .param(Param::Timestamp(crate::now()))
+    .push(")");
+    match tx.execute(q).await {
+        Ok(_) => Ok(()),
+        Err(e) if crate::db::unique_violation(&e).is_some() => {
+            Err(StoreError::NameTaken { what: "field name" })
+        }
+        Err(e) => Err(e),
+    }
+}
+
+async fn update_field_row(tx: &mut Tx, field: &FieldDef) -> Result<(), StoreError> {
+    let mut q = tx.sql();
+    q.push("UPDATE data_fields SET name = ")
+        .param(Param::Text(field.name.clone()))
+        .push(", name_key = ")
+        .param(Param::Text(key(&field.name)))
+        .push(", field_type = ")
+        .param(Param::Text(type_json(&field.field_type)?))
+        .push(", required = ")
+        .param(Param::Bool(field.required))
+        .push(", is_unique = ")
+        .param(Param::Bool(field.unique))
+        .push(", indexed = ")
+        .param(Param::Bool(field.indexed))
+        .push(", default_value = ")
+        .param(default_json(field))
+        .push(", storage = ")
+        .param(Param::Text(field.column.clone()))
+        .push(" WHERE id = ")
+        .param(Param::Uuid(field.id.0));
+    match tx.execute(q).await {
+        Ok(_) => Ok(()),
+        Err(e) if crate::db::unique_violation(&e).is_some() => {
+            Err(StoreError::NameTaken { what: "field name" })
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn listed(ids: &[RecordId], total: usize) -> String {
+    let shown: Vec<String> = ids
+        .iter()
+        .take(MAX_LISTED)
+        .map(ToString::to_string)
+        .collect();
+    let more = total.saturating_sub(shown.len());
+    if more > 0 {
+        format!("{} and {more} more", shown.join(", "))
+    } else {
+        shown.join(", ")
+    }
+}
+
+/// Records whose value of a (non-link) column is null.
+async fn records_with_null(
+    tx: &mut Tx,
+    table: &TableDef,
+    field: &FieldDef,
+) -> Result<Vec<RecordId>, StoreError> {
+    let mut q = tx.sql();
+    q.push("SELECT id FROM ")
+        .ident(&ident(&table.storage)?)
+        .push(" t WHERE ");
+    if let FieldType::Link(_) = field.field_type {
+        q.push("NOT EXISTS (SELECT 1 FROM ")
+            .ident(&ident(&field.column)?)
+            .push(" l WHERE l.src = t.id)");
+    } else {
+        q.push("t.").ident(&ident(&field.column)?).push(" IS NULL");
+    }
+    q.push(" ORDER BY id LIMIT ")
+        .param(Param::I64(MAX_LISTED as i64 + 1));
+    tx.fetch_all(q)
+        .await?
+        .iter()
+        .map(|r| r.uuid(0).map(RecordId))
+        .collect()
+}
+
+/// Changes a field. Renames and flag changes touch metadata and indexes; a type change
+/// converts every value, or refuses listing the records whose values do not convert.
+pub async fn change_field(
+    tx: &mut Tx,
+    table: &TableDef,
+    field_id: FieldId,
+    change: FieldChange,
+) -> Result<TableDef, StoreError> {
+    let old = table.field(field_id).ok_or(StoreError::NotFound)?.clone();
+    let mut new = old.clone();
+    if let Some(name) = change.name {
+        if table.name_taken(&name, Some(field_id)) {
+            return Err(StoreError::NameTaken { what: "field name" });
+        }
+        new.name = name;
+    }
+    if let Some(ty) = change.field_type {
+        new.field_type = ty;
+    }
+    if let Some(v) = change.required {
+        new.required = v;
+    }
+    if let Some(v) = change.unique {
+        new.unique = v;
+    }
+    if let Some(v) = change.indexed {
+        new.indexed = v;
+    }
+    let type_changed = new.field_type != old.field_type;
+    match change.default {
+        Some(d) => new.default = d.filter(|v| !v.is_null()),
+        // Keep the old default only if it still fits the new type.
+        None if type_changed => {
+            new.default = old
+                .default
+                .as_ref()
+                .and_then(|d| d.convert(&old.field_type, &new.field_type))
+                .filter(|v| !v.is_null());
+        }
+        None => {}
+    }
+    let flag_errors = rampart_core::schema::check_field_flags(
+        &new.field_type,
+        new.unique,
+        new.indexed,
+        new.default.as_ref(),
+    );
+    if !flag_errors.is_empty() {
+        return Err(Invalid {
+            errors: flag_errors,
+        }
+        .into());
+    }
+
+    match (&old.field_type, &new.field_type) {
+        (FieldType::Link(a), FieldType::Link(b)) => {
+            if a.table_id != b.table_id {
+                return Err(Invalid::one(
+                    "options.table_id",
+                    "unsupported_conversion",
+                    "a link field cannot point at another table; create a new field",
+                )
+                .into());
+            }
+            if a.multiple && !b.multiple {
+                let mut q = tx.sql();
+                q.push("SELECT src FROM ")
+                    .ident(&ident(&old.column)?)
+                    .push(" GROUP BY src HAVING COUNT(*) > 1 ORDER BY src LIMIT ")
+                    .param(Param::I64(MAX_LISTED as i64 + 1));
+                let many: Vec<RecordId> = tx
+                    .fetch_all(q)
+                    .await?
+                    .iter()
+                    .map(|r| r.uuid(0).map(RecordId))
+                    .collect::<Result<_, _>>()?;
+                if !many.is_empty() {
+                    return Err(Invalid::one(
+                        "options.multiple",
+                        "conversion_failed",
+                        format!(
+                            "these records link to several records: {}",
+                            listed(&many, many.len())
+                        ),
+                    )
+                    .into());
+                }
+                single_link_index(tx, &old.column, true).await?;
+            } else if !a.multiple && b.multiple {
+                single_link_index(tx, &old.column, false).await?;
+            }
+        }
+        (FieldType::Link(_), _) | (_, FieldType::Link(_)) => {
+            return Err(Invalid::one(
+                "type",
+                "unsupported_conversion",
+                "fields cannot be converted to or from links; create a new field",
+            )
+            .into());
+        }
+        _ if type_changed => {
+            drop_indexes(tx, table, &old).await?;
+            new.column = convert_column(tx, table, &old, &new.field_type).await?;
+            create_indexes(tx, table, &new).await?;
+        }
+        _ => {
+            if old.unique != new.unique || old.indexed != new.indexed {
+                let removed = FieldDef {
+                    unique: old.unique && !new.unique,
+                    indexed: old.indexed && !new.indexed,
+                    ..old.clone()
+                };
+                drop_indexes(tx, table, &removed).await?;
+                let added = FieldDef {
+                    unique: new.unique && !old.unique,
+                    indexed: new.indexed && !old.indexed,
+                    ..new.clone()
+                };
+                create_indexes(tx, table, &added).await?;
+            }
+        }
+    }
+
+    if new.required && (!old.required || type_changed) {
+        if let (Some(d), false) = (&new.default, matches!(new.field_type, FieldType::Link(_))) {
+            let mut q = tx.sql();
+            let c = ident(&new.column)?;
+            q.push("UPDATE ")
+                .ident(&ident(&table.storage)?)
+                .push(" SET ")
+                .ident(&c)
+                .push(" = ")
+                .param(to_param(&new.field_type, d))
+                .push(" WHERE ")
+                .ident(&c)
+                .push(" IS NULL");
+            tx.execute(q).await?;
+        }
+        let missing = records_with_null(tx, table, &new).await?;
+        if !missing.is_empty() {
+            return Err(Invalid::one(
+                "required",
+                "missing_values",
+                format!(
+                    "these records have no value: {}",
+                    listed(&missing, missing.len())
+                ),
+            )
+            .into());
+        }
+    }
+    update_field_row(tx, &new).await?;
+    bump_version(tx, table.id).await?;
+    load_table(tx, table.id).await?.ok_or(StoreError::NotFound)
+}
+
+/// Moves a column's values into a new column of the new type; returns the new column's name.
+async fn convert_column(
+    tx: &mut Tx,
+    table: &TableDef,
+    old: &FieldDef,
+    to: &FieldType,
+) -> Result<String, StoreError> {
+    let t = ident(&table.storage)?;
+    let old_c = ident(&old.column)?;
+    let mut q = tx.sql();
+    q.push("SELECT id, ")
+        .ident(&old_c)
+        .push(" FROM ")
+        .ident(&t)
+        .push(" ORDER BY id");
+    let rows = tx.fetch_all(q).await?;
+    let mut converted: Vec<(RecordId, Value)> = Vec::with_capacity(rows.len());
+    let mut failed: Vec<RecordId> = Vec::new();
+    let mut failed_count = 0usize;
+    for row in &rows {
+        let id = RecordId(row.uuid(0)?);
+        let value = from_row(&old.field_type, row, 1)?;
+        match value.convert(&old.field_type, to) {
+            Some(v) => {
+                if !v.is_null() {
+                    converted.push((id, v));
+                }
+            }
+            None => {
+                failed_count += 1;
+                if failed.len() < MAX_LISTED {
+                    failed.push(id);
+                }
+            }
+        }
+    }
+    if failed_count > 0 {
+        return Err(Invalid::one(
+            "type",
+            "conversion_failed",
+            format!(
+                "{failed_count} record(s) have values that do not convert: {}",
+                listed(&failed, failed_count)
+            ),
+        )
+        .into());
+    }
+    let storage = next_storage(tx, "c").await?;
+    let new_c = ident(&storage)?;
+    let mut q = tx.sql();
+    q.push("ALTER TABLE ")
+        .ident(&t)
+        .push(" ADD COLUMN ")
+        .ident(&new_c)
+        .push(" ");
+    push_column_type(&mut q, to);
+    tx.execute(q).await?;
+    for (id, value) in converted {
+        let mut q = tx.sql();
+        q.push("UPDATE ")
+            .ident(&t)
+            .push(" SET ")
+            .ident(&new_c)
+            .push(" = ")
+            .param(to_param(to, &value))
+            .push(" WHERE id = ")
+            .param(Param::Uuid(id.0));
+        tx.execute(q).await?;
+    }
+    let mut q = tx.sql();
+    q.push("ALTER TABLE ")
+        .ident(&t)
+        .push(" DROP COLUMN ")
+        .ident(&old_c);
+    tx.execute(q).await?;
+    Ok(storage)
+}
+
+/// Deletes a field and its data.
+pub async fn delete_field(
+    tx: &mut Tx,
+    table: &TableDef,
+    field_id: FieldId,
+) -> Result<TableDef, StoreError> {
+    let field = table.field(field_id).ok_or(StoreError::NotFound)?.clone();
+    if field.field_type.kind() == FieldKind::Link {
+        let mut q = tx.sql();
+        q.push("DROP TABLE ").ident(&ident(&field.column)?);
+        tx.execute(q).await?;
+    } else {
+        drop_indexes(tx, table, &field).await?;
+        let mut q = tx.sql();
+        q.push("ALTER TABLE ")
+            .ident(&ident(&table.storage)?)
+            .push(" DROP COLUMN ")
+            .ident(&ident(&field.column)?);
+        tx.execute(q).await?;
+    }
+    let mut q = tx.sql();
+    q.push("DELETE FROM data_fields WHERE id = ")
+        .param(Param::Uuid(field.id.0));
+    tx.execute(q).await?;
+    bump_version(tx, table.id).await?;
+    load_table(tx, table.id).await?.ok_or(StoreError::NotFound)
+}
+
+/// Field values keyed by id; used by records.
+pub type Values = BTreeMap<FieldId, Value>;

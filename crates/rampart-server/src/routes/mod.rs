@@ -3,6 +3,8 @@
 
 pub mod identity;
 pub mod projects;
+pub mod records;
+pub mod tables;
 pub mod tokens;
 pub mod users;
 

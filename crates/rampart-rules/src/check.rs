@@ -1,0 +1,667 @@
+//! Type-checking: resolves names against a table (and, one level deep, the tables its links
+//! point at), coerces literals to the field's type and produces a [`Pred`] that names fields
+//! by id. Every error carries the character position of the offending part.
+
+use rampart_core::field::{FieldType, SystemField};
+use rampart_core::schema::FieldRef;
+use rampart_core::value::parse_datetime;
+use rampart_core::{
+    Decimal, FieldDef, FieldError, Invalid, RecordId, TableDef, TableId, UserId, Value,
+};
+
+use crate::ast::{CmpOp, Expr, Lit, Operand};
+
+/// Most comparisons in one expression.
+pub const MAX_TERMS: usize = 64;
+
+/// A column of a record.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Col {
+    System(SystemField),
+    Field(FieldDef),
+}
+
+/// What a comparison is made with.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Rhs {
+    Value(Value),
+    /// Another column of the same record.
+    Col(Col),
+    /// A property of the caller, bound when evaluated or compiled.
+    Context(ContextAttr),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContextAttr {
+    UserId,
+    UserEmail,
+    UserRole,
+}
+
+/// How values of a column compare.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Text,
+    Int,
+    Decimal(u8),
+    Bool,
+    Date,
+    Datetime,
+    /// Record ids and users; values are `Value::User`.
+    Uuid,
+    Choices,
+    Json,
+    Link,
+}
+
+/// A type-checked predicate over a record.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Pred {
+    Const(bool),
+    And(Vec<Pred>),
+    Or(Vec<Pred>),
+    Not(Box<Pred>),
+    /// `col op rhs`; `op` is never `Contains`/`NotContains` unless `kind` is `Text`.
+    Cmp {
+        col: Col,
+        op: CmpOp,
+        rhs: Rhs,
+        kind: Kind,
+    },
+    /// `col = null` (`null: true`) or `col != null`.
+    IsNull {
+        col: Col,
+        null: bool,
+    },
+    /// `col in [values]`, values non-null and of the column's kind.
+    InList {
+        col: Col,
+        values: Vec<Value>,
+    },
+    /// `"choice" in multi_select_col`
+    HasChoice {
+        col: Col,
+        choice: String,
+    },
+    /// Some record linked through `field` satisfies `inner`.
+    Link {
+        field: FieldDef,
+        target: TableDef,
+        inner: Box<Pred>,
+    },
+    /// The link field holds the record `id`.
+    LinksTo {
+        field: FieldDef,
+        id: RecordId,
+    },
+}
+
+/// The caller, for `@user...`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserContext {
+    pub id: UserId,
+    pub email: String,
+    pub role: String,
+}
+
+/// What `@user` means while evaluating or compiling.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Context {
+    pub user: UserContext,
+}
+
+impl Context {
+    pub fn value(&self, attr: ContextAttr) -> Value {
+        match attr {
+            ContextAttr::UserId => Value::User(self.user.id),
+            ContextAttr::UserEmail => Value::Text(self.user.email.clone()),
+            ContextAttr::UserRole => Value::Text(self.user.role.clone()),
+        }
+    }
+}
+
+pub fn kind_of_type(ty: &FieldType) -> Kind {
+    match ty {
+        FieldType::Text(_)
+        | FieldType::LongText
+        | FieldType::Email
+        | FieldType::Url
+        | FieldType::SingleSelect(_) => Kind::Text,
+        FieldType::Integer(_) => Kind::Int,
+        FieldType::Decimal(o) => Kind::Decimal(o.scale),
+        FieldType::Boolean => Kind::Bool,
+        FieldType::Date => Kind::Date,
+        FieldType::Datetime => Kind::Datetime,
+        FieldType::MultiSelect(_) => Kind::Choices,
+        FieldType::Json => Kind::Json,
+        FieldType::Link(_) => Kind::Link,
+        FieldType::User => Kind::Uuid,
+    }
+}
+
+pub fn kind_of(col: &Col) -> Kind {
+    match col {
+        Col::System(SystemField::Id | SystemField::CreatedBy | SystemField::Owner) => Kind::Uuid,
+        Col::System(SystemField::CreatedAt | SystemField::UpdatedAt) => Kind::Datetime,
+        Col::System(SystemField::Version) => Kind::Int,
+        Col::Field(f) => kind_of_type(&f.field_type),
+    }
+}
+
+fn kind_name(k: Kind) -> &'static str {
+    match k {
+        Kind::Text => "text",
+        Kind::Int => "integer",
+        Kind::Decimal(_) => "decimal",
+        Kind::Bool => "boolean",
+        Kind::Date => "date",
+        Kind::Datetime => "date-time",
+        Kind::Uuid => "id",
+        Kind::Choices => "multi select",
+        Kind::Json => "json",
+        Kind::Link => "link",
+    }
+}
+
+struct Checker<'a> {
+    field: &'a str,
+    table: &'a TableDef,
+    tables: &'a dyn Fn(TableId) -> Option<TableDef>,
+    terms: usize,
+}
+
+/// Where a path leads: a column of this record, or of a record linked through `via`.
+struct Resolved {
+    via: Option<(FieldDef, TableDef)>,
+    col: Col,
+}
+
+/// Type-checks `expr` against `table`. `tables` loads the tables that link fields point at.
+/// `field` names the input in errors (for example `filter`).
+pub fn check(
+    expr: &Expr,
+    table: &TableDef,
+    tables: &dyn Fn(TableId) -> Option<TableDef>,
+    field: &str,
+) -> Result<Pred, Invalid> {
+    let mut c = Checker {
+        field,
+        table,
+        tables,
+        terms: 0,
+    };
+    c.expr(expr).map_err(Invalid::from)
+}
+
+impl Checker<'_> {
+    fn err(&self, pos: usize, code: &'static str, message: impl Into<String>) -> FieldError {
+        FieldError::new(self.field, code, message).at(pos)
+    }
+
+    fn term(&mut self, pos: usize) -> Result<(), FieldError> {
+        self.terms += 1;
+        if self.terms > MAX_TERMS {
+            return Err(self.err(
+                pos,
+                "too_complex",
+                format!("more than {MAX_TERMS} comparisons"),
+            ));
+        }
+        Ok(())
+    }
+
+    fn expr(&mut self, e: &Expr) -> Result<Pred, FieldError> {
+        Ok(match e {
+            Expr::And(a, b) => {
+                let (a, b) = (self.expr(a)?, self.expr(b)?);
+                let mut parts = Vec::new();
+                for p in [a, b] {
+                    match p {
+                        Pred::And(inner) => parts.extend(inner),
+                        other => parts.push(other),
+                    }
+                }
+                Pred::And(parts)
+            }
+            Expr::Or(a, b) => {
+                let (a, b) = (self.expr(a)?, self.expr(b)?);
+                let mut parts = Vec::new();
+                for p in [a, b] {
+                    match p {
+                        Pred::Or(inner) => parts.extend(inner),
+                        other => parts.push(other),
+                    }
+                }
+                Pred::Or(parts)
+            }
+            Expr::Not(inner, _) => Pred::Not(Box::new(self.expr(inner)?)),
+            Expr::Bare(op) => {
+                self.term(op.pos())?;
+                let Operand::Path { segments, pos } = op else {
+                    return Err(self.err(op.pos(), "type_mismatch", "expected a comparison"));
+                };
+                let r = self.path(segments, *pos)?;
+                if kind_of(&r.col) != Kind::Bool {
+                    return Err(self.err(
+                        *pos,
+                        "type_mismatch",
+                        "only a boolean field stands alone; compare the others",
+                    ));
+                }
+                self.wrap(
+                    r.via,
+                    Pred::Cmp {
+                        col: r.col,
+                        op: CmpOp::Eq,
+                        rhs: Rhs::Value(Value::Boolean(true)),
+                        kind: Kind::Bool,
+                    },
+                )
+            }
+            Expr::Cmp {
+                left,
+                op,
+                right,
+                pos,
+            } => {
+                self.term(*pos)?;
+                self.comparison(left, *op, right, *pos)?
+            }
+            Expr::In {
+                needle,
+                haystack,
+                pos,
+            } => {
+                self.term(*pos)?;
+                self.membership(needle, haystack, *pos)?
+            }
+        })
+    }
+
+    fn wrap(&self, via: Option<(FieldDef, TableDef)>, p: Pred) -> Pred {
+        match via {
+            Some((field, target)) => Pred::Link {
+                field,
+                target,
+                inner: Box::new(p),
+            },
+            None => p,
+        }
+    }
+
+    fn resolve_in(&self, table: &TableDef, name: &str, pos: usize) -> Result<Col, FieldError> {
+        match table.resolve(name) {
+            Some(FieldRef::System(s)) => Ok(Col::System(s)),
+            Some(FieldRef::User(f)) => Ok(Col::Field(f.clone())),
+            None => Err(self.err(pos, "unknown_field", format!("no field named {name:?}"))),
+        }
+    }
+
+    fn path(&self, segments: &[String], pos: usize) -> Result<Resolved, FieldError> {
+        match segments {
+            [name] => Ok(Resolved {
+                via: None,
+                col: self.resolve_in(self.table, name, pos)?,
+            }),
+            [link, name] => {
+                let Col::Field(f) = self.resolve_in(self.table, link, pos)? else {
+                    return Err(self.err(
+                        pos,
+                        "type_mismatch",
+                        format!("{link:?} is not a link field"),
+                    ));
+                };
+                let FieldType::Link(o) = &f.field_type else {
+                    return Err(self.err(
+                        pos,
+                        "type_mismatch",
+                        format!("{link:?} is not a link field"),
+                    ));
+                };
+                let target = (self.tables)(o.table_id).ok_or_else(|| {
+                    self.err(pos, "unknown_field", "the linked table no longer exists")
+                })?;
+                let col = self.resolve_in(&target, name, pos)?;
+                if kind_of(&col) == Kind::Link {
+                    return Err(self.err(pos, "too_deep", "links are followed one level deep"));
+                }
+                Ok(Resolved {
+                    via: Some((f, target)),
+                    col,
+                })
+            }
+            _ => Err(self.err(pos, "too_deep", "links are followed one level deep")),
+        }
+    }
+
+    fn context(
+        &self,
+        name: &str,
+        attr: Option<&str>,
+        pos: usize,
+    ) -> Result<(ContextAttr, Kind), FieldError> {
+        match (name, attr) {
+            ("user", Some("id")) => Ok((ContextAttr::UserId, Kind::Uuid)),
+            ("user", Some("email")) => Ok((ContextAttr::UserEmail, Kind::Text)),
+            ("user", Some("role")) => Ok((ContextAttr::UserRole, Kind::Text)),
+            ("user", _) => Err(self.err(
+                pos,
+                "unknown_attribute",
+                "use @user.id, @user.email or @user.role",
+            )),
+            _ => Err(self.err(pos, "unknown_attribute", format!("unknown @{name}"))),
+        }
+    }
+
+    /// Coerces a literal to a column's kind.
+    fn literal(&self, col: &Col, lit: &Lit, pos: usize) -> Result<Value, FieldError> {
+        let kind = kind_of(col);
+        let mismatch = |what: &str| {
+            self.err(
+                pos,
+                "type_mismatch",
+                format!("expected {what} for a {} field", kind_name(kind)),
+            )
+        };
+        match (kind, lit) {
+            (Kind::Text, Lit::Str(s)) => {
+                if let Col::Field(FieldDef {
+                    field_type: FieldType::SingleSelect(o),
+                    ..
+                }) = col
+                    && !o.choices.iter().any(|c| c == s)
+                {
+                    return Err(self.err(
+                        pos,
+                        "invalid_value",
+                        format!("{s:?} is not one of the field's choices"),
+                    ));
+                }
+                Ok(Value::Text(s.clone()))
+            }
+            (Kind::Text, _) => Err(mismatch("a string")),
+            (Kind::Int, Lit::Num(n)) => n.parse::<i64>().map(Value::Integer).map_err(|_| {
+                self.err(
+                    pos,
+                    "invalid_value",
+                    format!("{n} is not an integer in range"),
+                )
+            }),
+            (Kind::Int, _) => Err(mismatch("an integer")),
+            (Kind::Decimal(scale), Lit::Num(n)) => {
+                Decimal::parse(n, scale).map(Value::Decimal).map_err(|_| {
+                    self.err(
+                        pos,
+                        "invalid_value",
+                        format!("{n} is not a decimal with at most {scale} fraction digits"),
+                    )
+                })
+            }
+            (Kind::Decimal(_), _) => Err(mismatch("a number")),
+            (Kind::Bool, Lit::Bool(b)) => Ok(Value::Boolean(*b)),
+            (Kind::Bool, _) => Err(mismatch("true or false")),
+            (Kind::Date, Lit::Str(s)) => chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                .map(Value::Date)
+                .map_err(|_| self.err(pos, "invalid_value", "expected a date as \"YYYY-MM-DD\"")),
+            (Kind::Date, _) => Err(mismatch("a date string")),
+            (Kind::Datetime, Lit::Str(s)) => {
+                parse_datetime(s).map(Value::Datetime).ok_or_else(|| {
+                    self.err(
+                        pos,
+                        "invalid_value",
+                        "expected an RFC 3339 date-time with offset",
+                    )
+                })
+            }
+            (Kind::Datetime, _) => Err(mismatch("a date-time string")),
+            (Kind::Uuid, Lit::Str(s)) => uuid::Uuid::try_parse(s)
+                .map(|u| Value::User(UserId(u)))
+                .map_err(|_| self.err(pos, "invalid_value", "expected an id")),
+            (Kind::Uuid, _) => Err(mismatch("an id string")),
+            (Kind::Choices | Kind::Json | Kind::Link, _) => Err(self.err(
+                pos,
+                "unsupported_operator",
+                format!("a {} field can only be compared with null", kind_name(kind)),
+            )),
+        }
+    }
+
+    fn comparison(
+        &mut self,
+        left: &Operand,
+        op: CmpOp,
+        right: &Operand,
+        pos: usize,
+    ) -> Result<Pred, FieldError> {
+        // Put the field on the left: `3 < n` is `n > 3`.
+        let (left, op, right) = match (left, right) {
+            (Operand::Path { .. }, _) => (left, op, right),
+            (_, Operand::Path { .. }) => {
+                let mirrored = match op {
+                    CmpOp::Lt => CmpOp::Gt,
+                    CmpOp::Le => CmpOp::Ge,
+                    CmpOp::Gt => CmpOp::Lt,
+                    CmpOp::Ge => CmpOp::Le,
+                    CmpOp::Eq | CmpOp::Ne => op,
+                    CmpOp::Contains | CmpOp::NotContains => {
+                        return Err(self.err(
+                            pos,
+                            "unsupported_operator",
+                            "write the field on the left of ~",
+                        ));
+                    }
+                };
+                (right, mirrored, left)
+            }
+            _ => return Err(self.err(pos, "type_mismatch", "a comparison needs a field")),
+        };
+        let Operand::Path {
+            segments,
+            pos: lpos,
+        } = left
+        else {
+            return Err(self.err(pos, "type_mismatch", "a comparison needs a field"));
+        };
+        let r = self.path(segments, *lpos)?;
+        let kind = kind_of(&r.col);
+        let rpos = right.pos();
+
+        if let Operand::Lit { lit: Lit::Null, .. } = right {
+            return match op {
+                CmpOp::Eq | CmpOp::Ne => Ok(self.null_check(r, op == CmpOp::Eq)),
+                _ => Err(self.err(
+                    rpos,
+                    "unsupported_operator",
+                    "null is compared with = or != only",
+                )),
+            };
+        }
+        if kind == Kind::Link {
+            let Col::Field(f) = &r.col else {
+                return Err(self.err(pos, "type_mismatch", "a link is a user field"));
+            };
+            return match (op, right) {
+                (
+                    CmpOp::Eq,
+                    Operand::Lit {
+                        lit: Lit::Str(s), ..
+                    },
+                ) => {
+                    let id = s
+                        .parse::<RecordId>()
+                        .map_err(|_| self.err(rpos, "invalid_value", "expected a record id"))?;
+                    Ok(Pred::LinksTo {
+                        field: f.clone(),
+                        id,
+                    })
+                }
+                _ => Err(self.err(
+                    pos,
+                    "unsupported_operator",
+                    "a link is compared with null, or with = \"<record id>\"",
+                )),
+            };
+        }
+        let allowed = match op {
+            CmpOp::Eq | CmpOp::Ne => !matches!(kind, Kind::Choices | Kind::Json),
+            CmpOp::Lt | CmpOp::Le | CmpOp::Gt | CmpOp::Ge => {
+                matches!(
+                    kind,
+                    Kind::Text | Kind::Int | Kind::Decimal(_) | Kind::Date | Kind::Datetime
+                )
+            }
+            CmpOp::Contains | CmpOp::NotContains => kind == Kind::Text,
+        };
+        if !allowed {
+            return Err(self.err(
+                pos,
+                "unsupported_operator",
+                format!(
+                    "{} is not defined for a {} field",
+                    op.symbol(),
+                    kind_name(kind)
+                ),
+            ));
+        }
+        let rhs = match right {
+            Operand::Lit { lit, pos } => Rhs::Value(self.literal(&r.col, lit, *pos)?),
+            Operand::Context { name, attr, pos } => {
+                let (attr, k) = self.context(name, attr.as_deref(), *pos)?;
+                if k != kind {
+                    return Err(self.err(
+                        *pos,
+                        "type_mismatch",
+                        format!("@{name} is not comparable with a {} field", kind_name(kind)),
+                    ));
+                }
+                Rhs::Context(attr)
+            }
+            Operand::Path { segments, pos } => {
+                let other = self.path(segments, *pos)?;
+                let same_level = match (&r.via, &other.via) {
+                    (None, None) => true,
+                    (Some((a, _)), Some((b, _))) => a.id == b.id,
+                    _ => false,
+                };
+                if !same_level || other.via.is_some() {
+                    return Err(self.err(
+                        *pos,
+                        "unsupported_operator",
+                        "fields are compared within one record only",
+                    ));
+                }
+                let ok = kind_of(&other.col) == kind
+                    || matches!((kind, kind_of(&other.col)), (Kind::Decimal(a), Kind::Decimal(b)) if a == b);
+                if !ok {
+                    return Err(self.err(
+                        *pos,
+                        "type_mismatch",
+                        "the two fields have different types",
+                    ));
+                }
+                Rhs::Col(other.col)
+            }
+            Operand::List { pos, .. } => {
+                return Err(self.err(*pos, "type_mismatch", "use `in` with a list"));
+            }
+        };
+        let rhs = match (op, rhs) {
+            (CmpOp::Contains | CmpOp::NotContains, Rhs::Value(Value::Text(s))) => {
+                Rhs::Value(Value::Text(s.to_ascii_lowercase()))
+            }
+            (CmpOp::Contains | CmpOp::NotContains, _) => {
+                return Err(self.err(rpos, "type_mismatch", "~ takes a string"));
+            }
+            (_, rhs) => rhs,
+        };
+        Ok(self.wrap(
+            r.via,
+            Pred::Cmp {
+                col: r.col,
+                op,
+                rhs,
+                kind,
+            },
+        ))
+    }
+
+    fn null_check(&self, r: Resolved, null: bool) -> Pred {
+        match r.via {
+            // `link.f = null`: some linked record has no f.
+            Some((field, target)) => Pred::Link {
+                field,
+                target,
+                inner: Box::new(Pred::IsNull { col: r.col, null }),
+            },
+            None => Pred::IsNull { col: r.col, null },
+        }
+    }
+
+    fn membership(
+        &mut self,
+        needle: &Operand,
+        haystack: &Operand,
+        pos: usize,
+    ) -> Result<Pred, FieldError> {
+        match (needle, haystack) {
+            (Operand::Path { segments, pos: p }, Operand::List { items, .. }) => {
+                let r = self.path(segments, *p)?;
+                let kind = kind_of(&r.col);
+                if matches!(kind, Kind::Choices | Kind::Json | Kind::Link | Kind::Bool)
+                    && !items.is_empty()
+                {
+                    return Err(self.err(
+                        pos,
+                        "unsupported_operator",
+                        format!("`in` is not defined for a {} field", kind_name(kind)),
+                    ));
+                }
+                let mut values = Vec::with_capacity(items.len());
+                for (lit, ipos) in items {
+                    if *lit == Lit::Null {
+                        return Err(self.err(*ipos, "invalid_value", "null is tested with = null"));
+                    }
+                    values.push(self.literal(&r.col, lit, *ipos)?);
+                }
+                if values.is_empty() {
+                    return Ok(Pred::Const(false));
+                }
+                Ok(self.wrap(r.via, Pred::InList { col: r.col, values }))
+            }
+            (
+                Operand::Lit {
+                    lit: Lit::Str(s),
+                    pos: lpos,
+                },
+                Operand::Path { segments, pos: p },
+            ) => {
+                let r = self.path(segments, *p)?;
+                let Col::Field(FieldDef {
+                    field_type: FieldType::MultiSelect(o),
+                    ..
+                }) = &r.col
+                else {
+                    return Err(self.err(
+                        *p,
+                        "type_mismatch",
+                        "\"value\" in field needs a multi select field",
+                    ));
+                };
+                if !o.choices.iter().any(|c| c == s) {
+                    return Err(self.err(
+                        *lpos,
+                        "invalid_value",
+                        format!("{s:?} is not one of the field's choices"),
+                    ));
+                }
+                let choice = s.clone();
+                Ok(self.wrap(r.via, Pred::HasChoice { col: r.col, choice }))
+            }
+            _ => Err(self.err(
+                pos,
+                "type_mismatch",
+                "use `field in [values]` or `\"choice\" in multi_select_field`",
+            )),
+        }
+    }
+}

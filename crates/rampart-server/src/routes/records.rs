@@ -1,0 +1,538 @@
+//! Records: create, read, update (partial, optimistic concurrency), delete, atomic batches,
+//! and lists with filter, sort and keyset cursors. Every path authorizes through
+//! `authorized_table` inside the transaction that touches the records.
+
+use std::collections::HashMap;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use rampart_core::record::{InputMode, parse_input};
+use rampart_core::{FieldError, RecordId, TableAction, TableDef, TableId};
+use rampart_rules::sort::{Sort, parse_sort};
+use rampart_rules::{Context, UserContext};
+use rampart_store::records::{self, ListQuery};
+use rampart_store::schema::load_table;
+use rampart_store::{StoreError, Tx};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value as Json};
+use utoipa::{IntoParams, ToSchema};
+
+use super::tables::authorized_table;
+use crate::caller::Caller;
+use crate::cursor::{self, Binding};
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::state::AppState;
+
+fn record_json(table: &TableDef, record: &rampart_core::Record) -> Json {
+    record.to_json(table, |_| true)
+}
+
+fn version_required() -> ApiError {
+    ApiError::new(
+        StatusCode::PRECONDITION_REQUIRED,
+        "version_required",
+        "Precondition required",
+    )
+    .detail("send the record's current version to change or delete it")
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecordIn {
+    /// Values by field name.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    fields: Map<String, Json>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecordPatch {
+    /// The version the change is based on; a stale version is refused with 409.
+    #[serde(default)]
+    version: Option<i64>,
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    fields: Map<String, Json>,
+}
+
+/// Creates a record (editors and above).
+#[utoipa::path(post, path = "/api/v1/tables/{table_id}/records", tag = "records", request_body = RecordIn,
+    params(("table_id" = String, Path)),
+    responses((status = 201, description = "the record")), security(("session" = []), ("token" = [])))]
+pub async fn create(
+    caller: Caller,
+    ApiPath(table_id): ApiPath<TableId>,
+    ApiJson(body): ApiJson<RecordIn>,
+) -> ApiResult<(StatusCode, axum::Json<Json>)> {
+    let principal = caller.principal.clone();
+    let out = caller
+        .tenant
+        .store
+        .write(move |tx: &mut Tx| {
+            Box::pin(async move {
+                let (table, _) =
+                    match authorized_table(tx, &principal, table_id, TableAction::CreateRecords)
+                        .await?
+                    {
+                        Ok(t) => t,
+                        Err(e) => return Ok(Err(e)),
+                    };
+                let values = match parse_input(&table, &body.fields, InputMode::Create, "fields") {
+                    Ok(v) => v,
+                    Err(e) => return Ok(Err(e.into())),
+                };
+                let record =
+                    records::create(tx, &table, values, principal.user.id, "fields").await?;
+                Ok(Ok(record_json(&table, &record)))
+            })
+        })
+        .await??;
+    Ok((StatusCode::CREATED, axum::Json(out)))
+}
+
+/// One record.
+#[utoipa::path(get, path = "/api/v1/tables/{table_id}/records/{record_id}", tag = "records",
+    params(("table_id" = String, Path), ("record_id" = String, Path)),
+    responses((status = 200, description = "the record"), (status = 404)), security(("session" = []), ("token" = [])))]
+pub async fn get(
+    caller: Caller,
+    ApiPath((table_id, record_id)): ApiPath<(TableId, RecordId)>,
+) -> ApiResult<axum::Json<Json>> {
+    let principal = caller.principal.clone();
+    let out = caller
+        .tenant
+        .store
+        .read(move |tx: &mut Tx| {
+            Box::pin(async move {
+                let (table, _) =
+                    match authorized_table(tx, &principal, table_id, TableAction::ReadRecords)
+                        .await?
+                    {
+                        Ok(t) => t,
+                        Err(e) => return Ok(Err(e)),
+                    };
+                Ok(records::get(tx, &table, record_id)
+                    .await?
+                    .map(|r| record_json(&table, &r))
+                    .ok_or_else(ApiError::not_found))
+            })
+        })
+        .await??;
+    Ok(axum::Json(out))
+}
+
+/// Changes the given fields of a record at `version`.
+#[utoipa::path(patch, path = "/api/v1/tables/{table_id}/records/{record_id}", tag = "records", request_body = RecordPatch,
+    params(("table_id" = String, Path), ("record_id" = String, Path)),
+    responses((status = 200, description = "the record"), (status = 409), (status = 428)), security(("session" = []), ("token" = [])))]
+pub async fn update(
+    caller: Caller,
+    ApiPath((table_id, record_id)): ApiPath<(TableId, RecordId)>,
+    ApiJson(body): ApiJson<RecordPatch>,
+) -> ApiResult<axum::Json<Json>> {
+    let version = body.version.ok_or_else(version_required)?;
+    let principal = caller.principal.clone();
+    let out = caller
+        .tenant
+        .store
+        .write(move |tx: &mut Tx| {
+            Box::pin(async move {
+                let (table, _) =
+                    match authorized_table(tx, &principal, table_id, TableAction::UpdateRecords)
+                        .await?
+                    {
+                        Ok(t) => t,
+                        Err(e) => return Ok(Err(e)),
+                    };
+                let values = match parse_input(&table, &body.fields, InputMode::Update, "fields") {
+                    Ok(v) => v,
+                    Err(e) => return Ok(Err(e.into())),
+                };
+                let record =
+                    records::update(tx, &table, record_id, version, values, "fields").await?;
+                Ok(Ok(record_json(&table, &record)))
+            })
+        })
+        .await??;
+    Ok(axum::Json(out))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteQuery {
+    /// The record's current version.
+    version: Option<i64>,
+}
+
+/// Deletes a record at `version`. Links pointing at it follow their field's policy.
+#[utoipa::path(delete, path = "/api/v1/tables/{table_id}/records/{record_id}", tag = "records",
+    params(("table_id" = String, Path), ("record_id" = String, Path), DeleteQuery),
+    responses((status = 204), (status = 409), (status = 428)), security(("session" = []), ("token" = [])))]
+pub async fn delete(
+    caller: Caller,
+    ApiPath((table_id, record_id)): ApiPath<(TableId, RecordId)>,
+    ApiQuery(query): ApiQuery<DeleteQuery>,
+) -> ApiResult<StatusCode> {
+    let version = query.version.ok_or_else(version_required)?;
+    let principal = caller.principal.clone();
+    caller
+        .tenant
+        .store
+        .write(move |tx: &mut Tx| {
+            Box::pin(async move {
+                let (table, _) =
+                    match authorized_table(tx, &principal, table_id, TableAction::DeleteRecords)
+                        .await?
+                    {
+                        Ok(t) => t,
+                        Err(e) => return Ok(Err(e)),
+                    };
+                records::delete(tx, &table, record_id, version).await?;
+                Ok(Ok(()))
+            })
+        })
+        .await??;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BatchUpdate {
+    #[schema(value_type = String)]
+    id: RecordId,
+    #[serde(default)]
+    version: Option<i64>,
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    fields: Map<String, Json>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BatchDelete {
+    #[schema(value_type = String)]
+    id: RecordId,
+    #[serde(default)]
+    version: Option<i64>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BatchIn {
+    #[serde(default)]
+    create: Vec<RecordIn>,
+    #[serde(default)]
+    update: Vec<BatchUpdate>,
+    #[serde(default)]
+    delete: Vec<BatchDelete>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct BatchOut {
+    #[schema(value_type = Vec<Object>)]
+    created: Vec<Json>,
+    #[schema(value_type = Vec<Object>)]
+    updated: Vec<Json>,
+    deleted: Vec<String>,
+}
+
+fn in_batch(op: String, e: impl Into<StoreError>) -> StoreError {
+    StoreError::InBatch {
+        op,
+        source: Box::new(e.into()),
+    }
+}
+
+/// Creates, updates and deletes up to the configured number of records at once: all or
+/// nothing. Creates run first, then updates, then deletes.
+#[utoipa::path(post, path = "/api/v1/tables/{table_id}/records/batch", tag = "records", request_body = BatchIn,
+    params(("table_id" = String, Path)),
+    responses((status = 200, body = BatchOut)), security(("session" = []), ("token" = [])))]
+pub async fn batch(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(table_id): ApiPath<TableId>,
+    ApiJson(body): ApiJson<BatchIn>,
+) -> ApiResult<axum::Json<BatchOut>> {
+    let total = body.create.len() + body.update.len() + body.delete.len();
+    let max = state.config.limits.max_batch;
+    if total > max {
+        return Err(ApiError::field(
+            "",
+            "batch_too_large",
+            format!("at most {max} operations per batch"),
+        ));
+    }
+    let mut missing = Vec::new();
+    for (i, u) in body.update.iter().enumerate() {
+        if u.version.is_none() {
+            missing.push(format!("update[{i}]"));
+        }
+    }
+    for (i, d) in body.delete.iter().enumerate() {
+        if d.version.is_none() {
+            missing.push(format!("delete[{i}]"));
+        }
+    }
+    if !missing.is_empty() {
+        return Err(version_required().detail(format!("version missing in {}", missing.join(", "))));
+    }
+    let principal = caller.principal.clone();
+    let out = caller
+        .tenant
+        .store
+        .write(move |tx: &mut Tx| {
+            Box::pin(async move {
+                let actions = [
+                    (!body.create.is_empty(), TableAction::CreateRecords),
+                    (!body.update.is_empty(), TableAction::UpdateRecords),
+                    (!body.delete.is_empty(), TableAction::DeleteRecords),
+                ];
+                let mut table = None;
+                for (needed, action) in actions {
+                    if needed {
+                        match authorized_table(tx, &principal, table_id, action).await? {
+                            Ok((t, _)) => table = Some(t),
+                            Err(e) => return Ok(Err(e)),
+                        }
+                    }
+                }
+                let Some(table) = table else {
+                    return Ok(Ok(BatchOut {
+                        created: vec![],
+                        updated: vec![],
+                        deleted: vec![],
+                    }));
+                };
+                let mut out = BatchOut {
+                    created: vec![],
+                    updated: vec![],
+                    deleted: vec![],
+                };
+                for (i, c) in body.create.into_iter().enumerate() {
+                    let op = format!("create[{i}]");
+                    let path = format!("{op}.fields");
+                    let values = parse_input(&table, &c.fields, InputMode::Create, &path)
+                        .map_err(|e| in_batch(op.clone(), e))?;
+                    let r = records::create(tx, &table, values, principal.user.id, &path)
+                        .await
+                        .map_err(|e| in_batch(op, e))?;
+                    out.created.push(record_json(&table, &r));
+                }
+                for (i, u) in body.update.into_iter().enumerate() {
+                    let op = format!("update[{i}]");
+                    let path = format!("{op}.fields");
+                    let values = parse_input(&table, &u.fields, InputMode::Update, &path)
+                        .map_err(|e| in_batch(op.clone(), e))?;
+                    let r = records::update(
+                        tx,
+                        &table,
+                        u.id,
+                        u.version.unwrap_or_default(),
+                        values,
+                        &path,
+                    )
+                    .await
+                    .map_err(|e| in_batch(op, e))?;
+                    out.updated.push(record_json(&table, &r));
+                }
+                for (i, d) in body.delete.into_iter().enumerate() {
+                    records::delete(tx, &table, d.id, d.version.unwrap_or_default())
+                        .await
+                        .map_err(|e| in_batch(format!("delete[{i}]"), e))?;
+                    out.deleted.push(d.id.to_string());
+                }
+                Ok(Ok(out))
+            })
+        })
+        .await??;
+    Ok(axum::Json(out))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListQueryIn {
+    /// An expression, e.g. `status = "open" && priority >= 3`.
+    filter: Option<String>,
+    /// Comma-separated field names, `-` for descending, e.g. `-created_at,title`.
+    sort: Option<String>,
+    /// Records per page.
+    limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    cursor: Option<String>,
+    /// `exact` to count the matching records (refused above the configured size).
+    count: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ListOut {
+    #[schema(value_type = Vec<Object>)]
+    records: Vec<Json>,
+    has_more: bool,
+    next_cursor: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    count: Option<u64>,
+}
+
+/// Lists records: filtered, sorted, one keyset page at a time.
+#[utoipa::path(get, path = "/api/v1/tables/{table_id}/records", tag = "records",
+    params(("table_id" = String, Path), ListQueryIn),
+    responses((status = 200, body = ListOut)), security(("session" = []), ("token" = [])))]
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(table_id): ApiPath<TableId>,
+    ApiQuery(query): ApiQuery<ListQueryIn>,
+) -> ApiResult<axum::Json<ListOut>> {
+    let limits = state.config.limits.clone();
+    let limit = query.limit.unwrap_or(limits.default_page_size);
+    if limit == 0 || limit > limits.max_page_size {
+        return Err(ApiError::field(
+            "limit",
+            "out_of_range",
+            format!("must be between 1 and {}", limits.max_page_size),
+        ));
+    }
+    let exact = match query.count.as_deref() {
+        None => false,
+        Some("exact") => true,
+        Some(_) => {
+            return Err(ApiError::field(
+                "count",
+                "invalid_value",
+                "the only count is \"exact\"",
+            ));
+        }
+    };
+    let parsed = match &query.filter {
+        Some(text) => Some(rampart_rules::parse(text).map_err(|e| {
+            ApiError::invalid(
+                FieldError::new("filter", "invalid_filter", e.message.clone())
+                    .at(e.position)
+                    .into(),
+            )
+        })?),
+        None => None,
+    };
+    let ctx = Context {
+        user: UserContext {
+            id: caller.principal.user.id,
+            email: caller.principal.user.email.clone(),
+            role: caller.principal.role().as_str().to_owned(),
+        },
+    };
+    let principal = caller.principal.clone();
+    let tenant = caller.tenant.tenant.id;
+    let key = state.cursor_key.clone();
+    let out = caller
+        .tenant
+        .store
+        .read(move |tx: &mut Tx| {
+            Box::pin(async move {
+                let (table, _) =
+                    match authorized_table(tx, &principal, table_id, TableAction::ReadRecords)
+                        .await?
+                    {
+                        Ok(t) => t,
+                        Err(e) => return Ok(Err(e)),
+                    };
+                let sort = match query.sort.as_deref() {
+                    Some(s) => match parse_sort(&table, s) {
+                        Ok(s) => s,
+                        Err(e) => return Ok(Err(e.into())),
+                    },
+                    None => Sort::default(),
+                };
+                let (pred, filter_text) = match &parsed {
+                    None => (None, String::new()),
+                    Some(expr) => {
+                        let mut linked: HashMap<TableId, TableDef> = HashMap::new();
+                        for f in &table.fields {
+                            if let rampart_core::FieldType::Link(o) = &f.field_type
+                                && let Some(t) = load_table(tx, o.table_id).await?
+                            {
+                                linked.insert(t.id, t);
+                            }
+                        }
+                        match rampart_rules::check(
+                            expr,
+                            &table,
+                            &|id| linked.get(&id).cloned(),
+                            "filter",
+                        ) {
+                            Ok(p) => (Some(p), expr.to_string()),
+                            Err(e) => return Ok(Err(ApiError::from(e))),
+                        }
+                    }
+                };
+                let binding = Binding {
+                    tenant,
+                    table: &table,
+                    user: principal.user.id,
+                    sort: &sort,
+                    filter: &filter_text,
+                };
+                let after = match &query.cursor {
+                    Some(c) => match cursor::decode(&key, &binding, c) {
+                        Ok(a) => Some(a),
+                        Err(e) => return Ok(Err(e)),
+                    },
+                    None => None,
+                };
+                let compiled = match &pred {
+                    Some(p) => Some(
+                        rampart_rules::compile(p, &ctx, tx.dialect())
+                            .map_err(|e| StoreError::internal(e.to_string()))?,
+                    ),
+                    None => None,
+                };
+                let count = if exact {
+                    let n = records::count(tx, &table, compiled.clone(), limits.max_exact_count)
+                        .await?;
+                    if n > limits.max_exact_count {
+                        return Ok(Err(ApiError::field(
+                            "count",
+                            "count_too_large",
+                            format!(
+                                "more than {} records match; exact counts stop there",
+                                limits.max_exact_count
+                            ),
+                        )));
+                    }
+                    Some(n)
+                } else {
+                    None
+                };
+                let page = records::list(
+                    tx,
+                    &table,
+                    ListQuery {
+                        filter: compiled,
+                        sort: sort.keys.clone(),
+                        id_descending: sort.id_descending,
+                        after,
+                        limit,
+                    },
+                )
+                .await?;
+                let next_cursor = match (page.has_more, page.records.last()) {
+                    (true, Some(last)) => Some(cursor::encode(&key, &binding, last)),
+                    _ => None,
+                };
+                Ok(Ok(ListOut {
+                    records: page
+                        .records
+                        .iter()
+                        .map(|r| record_json(&table, r))
+                        .collect(),
+                    has_more: page.has_more,
+                    next_cursor,
+                    count,
+                }))
+            })
+        })
+        .await??;
+    Ok(axum::Json(out))
+}

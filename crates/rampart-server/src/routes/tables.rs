@@ -1,0 +1,513 @@
+//! Tables and fields of a project.
+
+use axum::http::StatusCode;
+use rampart_auth::authz;
+use rampart_core::field::{FieldKind, FieldType};
+use rampart_core::names::{validate_display_name, validate_field_name};
+use rampart_core::{
+    FieldDef, FieldError, FieldId, Invalid, ProjectId, TableAction, TableDef, TableId, Value,
+};
+use rampart_store::schema::{self, FieldChange, NewField};
+use rampart_store::{StoreError, Tx};
+use serde::{Deserialize, Deserializer, Serialize};
+use utoipa::ToSchema;
+
+use crate::caller::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{ApiJson, ApiPath};
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FieldOut {
+    id: String,
+    name: String,
+    #[serde(rename = "type")]
+    #[schema(example = "text")]
+    kind: String,
+    #[schema(value_type = Object)]
+    options: serde_json::Value,
+    required: bool,
+    unique: bool,
+    indexed: bool,
+    #[schema(value_type = Object)]
+    default: serde_json::Value,
+}
+
+impl From<&FieldDef> for FieldOut {
+    fn from(f: &FieldDef) -> Self {
+        Self {
+            id: f.id.to_string(),
+            name: f.name.clone(),
+            kind: f.field_type.kind().as_str().to_owned(),
+            options: f.field_type.options_json(),
+            required: f.required,
+            unique: f.unique,
+            indexed: f.indexed,
+            default: f
+                .default
+                .as_ref()
+                .map_or(serde_json::Value::Null, |d| d.to_json(&f.field_type)),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TableOut {
+    id: String,
+    project_id: String,
+    name: String,
+    schema_version: i64,
+    fields: Vec<FieldOut>,
+}
+
+impl From<&TableDef> for TableOut {
+    fn from(t: &TableDef) -> Self {
+        Self {
+            id: t.id.to_string(),
+            project_id: t.project_id.to_string(),
+            name: t.name.clone(),
+            schema_version: t.schema_version,
+            fields: t.fields.iter().map(FieldOut::from).collect(),
+        }
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FieldIn {
+    name: String,
+    #[serde(rename = "type")]
+    #[schema(value_type = String, example = "text")]
+    kind: FieldKind,
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    options: Option<serde_json::Value>,
+    #[serde(default)]
+    required: bool,
+    #[serde(default)]
+    unique: bool,
+    #[serde(default)]
+    indexed: bool,
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    default: Option<serde_json::Value>,
+}
+
+fn prefixed(prefix: &str, mut e: FieldError) -> FieldError {
+    e.field = if e.field.is_empty() {
+        prefix.to_owned()
+    } else {
+        format!("{prefix}.{}", e.field)
+    };
+    e
+}
+
+impl FieldIn {
+    /// Validates what needs no database: the name, the type and options, the default.
+    fn into_new_field(self, prefix: &str) -> Result<NewField, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        let at = |f: &str| {
+            if prefix.is_empty() {
+                f.to_owned()
+            } else {
+                format!("{prefix}.{f}")
+            }
+        };
+        if let Err(e) = validate_field_name(&at("name"), &self.name) {
+            errors.push(e);
+        }
+        let ty = match FieldType::from_parts(self.kind, self.options) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                errors.push(prefixed(prefix, e));
+                None
+            }
+        };
+        let mut default = None;
+        if let (Some(ty), Some(json)) = (&ty, &self.default) {
+            match Value::from_json(ty, json, &at("default")) {
+                Ok(v) => default = Some(v).filter(|v| !v.is_null()),
+                Err(e) => errors.push(e),
+            }
+        }
+        if let Some(ty) = &ty {
+            errors.extend(
+                rampart_core::schema::check_field_flags(
+                    ty,
+                    self.unique,
+                    self.indexed,
+                    default.as_ref(),
+                )
+                .into_iter()
+                .map(|e| prefixed(prefix, e)),
+            );
+        }
+        match ty {
+            Some(field_type) if errors.is_empty() => Ok(NewField {
+                name: self.name,
+                field_type,
+                required: self.required,
+                unique: self.unique,
+                indexed: self.indexed,
+                default,
+            }),
+            _ => Err(errors),
+        }
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TableIn {
+    name: String,
+    #[serde(default)]
+    fields: Vec<FieldIn>,
+}
+
+/// The most fields a table may have.
+pub const MAX_FIELDS: usize = 500;
+
+/// Loads a table and checks the caller may perform `action` in its project; a table the
+/// caller may not see is "not found".
+pub async fn authorized_table(
+    tx: &mut Tx,
+    caller: &rampart_auth::Principal,
+    table_id: TableId,
+    action: TableAction,
+) -> Result<Result<(TableDef, authz::Grant), ApiError>, StoreError> {
+    let Some(table) = schema::load_table(tx, table_id).await? else {
+        return Ok(Err(ApiError::not_found()));
+    };
+    match authz::authorize(tx, caller, table.project_id, action).await? {
+        Ok(grant) => Ok(Ok((table, grant))),
+        Err(d) => Ok(Err(d.into())),
+    }
+}
+
+/// Lists a project's tables.
+#[utoipa::path(get, path = "/api/v1/projects/{project_id}/tables", tag = "tables",
+    params(("project_id" = String, Path)),
+    responses((status = 200, body = [TableOut])), security(("session" = []), ("token" = [])))]
+pub async fn list(
+    caller: Caller,
+    ApiPath(project_id): ApiPath<ProjectId>,
+) -> ApiResult<axum::Json<Vec<TableOut>>> {
+    let principal = caller.principal.clone();
+    let tables = caller
+        .tenant
+        .store
+        .read(move |tx: &mut Tx| {
+            Box::pin(async move {
+                if let Err(d) =
+                    authz::authorize(tx, &principal, project_id, TableAction::ReadRecords).await?
+                {
+                    return Ok(Err(ApiError::from(d)));
+                }
+                Ok(Ok(schema::list_tables(tx, project_id).await?))
+            })
+        })
+        .await??;
+    Ok(axum::Json(tables.iter().map(TableOut::from).collect()))
+}
+
+/// Creates a table with its fields (project admins).
+#[utoipa::path(post, path = "/api/v1/projects/{project_id}/tables", tag = "tables", request_body = TableIn,
+    params(("project_id" = String, Path)),
+    responses((status = 201, body = TableOut)), security(("session" = []), ("token" = [])))]
+pub async fn create(
+    caller: Caller,
+    ApiPath(project_id): ApiPath<ProjectId>,
+    ApiJson(body): ApiJson<TableIn>,
+) -> ApiResult<(StatusCode, axum::Json<TableOut>)> {
+    let mut errors = Vec::new();
+    if let Err(e) = validate_display_name("name", &body.name) {
+        errors.push(e);
+    }
+    if body.fields.len() > MAX_FIELDS {
+        errors.push(FieldError::new(
+            "fields",
+            "too_many",
+            format!("at most {MAX_FIELDS} fields"),
+        ));
+    }
+    let mut fields = Vec::new();
+    for (i, f) in body.fields.into_iter().enumerate() {
+        match f.into_new_field(&format!("fields[{i}]")) {
+            Ok(nf) => fields.push(nf),
+            Err(es) => errors.extend(es),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(Invalid { errors }.into());
+    }
+    let principal = caller.principal.clone();
+    let name = body.name;
+    let table = caller
+        .tenant
+        .store
+        .write(move |tx: &mut Tx| {
+            Box::pin(async move {
+                if let Err(d) =
+                    authz::authorize(tx, &principal, project_id, TableAction::ManageSchema).await?
+                {
+                    return Ok(Err(ApiError::from(d)));
+                }
+                Ok(Ok(schema::create_table(tx, project_id, name, fields).await?))
+            })
+        })
+        .await??;
+    tracing::info!(target: "rampart::audit", event = "table_created", table = %table.id, by = %caller.principal.user.id);
+    Ok((StatusCode::CREATED, axum::Json(TableOut::from(&table))))
+}
+
+/// One table with its fields.
+#[utoipa::path(get, path = "/api/v1/tables/{table_id}", tag = "tables",
+    params(("table_id" = String, Path)),
+    responses((status = 200, body = TableOut), (status = 404)), security(("session" = []), ("token" = [])))]
+pub async fn get(
+    caller: Caller,
+    ApiPath(table_id): ApiPath<TableId>,
+) -> ApiResult<axum::Json<TableOut>> {
+    let principal = caller.principal.clone();
+    let (table, _) = caller
+        .tenant
+        .store
+        .read(move |tx: &mut Tx| {
+            Box::pin(async move {
+                authorized_table(tx, &principal, table_id, TableAction::ReadRecords).await
+            })
+        })
+        .await??;
+    Ok(axum::Json(TableOut::from(&table)))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RenameIn {
+    name: String,
+}
+
+/// Renames a table (project admins). Data is not touched.
+#[utoipa::path(patch, path = "/api/v1/tables/{table_id}", tag = "tables", request_body = RenameIn,
+    params(("table_id" = String, Path)),
+    responses((status = 200, body = TableOut)), security(("session" = []), ("token" = [])))]
+pub async fn rename(
+    caller: Caller,
+    ApiPath(table_id): ApiPath<TableId>,
+    ApiJson(body): ApiJson<RenameIn>,
+) -> ApiResult<axum::Json<TableOut>> {
+    validate_display_name("name", &body.name)?;
+    let principal = caller.principal.clone();
+    let table = caller
+        .tenant
+        .store
+        .write(move |tx: &mut Tx| {
+            Box::pin(async move {
+                let (table, _) =
+                    match authorized_table(tx, &principal, table_id, TableAction::ManageSchema)
+                        .await?
+                    {
+                        Ok(t) => t,
+                        Err(e) => return Ok(Err(e)),
+                    };
+                Ok(Ok(schema::rename_table(tx, &table, body.name).await?))
+            })
+        })
+        .await??;
+    Ok(axum::Json(TableOut::from(&table)))
+}
+
+/// Deletes a table and its records (project admins). Refused while other tables link to it.
+#[utoipa::path(delete, path = "/api/v1/tables/{table_id}", tag = "tables",
+    params(("table_id" = String, Path)),
+    responses((status = 204), (status = 409)), security(("session" = []), ("token" = [])))]
+pub async fn delete(caller: Caller, ApiPath(table_id): ApiPath<TableId>) -> ApiResult<StatusCode> {
+    let principal = caller.principal.clone();
+    caller
+        .tenant
+        .store
+        .write(move |tx: &mut Tx| {
+            Box::pin(async move {
+                let (table, _) =
+                    match authorized_table(tx, &principal, table_id, TableAction::ManageSchema)
+                        .await?
+                    {
+                        Ok(t) => t,
+                        Err(e) => return Ok(Err(e)),
+                    };
+                schema::drop_table(tx, &table).await?;
+                Ok(Ok(()))
+            })
+        })
+        .await??;
+    tracing::info!(target: "rampart::audit", event = "table_deleted", table = %table_id, by = %caller.principal.user.id);
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Adds a field (project admins).
+#[utoipa::path(post, path = "/api/v1/tables/{table_id}/fields", tag = "tables", request_body = FieldIn,
+    params(("table_id" = String, Path)),
+    responses((status = 201, body = FieldOut)), security(("session" = []), ("token" = [])))]
+pub async fn add_field(
+    caller: Caller,
+    ApiPath(table_id): ApiPath<TableId>,
+    ApiJson(body): ApiJson<FieldIn>,
+) -> ApiResult<(StatusCode, axum::Json<FieldOut>)> {
+    let new = body
+        .into_new_field("")
+        .map_err(|errors| ApiError::invalid(Invalid { errors }))?;
+    let name = new.name.clone();
+    let principal = caller.principal.clone();
+    let table = caller
+        .tenant
+        .store
+        .write(move |tx: &mut Tx| {
+            Box::pin(async move {
+                let (table, _) =
+                    match authorized_table(tx, &principal, table_id, TableAction::ManageSchema)
+                        .await?
+                    {
+                        Ok(t) => t,
+                        Err(e) => return Ok(Err(e)),
+                    };
+                if table.fields.len() >= MAX_FIELDS {
+                    return Ok(Err(ApiError::field(
+                        "fields",
+                        "too_many",
+                        format!("at most {MAX_FIELDS} fields"),
+                    )));
+                }
+                Ok(Ok(schema::add_field(tx, &table, new).await?))
+            })
+        })
+        .await??;
+    let field = table
+        .field_by_name(&name)
+        .ok_or_else(|| ApiError::internal(&"new field missing"))?;
+    Ok((StatusCode::CREATED, axum::Json(FieldOut::from(field))))
+}
+
+/// Present-but-null (`Some(None)`) differs from absent (`None`).
+fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<serde_json::Value>, D::Error> {
+    serde_json::Value::deserialize(d).map(Some)
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FieldPatch {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default, rename = "type")]
+    #[schema(value_type = Option<String>)]
+    kind: Option<FieldKind>,
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    options: Option<serde_json::Value>,
+    #[serde(default)]
+    required: Option<bool>,
+    #[serde(default)]
+    unique: Option<bool>,
+    #[serde(default)]
+    indexed: Option<bool>,
+    /// `null` removes the default.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Object)]
+    default: Option<serde_json::Value>,
+}
+
+/// Changes a field: rename (data untouched), flags, default, or type (values converted, or the
+/// change refused naming the records that do not convert).
+#[utoipa::path(patch, path = "/api/v1/tables/{table_id}/fields/{field_id}", tag = "tables", request_body = FieldPatch,
+    params(("table_id" = String, Path), ("field_id" = String, Path)),
+    responses((status = 200, body = FieldOut)), security(("session" = []), ("token" = [])))]
+pub async fn change_field(
+    caller: Caller,
+    ApiPath((table_id, field_id)): ApiPath<(TableId, FieldId)>,
+    ApiJson(body): ApiJson<FieldPatch>,
+) -> ApiResult<axum::Json<FieldOut>> {
+    if let Some(name) = &body.name {
+        validate_field_name("name", name)?;
+    }
+    let principal = caller.principal.clone();
+    let table = caller
+        .tenant
+        .store
+        .write(move |tx: &mut Tx| {
+            Box::pin(async move {
+                let (table, _) =
+                    match authorized_table(tx, &principal, table_id, TableAction::ManageSchema)
+                        .await?
+                    {
+                        Ok(t) => t,
+                        Err(e) => return Ok(Err(e)),
+                    };
+                let Some(field) = table.field(field_id) else {
+                    return Ok(Err(ApiError::not_found()));
+                };
+                let field_type = match (body.kind, body.options) {
+                    (None, None) => None,
+                    (kind, options) => {
+                        let kind = kind.unwrap_or(field.field_type.kind());
+                        match FieldType::from_parts(kind, options) {
+                            Ok(t) => Some(t),
+                            Err(e) => return Ok(Err(ApiError::from(e))),
+                        }
+                    }
+                };
+                let effective = field_type
+                    .clone()
+                    .unwrap_or_else(|| field.field_type.clone());
+                let default = match body.default {
+                    None => None,
+                    Some(json) => match Value::from_json(&effective, &json, "default") {
+                        Ok(v) => Some(Some(v).filter(|v| !v.is_null())),
+                        Err(e) => return Ok(Err(ApiError::from(e))),
+                    },
+                };
+                let change = FieldChange {
+                    name: body.name,
+                    field_type,
+                    required: body.required,
+                    unique: body.unique,
+                    indexed: body.indexed,
+                    default,
+                };
+                Ok(Ok(schema::change_field(tx, &table, field_id, change).await?))
+            })
+        })
+        .await??;
+    let field = table.field(field_id).ok_or_else(ApiError::not_found)?;
+    tracing::info!(target: "rampart::audit", event = "field_changed", table = %table_id, field = %field_id, by = %caller.principal.user.id);
+    Ok(axum::Json(FieldOut::from(field)))
+}
+
+/// Deletes a field and its values (project admins).
+#[utoipa::path(delete, path = "/api/v1/tables/{table_id}/fields/{field_id}", tag = "tables",
+    params(("table_id" = String, Path), ("field_id" = String, Path)),
+    responses((status = 204)), security(("session" = []), ("token" = [])))]
+pub async fn delete_field(
+    caller: Caller,
+    ApiPath((table_id, field_id)): ApiPath<(TableId, FieldId)>,
+) -> ApiResult<StatusCode> {
+    let principal = caller.principal.clone();
+    caller
+        .tenant
+        .store
+        .write(move |tx: &mut Tx| {
+            Box::pin(async move {
+                let (table, _) =
+                    match authorized_table(tx, &principal, table_id, TableAction::ManageSchema)
+                        .await?
+                    {
+                        Ok(t) => t,
+                        Err(e) => return Ok(Err(e)),
+                    };
+                if table.field(field_id).is_none() {
+                    return Ok(Err(ApiError::not_found()));
+                }
+                schema::delete_field(tx, &table, field_id).await?;
+                Ok(Ok(()))
+            })
+        })
+        .await??;
+    Ok(StatusCode::NO_CONTENT)
+}
