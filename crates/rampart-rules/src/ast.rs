@@ -180,6 +180,7 @@ impl fmt::Display for Lit {
                         '\n' => f.write_str("\\n")?,
                         '\t' => f.write_str("\\t")?,
                         '\r' => f.write_str("\\r")?,
+                        c if c.is_control() => write!(f, "\\u{{{:x}}}", u32::from(c))?,
                         c => write!(f, "{c}")?,
                     }
                 }

@@ -173,10 +173,27 @@ fn string(chars: &[char], start: usize) -> Result<(String, usize), ParseError> {
                     Some('n') => s.push('\n'),
                     Some('t') => s.push('\t'),
                     Some('r') => s.push('\r'),
+                    Some('u') if chars.get(i + 2) == Some(&'{') => {
+                        let close = chars[i + 3..]
+                            .iter()
+                            .position(|&c| c == '}')
+                            .map(|p| i + 3 + p)
+                            .ok_or_else(|| ParseError::new(i, "unterminated \\u{...} escape"))?;
+                        let hex: String = chars[i + 3..close].iter().collect();
+                        let c = u32::from_str_radix(&hex, 16)
+                            .ok()
+                            .filter(|_| (1..=6).contains(&hex.len()))
+                            .and_then(char::from_u32)
+                            .filter(|c| *c != '\0')
+                            .ok_or_else(|| ParseError::new(i, "invalid \\u{...} escape"))?;
+                        s.push(c);
+                        i = close + 1;
+                        continue;
+                    }
                     _ => {
                         return Err(ParseError::new(
                             i,
-                            "unknown escape; use \\\" \\\\ \\n \\t or \\r",
+                            "unknown escape; use \\\" \\\\ \\n \\t \\r or \\u{hex}",
                         ));
                     }
                 }
