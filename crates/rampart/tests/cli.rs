@@ -323,3 +323,139 @@ fn config_check_reports_every_mistake_with_its_key() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// Signs up the first owner of the default tenant and returns an API token.
+fn owner_token(server: &Running) -> String {
+    let c = http();
+    let token = server.setup_token.clone().unwrap();
+    let body =
+        json!({"token": token, "email": "me@example.com", "password": "a long enough password"});
+    assert_eq!(
+        c.post(format!("{}/api/v1/setup", server.public))
+            .json(&body)
+            .send()
+            .unwrap()
+            .status(),
+        201
+    );
+    let login = c
+        .post(format!("{}/api/v1/auth/login", server.public))
+        .json(&json!({"email": "me@example.com", "password": "a long enough password"}))
+        .send()
+        .unwrap();
+    let cookie = login.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let r: serde_json::Value = c
+        .post(format!("{}/api/v1/tokens", server.public))
+        .header("cookie", cookie)
+        .header("sec-fetch-site", "same-origin")
+        .json(&json!({"name": "test", "expires_in_days": 1}))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    r["secret"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn acknowledged_writes_survive_a_kill() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = serve(dir.path());
+    let token = owner_token(&server);
+    let c = http();
+    let p: serde_json::Value = c
+        .post(format!("{}/api/v1/projects", server.public))
+        .bearer_auth(&token)
+        .json(&json!({"name": "P"}))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let t: serde_json::Value = c
+        .post(format!(
+            "{}/api/v1/projects/{}/tables",
+            server.public,
+            p["id"].as_str().unwrap()
+        ))
+        .bearer_auth(&token)
+        .json(&json!({"name": "T", "fields": [{"name": "n", "type": "integer"}]}))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let records_path = format!("/api/v1/tables/{}/records", t["id"].as_str().unwrap());
+    let url = format!("{}{records_path}", server.public);
+
+    // Eight writers create records as fast as they can; the server is killed mid-stream.
+    let acknowledged = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let writers: Vec<_> = (0..8)
+        .map(|w| {
+            let (url, token, acked) = (url.clone(), token.clone(), acknowledged.clone());
+            std::thread::spawn(move || {
+                let c = http();
+                for i in 0.. {
+                    let r = c
+                        .post(&url)
+                        .bearer_auth(&token)
+                        .json(&json!({"fields": {"n": w * 100_000 + i}}))
+                        .send();
+                    match r {
+                        Ok(r) if r.status() == 201 => {
+                            let v: serde_json::Value = r.json().unwrap();
+                            acked
+                                .lock()
+                                .unwrap()
+                                .push(v["id"].as_str().unwrap().to_owned());
+                        }
+                        _ => break,
+                    }
+                }
+            })
+        })
+        .collect();
+    while acknowledged.lock().unwrap().len() < 300 {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    for w in writers {
+        w.join().unwrap();
+    }
+    let acked = acknowledged.lock().unwrap().clone();
+
+    let server = serve(dir.path());
+    let mut stored = std::collections::HashSet::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut page_url = format!("{}{records_path}?limit=1000", server.public);
+        if let Some(cur) = &cursor {
+            page_url.push_str(&format!("&cursor={cur}"));
+        }
+        let r: serde_json::Value = c
+            .get(page_url)
+            .bearer_auth(&token)
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        for rec in r["records"].as_array().unwrap() {
+            stored.insert(rec["id"].as_str().unwrap().to_owned());
+        }
+        match r["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    let lost: Vec<_> = acked.iter().filter(|id| !stored.contains(*id)).collect();
+    assert!(
+        lost.is_empty(),
+        "{} of {} acknowledged records were lost",
+        lost.len(),
+        acked.len()
+    );
+}
