@@ -270,6 +270,152 @@ pub async fn create(
     get(tx, table, id).await?.ok_or(StoreError::NotFound)
 }
 
+/// Most parameters in one statement (SQLite allows 32766, PostgreSQL 65535).
+const MAX_PARAMS: usize = 30_000;
+
+/// Creates many records with multi-row INSERTs: the bulk path of batches and imports.
+/// Each row is named (`create[3]`) so that an error says which one failed; rows come from
+/// `parse_input` in create mode with the path `<name>.fields`.
+pub async fn create_many(
+    tx: &mut Tx,
+    table: &TableDef,
+    rows: Vec<(String, BTreeMap<FieldId, Value>)>,
+    actor: UserId,
+) -> Result<Vec<Record>, StoreError> {
+    let in_row = |op: &str, e: StoreError| StoreError::InBatch {
+        op: op.to_owned(),
+        source: Box::new(e),
+    };
+    for (op, values) in &rows {
+        check_references(tx, table, values, &format!("{op}.fields"))
+            .await
+            .map_err(|e| in_row(op, e))?;
+    }
+    check_unique_among(tx, table, &rows).await?;
+    let now = crate::now();
+    let columns: Vec<&FieldDef> = table
+        .fields
+        .iter()
+        .filter(|f| !matches!(f.field_type, FieldType::Link(_)))
+        .collect();
+    let per_row = 6 + columns.len();
+    let rows_per_statement = (MAX_PARAMS / per_row).max(1);
+    let ids: Vec<RecordId> = rows.iter().map(|_| RecordId::generate()).collect();
+    let t = ident(&table.storage)?;
+    for (chunk_no, chunk) in rows.chunks(rows_per_statement).enumerate() {
+        let mut q = tx.sql();
+        q.push("INSERT INTO ")
+            .ident(&t)
+            .push(" (id, created_at, updated_at, created_by, owner, version");
+        for f in &columns {
+            q.push(", ").ident(&ident(&f.column)?);
+        }
+        q.push(") VALUES ");
+        for (i, (_, values)) in chunk.iter().enumerate() {
+            let id = ids[chunk_no * rows_per_statement + i];
+            q.push(if i == 0 { "(" } else { ", (" }).param_list([
+                Param::Uuid(id.0),
+                Param::Timestamp(now),
+                Param::Timestamp(now),
+                Param::Uuid(actor.0),
+                Param::Uuid(actor.0),
+                Param::I64(1),
+            ]);
+            for f in &columns {
+                q.push(", ").param(to_param(
+                    &f.field_type,
+                    values.get(&f.id).unwrap_or(&Value::Null),
+                ));
+            }
+            q.push(")");
+        }
+        tx.execute(q).await.map_err(|e| duplicate(table, e))?;
+    }
+    for ((_, values), id) in rows.iter().zip(&ids) {
+        for f in &table.fields {
+            if let (FieldType::Link(_), Some(Value::Links(links))) =
+                (&f.field_type, values.get(&f.id))
+            {
+                write_links(tx, f, *id, links, false).await?;
+            }
+        }
+    }
+    get_many(tx, table, &ids).await
+}
+
+/// Finds the first row whose unique value repeats an earlier row's or a stored record's,
+/// so the error can name it (the unique index stays the final guard).
+async fn check_unique_among(
+    tx: &mut Tx,
+    table: &TableDef,
+    rows: &[(String, BTreeMap<FieldId, Value>)],
+) -> Result<(), StoreError> {
+    for f in table.fields.iter().filter(|f| f.unique) {
+        let mut seen: Vec<&Value> = Vec::new();
+        for (op, values) in rows {
+            if let Some(v) = values.get(&f.id).filter(|v| !v.is_null()) {
+                if seen.contains(&v) {
+                    return Err(StoreError::InBatch {
+                        op: op.clone(),
+                        source: Box::new(StoreError::Duplicate {
+                            field: f.name.clone(),
+                        }),
+                    });
+                }
+                seen.push(v);
+            }
+        }
+        for chunk in seen.chunks(500) {
+            let mut q = tx.sql();
+            let c = ident(&f.column)?;
+            q.push("SELECT ")
+                .ident(&c)
+                .push(" FROM ")
+                .ident(&ident(&table.storage)?)
+                .push(" WHERE ")
+                .ident(&c)
+                .push(" IN (")
+                .param_list(chunk.iter().map(|v| to_param(&f.field_type, v)))
+                .push(") LIMIT 1");
+            if let Some(row) = tx.fetch_optional(q).await? {
+                let taken = from_row(&f.field_type, &row, 0)?;
+                let op = rows
+                    .iter()
+                    .find(|(_, values)| values.get(&f.id) == Some(&taken))
+                    .map_or_else(String::new, |(op, _)| op.clone());
+                return Err(StoreError::InBatch {
+                    op,
+                    source: Box::new(StoreError::Duplicate {
+                        field: f.name.clone(),
+                    }),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Reads records by id, in the order of `ids`.
+pub async fn get_many(
+    tx: &mut Tx,
+    table: &TableDef,
+    ids: &[RecordId],
+) -> Result<Vec<Record>, StoreError> {
+    let mut found: BTreeMap<RecordId, Record> = BTreeMap::new();
+    for chunk in ids.chunks(1000) {
+        let mut q = tx.sql();
+        push_select(&mut q, table)?;
+        q.push(" WHERE t.id IN (")
+            .param_list(chunk.iter().map(|id| Param::Uuid(id.0)))
+            .push(")");
+        for row in tx.fetch_all(q).await? {
+            let r = record_from_row(table, &row)?;
+            found.insert(r.id, r);
+        }
+    }
+    Ok(ids.iter().filter_map(|id| found.remove(id)).collect())
+}
+
 async fn current_version(
     tx: &mut Tx,
     table: &TableDef,
@@ -524,24 +670,66 @@ pub async fn list(tx: &mut Tx, table: &TableDef, query: ListQuery) -> Result<Pag
     {
         return Err(StoreError::internal("cursor does not match the sort"));
     }
-    let mut q = tx.sql();
-    push_select(&mut q, table)?;
-    let mut conditions: Vec<Sql> = Vec::new();
-    if let Some(filter) = query.filter {
-        conditions.push(filter);
-    }
-    if let Some(after) = &query.after {
-        let mut c = tx.sql();
-        push_after(&mut c, &query.sort, query.id_descending, after)?;
-        conditions.push(c);
-    }
+    let single_key = match query.sort.as_slice() {
+        [key] if key.descending == query.id_descending => Some(key.clone()),
+        _ => None,
+    };
+    let rows = match single_key {
+        Some(key) => list_by_one_key(tx, table, &key, query).await?,
+        None => {
+            list_general(
+                tx,
+                table,
+                query.filter,
+                &query.sort,
+                query.id_descending,
+                query.after.as_ref(),
+                query.limit,
+            )
+            .await?
+        }
+    };
+    let limit = rows.1 as usize;
+    let rows = rows.0;
+    let has_more = rows.len() > limit;
+    let records = rows
+        .iter()
+        .take(limit)
+        .map(|r| record_from_row(table, r))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Page { records, has_more })
+}
+
+fn push_where(q: &mut Sql, conditions: Vec<Sql>) {
     for (i, c) in conditions.into_iter().enumerate() {
         q.push(if i == 0 { " WHERE (" } else { " AND (" });
         q.append(c);
         q.push(")");
     }
+}
+
+/// Any sort: one query whose cursor condition expands key by key (correct for mixed
+/// directions and nulls, but not always a single index range).
+async fn list_general(
+    tx: &mut Tx,
+    table: &TableDef,
+    filter: Option<Sql>,
+    sort: &[SortKey],
+    id_descending: bool,
+    after: Option<&After>,
+    limit: u32,
+) -> Result<(Vec<DbRow>, u32), StoreError> {
+    let mut q = tx.sql();
+    push_select(&mut q, table)?;
+    let mut conditions: Vec<Sql> = filter.into_iter().collect();
+    if let Some(after) = after {
+        let mut c = tx.sql();
+        push_after(&mut c, sort, id_descending, after)?;
+        conditions.push(c);
+    }
+    push_where(&mut q, conditions);
     q.push(" ORDER BY ");
-    for key in &query.sort {
+    for key in sort {
         push_key_column(&mut q, key)?;
         q.push(if key.descending {
             " DESC NULLS LAST, "
@@ -549,21 +737,90 @@ pub async fn list(tx: &mut Tx, table: &TableDef, query: ListQuery) -> Result<Pag
             " ASC NULLS LAST, "
         });
     }
-    q.push(if query.id_descending {
+    q.push(if id_descending {
         "t.id DESC"
     } else {
         "t.id ASC"
     });
-    q.push(" LIMIT ")
-        .param(Param::I64(i64::from(query.limit) + 1));
-    let rows = tx.fetch_all(q).await?;
-    let has_more = rows.len() > query.limit as usize;
-    let records = rows
-        .iter()
-        .take(query.limit as usize)
-        .map(|r| record_from_row(table, r))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(Page { records, has_more })
+    q.push(" LIMIT ").param(Param::I64(i64::from(limit) + 1));
+    Ok((tx.fetch_all(q).await?, limit))
+}
+
+/// One key in the id's direction, the common case, in two index range scans over
+/// `(key, id)`: first the records with a value, as one row-value range, then (nulls sort
+/// last) the records without, by id. Deep pages cost the same as the first.
+async fn list_by_one_key(
+    tx: &mut Tx,
+    table: &TableDef,
+    key: &SortKey,
+    query: ListQuery,
+) -> Result<(Vec<DbRow>, u32), StoreError> {
+    let limit = query.limit;
+    let wanted = i64::from(limit) + 1;
+    let (op, dir): (&'static str, &'static str) = if key.descending {
+        (" < ", " DESC")
+    } else {
+        (" > ", " ASC")
+    };
+    let after_value = query.after.as_ref().map(|a| (&a.values[0], a.id));
+    let mut rows = Vec::new();
+    // Phase 1: records with a value, unless the cursor is already among the nulls.
+    if !matches!(after_value, Some((v, _)) if v.is_null()) {
+        let mut q = tx.sql();
+        push_select(&mut q, table)?;
+        let mut conditions: Vec<Sql> = query.filter.iter().cloned().collect();
+        let mut c = tx.sql();
+        push_key_column(&mut c, key)?;
+        c.push(" IS NOT NULL");
+        conditions.push(c);
+        if let Some((v, id)) = after_value {
+            let mut c = tx.sql();
+            c.push("(");
+            push_key_column(&mut c, key)?;
+            c.push(", t.id)")
+                .push(op)
+                .push("(")
+                .param(key_param(key, v))
+                .push(", ")
+                .param(Param::Uuid(id.0))
+                .push(")");
+            conditions.push(c);
+        }
+        push_where(&mut q, conditions);
+        q.push(" ORDER BY ");
+        push_key_column(&mut q, key)?;
+        q.push(dir)
+            .push(", t.id")
+            .push(dir)
+            .push(" LIMIT ")
+            .param(Param::I64(wanted));
+        rows = tx.fetch_all(q).await?;
+    }
+    // Phase 2: the records without a value, by id.
+    let missing = wanted - rows.len() as i64;
+    if missing > 0 {
+        let mut q = tx.sql();
+        push_select(&mut q, table)?;
+        let mut conditions: Vec<Sql> = query.filter.into_iter().collect();
+        let mut c = tx.sql();
+        push_key_column(&mut c, key)?;
+        c.push(" IS NULL");
+        conditions.push(c);
+        if let Some((v, id)) = after_value
+            && v.is_null()
+        {
+            let mut c = tx.sql();
+            c.push("t.id").push(op).param(Param::Uuid(id.0));
+            conditions.push(c);
+        }
+        push_where(&mut q, conditions);
+        q.push(" ORDER BY t.id")
+            .push(dir)
+            .push(" LIMIT ")
+            .param(Param::I64(missing));
+        rows.extend(tx.fetch_all(q).await?);
+    }
+    Ok((rows, limit))
 }
 
 /// Counts the records matching `filter`, up to `cap + 1`.

@@ -311,15 +311,22 @@ pub async fn batch(
                     updated: vec![],
                     deleted: vec![],
                 };
+                let mut creates = Vec::with_capacity(body.create.len());
                 for (i, c) in body.create.into_iter().enumerate() {
                     let op = format!("create[{i}]");
-                    let path = format!("{op}.fields");
-                    let values = parse_input(&table, &c.fields, InputMode::Create, &path)
-                        .map_err(|e| in_batch(op.clone(), e))?;
-                    let r = records::create(tx, &table, values, principal.user.id, &path)
-                        .await
-                        .map_err(|e| in_batch(op, e))?;
-                    out.created.push(record_json(&table, &r));
+                    let values = parse_input(
+                        &table,
+                        &c.fields,
+                        InputMode::Create,
+                        &format!("{op}.fields"),
+                    )
+                    .map_err(|e| in_batch(op.clone(), e))?;
+                    creates.push((op, values));
+                }
+                if !creates.is_empty() {
+                    let created =
+                        records::create_many(tx, &table, creates, principal.user.id).await?;
+                    out.created = created.iter().map(|r| record_json(&table, r)).collect();
                 }
                 for (i, u) in body.update.into_iter().enumerate() {
                     let op = format!("update[{i}]");
