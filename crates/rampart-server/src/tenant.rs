@@ -8,7 +8,7 @@ use axum::http::request::Parts;
 use axum::http::{Uri, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use rampart_store::{Tenant, TenantStatus, TenantStore};
+use rampart_store::{Tenant, TenantStatus, TenantStore, TxFn};
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -107,6 +107,18 @@ async fn resolve(
         store,
         origin: format!("http://{authority}"),
     })
+}
+
+impl TenantCtx {
+    /// Runs `f` in a read transaction of this tenant; errors are answered as problems.
+    pub async fn read<T: Send + 'static>(&self, f: impl TxFn<T, ApiError>) -> Result<T, ApiError> {
+        self.store.read_with(f).await
+    }
+
+    /// Runs `f` in a write transaction; an `Err` rolls back everything `f` wrote.
+    pub async fn write<T: Send + 'static>(&self, f: impl TxFn<T, ApiError>) -> Result<T, ApiError> {
+        self.store.write_with(f).await
+    }
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for TenantCtx {

@@ -119,6 +119,15 @@ impl TenantStore {
 
     /// Runs `f` in a read-only snapshot of this tenant's data.
     pub async fn read<T: Send + 'static>(&self, f: impl TxFn<T>) -> Result<T, StoreError> {
+        self.read_with(f).await
+    }
+
+    /// Like [`Self::read`], with the closure's own error type; an `Err` rolls back.
+    pub async fn read_with<T, E>(&self, f: impl TxFn<T, E>) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
         match &self.db {
             TenantDb::Sqlite(db) => db.read(f).await,
             TenantDb::Pg(db, scope) => db.run(scope, f).await,
@@ -127,6 +136,15 @@ impl TenantStore {
 
     /// Runs `f` in a write transaction; returns once the result is durable.
     pub async fn write<T: Send + 'static>(&self, f: impl TxFn<T>) -> Result<T, StoreError> {
+        self.write_with(f).await
+    }
+
+    /// Like [`Self::write`], with the closure's own error type; an `Err` rolls back.
+    pub async fn write_with<T, E>(&self, f: impl TxFn<T, E>) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
         match &self.db {
             TenantDb::Sqlite(db) => db.write(f).await,
             TenantDb::Pg(db, scope) => db.run(scope, f).await,

@@ -45,7 +45,6 @@ pub async fn list(caller: Caller) -> ApiResult<axum::Json<Vec<ProjectOut>>> {
     let principal = caller.principal.clone();
     let out = caller
         .tenant
-        .store
         .read(move |tx: &mut Tx| {
             Box::pin(async move {
                 let admin = principal.role().administers_projects();
@@ -94,23 +93,17 @@ pub async fn get(
     let principal = caller.principal.clone();
     let out = caller
         .tenant
-        .store
         .read(move |tx: &mut Tx| {
             Box::pin(async move {
-                let grant =
-                    match authz::authorize(tx, &principal, project_id, TableAction::ReadRecords)
-                        .await?
-                    {
-                        Ok(g) => g,
-                        Err(d) => return Ok(Err(ApiError::from(d))),
-                    };
+                let grant = authz::authorize(tx, &principal, project_id, TableAction::ReadRecords)
+                    .await??;
                 let project = projects::project(tx, project_id)
                     .await?
                     .ok_or(rampart_store::StoreError::NotFound)?;
-                Ok(Ok(project_out(project, grant.role)))
+                Ok(project_out(project, grant.role))
             })
         })
-        .await??;
+        .await?;
     Ok(axum::Json(out))
 }
 
@@ -127,21 +120,15 @@ pub async fn rename(
     let principal = caller.principal.clone();
     let out = caller
         .tenant
-        .store
         .write(move |tx: &mut Tx| {
             Box::pin(async move {
-                let grant =
-                    match authz::authorize(tx, &principal, project_id, TableAction::ManageSchema)
-                        .await?
-                    {
-                        Ok(g) => g,
-                        Err(d) => return Ok(Err(ApiError::from(d))),
-                    };
+                let grant = authz::authorize(tx, &principal, project_id, TableAction::ManageSchema)
+                    .await??;
                 let project = projects::rename_project(tx, project_id, body.name).await?;
-                Ok(Ok(project_out(project, grant.role)))
+                Ok(project_out(project, grant.role))
             })
         })
-        .await??;
+        .await?;
     Ok(axum::Json(out))
 }
 
@@ -156,20 +143,19 @@ pub async fn delete(
     let principal = caller.principal.clone();
     caller
         .tenant
-        .store
         .write(move |tx: &mut Tx| {
             Box::pin(async move {
                 if let Err(d) =
                     authz::authorize(tx, &principal, project_id, TableAction::DeleteProject).await?
                 {
-                    return Ok(Err(ApiError::from(d)));
+                    return Err(ApiError::from(d));
                 }
                 rampart_store::schema::drop_project_tables(tx, project_id).await?;
                 projects::delete_project_row(tx, project_id).await?;
-                Ok(Ok(()))
+                Ok(())
             })
         })
-        .await??;
+        .await?;
     tracing::info!(target: "rampart::audit", event = "project_deleted", project = %project_id, by = %caller.principal.user.id);
     Ok(StatusCode::NO_CONTENT)
 }
@@ -204,18 +190,17 @@ pub async fn members(
     let principal = caller.principal.clone();
     let out = caller
         .tenant
-        .store
         .read(move |tx: &mut Tx| {
             Box::pin(async move {
                 if let Err(d) =
                     authz::authorize(tx, &principal, project_id, TableAction::ReadRecords).await?
                 {
-                    return Ok(Err(ApiError::from(d)));
+                    return Err(ApiError::from(d));
                 }
-                Ok(Ok(projects::list_members(tx, project_id).await?))
+                Ok(projects::list_members(tx, project_id).await?)
             })
         })
-        .await??;
+        .await?;
     Ok(axum::Json(out.into_iter().map(MemberOut::from).collect()))
 }
 
@@ -238,46 +223,41 @@ pub async fn set_member(
     let principal = caller.principal.clone();
     caller
         .tenant
-        .store
         .write(move |tx: &mut Tx| {
             Box::pin(async move {
                 let grant =
-                    match authz::authorize(tx, &principal, project_id, TableAction::ManageMembers)
-                        .await?
-                    {
-                        Ok(g) => g,
-                        Err(d) => return Ok(Err(ApiError::from(d))),
-                    };
+                    authz::authorize(tx, &principal, project_id, TableAction::ManageMembers)
+                        .await??;
                 let current = projects::member_role(tx, project_id, user_id).await?;
                 let touches_owner =
                     body.role == ProjectRole::Owner || current == Some(ProjectRole::Owner);
                 if touches_owner && grant.role < ProjectRole::Owner {
-                    return Ok(Err(ApiError::forbidden(
+                    return Err(ApiError::forbidden(
                         "forbidden",
                         "only project owners grant or revoke ownership",
-                    )));
+                    ));
                 }
                 if identity::user_by_id(tx, user_id).await?.is_none() {
-                    return Ok(Err(ApiError::field(
+                    return Err(ApiError::field(
                         "user_id",
                         "unknown_user",
                         "no such user in this tenant",
-                    )));
+                    ));
                 }
                 if current == Some(ProjectRole::Owner)
                     && body.role != ProjectRole::Owner
                     && projects::count_owners(tx, project_id).await? <= 1
                 {
-                    return Ok(Err(ApiError::conflict(
+                    return Err(ApiError::conflict(
                         "last_owner",
                         "the project must keep one owner",
-                    )));
+                    ));
                 }
                 projects::set_member(tx, project_id, user_id, body.role).await?;
-                Ok(Ok(()))
+                Ok(())
             })
         })
-        .await??;
+        .await?;
     tracing::info!(target: "rampart::audit", event = "member_set", project = %project_id, user = %user_id, by = %caller.principal.user.id);
     Ok(StatusCode::NO_CONTENT)
 }
@@ -293,35 +273,30 @@ pub async fn remove_member(
     let principal = caller.principal.clone();
     caller
         .tenant
-        .store
         .write(move |tx: &mut Tx| {
             Box::pin(async move {
                 let grant =
-                    match authz::authorize(tx, &principal, project_id, TableAction::ManageMembers)
-                        .await?
-                    {
-                        Ok(g) => g,
-                        Err(d) => return Ok(Err(ApiError::from(d))),
-                    };
+                    authz::authorize(tx, &principal, project_id, TableAction::ManageMembers)
+                        .await??;
                 let current = projects::member_role(tx, project_id, user_id).await?;
                 if current == Some(ProjectRole::Owner) {
                     if grant.role < ProjectRole::Owner {
-                        return Ok(Err(ApiError::forbidden(
+                        return Err(ApiError::forbidden(
                             "forbidden",
                             "only project owners remove owners",
-                        )));
+                        ));
                     }
                     if projects::count_owners(tx, project_id).await? <= 1 {
-                        return Ok(Err(ApiError::conflict(
+                        return Err(ApiError::conflict(
                             "last_owner",
                             "the project must keep one owner",
-                        )));
+                        ));
                     }
                 }
                 projects::remove_member(tx, project_id, user_id).await?;
-                Ok(Ok(()))
+                Ok(())
             })
         })
-        .await??;
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -69,26 +69,17 @@ pub async fn create(
     let principal = caller.principal.clone();
     let out = caller
         .tenant
-        .store
         .write(move |tx: &mut Tx| {
             Box::pin(async move {
                 let (table, _) =
-                    match authorized_table(tx, &principal, table_id, TableAction::CreateRecords)
-                        .await?
-                    {
-                        Ok(t) => t,
-                        Err(e) => return Ok(Err(e)),
-                    };
-                let values = match parse_input(&table, &body.fields, InputMode::Create, "fields") {
-                    Ok(v) => v,
-                    Err(e) => return Ok(Err(e.into())),
-                };
+                    authorized_table(tx, &principal, table_id, TableAction::CreateRecords).await?;
+                let values = parse_input(&table, &body.fields, InputMode::Create, "fields")?;
                 let record =
                     records::create(tx, &table, values, principal.user.id, "fields").await?;
-                Ok(Ok(record_json(&table, &record)))
+                Ok(record_json(&table, &record))
             })
         })
-        .await??;
+        .await?;
     Ok((StatusCode::CREATED, axum::Json(out)))
 }
 
@@ -103,23 +94,17 @@ pub async fn get(
     let principal = caller.principal.clone();
     let out = caller
         .tenant
-        .store
         .read(move |tx: &mut Tx| {
             Box::pin(async move {
                 let (table, _) =
-                    match authorized_table(tx, &principal, table_id, TableAction::ReadRecords)
-                        .await?
-                    {
-                        Ok(t) => t,
-                        Err(e) => return Ok(Err(e)),
-                    };
-                Ok(records::get(tx, &table, record_id)
+                    authorized_table(tx, &principal, table_id, TableAction::ReadRecords).await?;
+                records::get(tx, &table, record_id)
                     .await?
                     .map(|r| record_json(&table, &r))
-                    .ok_or_else(ApiError::not_found))
+                    .ok_or_else(ApiError::not_found)
             })
         })
-        .await??;
+        .await?;
     Ok(axum::Json(out))
 }
 
@@ -136,26 +121,17 @@ pub async fn update(
     let principal = caller.principal.clone();
     let out = caller
         .tenant
-        .store
         .write(move |tx: &mut Tx| {
             Box::pin(async move {
                 let (table, _) =
-                    match authorized_table(tx, &principal, table_id, TableAction::UpdateRecords)
-                        .await?
-                    {
-                        Ok(t) => t,
-                        Err(e) => return Ok(Err(e)),
-                    };
-                let values = match parse_input(&table, &body.fields, InputMode::Update, "fields") {
-                    Ok(v) => v,
-                    Err(e) => return Ok(Err(e.into())),
-                };
+                    authorized_table(tx, &principal, table_id, TableAction::UpdateRecords).await?;
+                let values = parse_input(&table, &body.fields, InputMode::Update, "fields")?;
                 let record =
                     records::update(tx, &table, record_id, version, values, "fields").await?;
-                Ok(Ok(record_json(&table, &record)))
+                Ok(record_json(&table, &record))
             })
         })
-        .await??;
+        .await?;
     Ok(axum::Json(out))
 }
 
@@ -179,21 +155,15 @@ pub async fn delete(
     let principal = caller.principal.clone();
     caller
         .tenant
-        .store
         .write(move |tx: &mut Tx| {
             Box::pin(async move {
                 let (table, _) =
-                    match authorized_table(tx, &principal, table_id, TableAction::DeleteRecords)
-                        .await?
-                    {
-                        Ok(t) => t,
-                        Err(e) => return Ok(Err(e)),
-                    };
+                    authorized_table(tx, &principal, table_id, TableAction::DeleteRecords).await?;
                 records::delete(tx, &table, record_id, version).await?;
-                Ok(Ok(()))
+                Ok(())
             })
         })
-        .await??;
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -282,7 +252,6 @@ pub async fn batch(
     let principal = caller.principal.clone();
     let out = caller
         .tenant
-        .store
         .write(move |tx: &mut Tx| {
             Box::pin(async move {
                 let actions = [
@@ -293,18 +262,15 @@ pub async fn batch(
                 let mut table = None;
                 for (needed, action) in actions {
                     if needed {
-                        match authorized_table(tx, &principal, table_id, action).await? {
-                            Ok((t, _)) => table = Some(t),
-                            Err(e) => return Ok(Err(e)),
-                        }
+                        table = Some(authorized_table(tx, &principal, table_id, action).await?.0);
                     }
                 }
                 let Some(table) = table else {
-                    return Ok(Ok(BatchOut {
+                    return Ok(BatchOut {
                         created: vec![],
                         updated: vec![],
                         deleted: vec![],
-                    }));
+                    });
                 };
                 let mut out = BatchOut {
                     created: vec![],
@@ -351,10 +317,10 @@ pub async fn batch(
                         .map_err(|e| in_batch(format!("delete[{i}]"), e))?;
                     out.deleted.push(d.id.to_string());
                 }
-                Ok(Ok(out))
+                Ok(out)
             })
         })
-        .await??;
+        .await?;
     Ok(axum::Json(out))
 }
 
@@ -435,21 +401,12 @@ pub async fn list(
     let key = state.cursor_key.clone();
     let out = caller
         .tenant
-        .store
         .read(move |tx: &mut Tx| {
             Box::pin(async move {
                 let (table, _) =
-                    match authorized_table(tx, &principal, table_id, TableAction::ReadRecords)
-                        .await?
-                    {
-                        Ok(t) => t,
-                        Err(e) => return Ok(Err(e)),
-                    };
+                    authorized_table(tx, &principal, table_id, TableAction::ReadRecords).await?;
                 let sort = match query.sort.as_deref() {
-                    Some(s) => match parse_sort(&table, s) {
-                        Ok(s) => s,
-                        Err(e) => return Ok(Err(e.into())),
-                    },
+                    Some(s) => parse_sort(&table, s)?,
                     None => Sort::default(),
                 };
                 let (pred, filter_text) = match &parsed {
@@ -463,15 +420,15 @@ pub async fn list(
                                 linked.insert(t.id, t);
                             }
                         }
-                        match rampart_rules::check(
-                            expr,
-                            &table,
-                            &|id| linked.get(&id).cloned(),
-                            "filter",
-                        ) {
-                            Ok(p) => (Some(p), expr.to_string()),
-                            Err(e) => return Ok(Err(ApiError::from(e))),
-                        }
+                        (
+                            Some(rampart_rules::check(
+                                expr,
+                                &table,
+                                &|id| linked.get(&id).cloned(),
+                                "filter",
+                            )?),
+                            expr.to_string(),
+                        )
                     }
                 };
                 let binding = Binding {
@@ -482,10 +439,7 @@ pub async fn list(
                     filter: &filter_text,
                 };
                 let after = match &query.cursor {
-                    Some(c) => match cursor::decode(&key, &binding, c) {
-                        Ok(a) => Some(a),
-                        Err(e) => return Ok(Err(e)),
-                    },
+                    Some(c) => Some(cursor::decode(&key, &binding, c)?),
                     None => None,
                 };
                 let compiled = match &pred {
@@ -499,14 +453,14 @@ pub async fn list(
                     let n = records::count(tx, &table, compiled.clone(), limits.max_exact_count)
                         .await?;
                     if n > limits.max_exact_count {
-                        return Ok(Err(ApiError::field(
+                        return Err(ApiError::field(
                             "count",
                             "count_too_large",
                             format!(
                                 "more than {} records match; exact counts stop there",
                                 limits.max_exact_count
                             ),
-                        )));
+                        ));
                     }
                     Some(n)
                 } else {
@@ -528,7 +482,7 @@ pub async fn list(
                     (true, Some(last)) => Some(cursor::encode(&key, &binding, last)),
                     _ => None,
                 };
-                Ok(Ok(ListOut {
+                Ok(ListOut {
                     records: page
                         .records
                         .iter()
@@ -537,9 +491,9 @@ pub async fn list(
                     has_more: page.has_more,
                     next_cursor,
                     count,
-                }))
+                })
             })
         })
-        .await??;
+        .await?;
     Ok(axum::Json(out))
 }

@@ -7,8 +7,8 @@ use rampart_core::names::{validate_display_name, validate_field_name};
 use rampart_core::{
     FieldDef, FieldError, FieldId, Invalid, ProjectId, TableAction, TableDef, TableId, Value,
 };
+use rampart_store::Tx;
 use rampart_store::schema::{self, FieldChange, NewField};
-use rampart_store::{StoreError, Tx};
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 
@@ -173,14 +173,12 @@ pub async fn authorized_table(
     caller: &rampart_auth::Principal,
     table_id: TableId,
     action: TableAction,
-) -> Result<Result<(TableDef, authz::Grant), ApiError>, StoreError> {
-    let Some(table) = schema::load_table(tx, table_id).await? else {
-        return Ok(Err(ApiError::not_found()));
-    };
-    match authz::authorize(tx, caller, table.project_id, action).await? {
-        Ok(grant) => Ok(Ok((table, grant))),
-        Err(d) => Ok(Err(d.into())),
-    }
+) -> Result<(TableDef, authz::Grant), ApiError> {
+    let table = schema::load_table(tx, table_id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    let grant = authz::authorize(tx, caller, table.project_id, action).await??;
+    Ok((table, grant))
 }
 
 /// Lists a project's tables.
@@ -194,18 +192,17 @@ pub async fn list(
     let principal = caller.principal.clone();
     let tables = caller
         .tenant
-        .store
         .read(move |tx: &mut Tx| {
             Box::pin(async move {
                 if let Err(d) =
                     authz::authorize(tx, &principal, project_id, TableAction::ReadRecords).await?
                 {
-                    return Ok(Err(ApiError::from(d)));
+                    return Err(ApiError::from(d));
                 }
-                Ok(Ok(schema::list_tables(tx, project_id).await?))
+                Ok(schema::list_tables(tx, project_id).await?)
             })
         })
-        .await??;
+        .await?;
     Ok(axum::Json(tables.iter().map(TableOut::from).collect()))
 }
 
@@ -243,18 +240,17 @@ pub async fn create(
     let name = body.name;
     let table = caller
         .tenant
-        .store
         .write(move |tx: &mut Tx| {
             Box::pin(async move {
                 if let Err(d) =
                     authz::authorize(tx, &principal, project_id, TableAction::ManageSchema).await?
                 {
-                    return Ok(Err(ApiError::from(d)));
+                    return Err(ApiError::from(d));
                 }
-                Ok(Ok(schema::create_table(tx, project_id, name, fields).await?))
+                Ok(schema::create_table(tx, project_id, name, fields).await?)
             })
         })
-        .await??;
+        .await?;
     tracing::info!(target: "rampart::audit", event = "table_created", table = %table.id, by = %caller.principal.user.id);
     Ok((StatusCode::CREATED, axum::Json(TableOut::from(&table))))
 }
@@ -270,13 +266,12 @@ pub async fn get(
     let principal = caller.principal.clone();
     let (table, _) = caller
         .tenant
-        .store
         .read(move |tx: &mut Tx| {
             Box::pin(async move {
                 authorized_table(tx, &principal, table_id, TableAction::ReadRecords).await
             })
         })
-        .await??;
+        .await?;
     Ok(axum::Json(TableOut::from(&table)))
 }
 
@@ -299,20 +294,14 @@ pub async fn rename(
     let principal = caller.principal.clone();
     let table = caller
         .tenant
-        .store
         .write(move |tx: &mut Tx| {
             Box::pin(async move {
                 let (table, _) =
-                    match authorized_table(tx, &principal, table_id, TableAction::ManageSchema)
-                        .await?
-                    {
-                        Ok(t) => t,
-                        Err(e) => return Ok(Err(e)),
-                    };
-                Ok(Ok(schema::rename_table(tx, &table, body.name).await?))
+                    authorized_table(tx, &principal, table_id, TableAction::ManageSchema).await?;
+                Ok(schema::rename_table(tx, &table, body.name).await?)
             })
         })
-        .await??;
+        .await?;
     Ok(axum::Json(TableOut::from(&table)))
 }
 
@@ -324,21 +313,15 @@ pub async fn delete(caller: Caller, ApiPath(table_id): ApiPath<TableId>) -> ApiR
     let principal = caller.principal.clone();
     caller
         .tenant
-        .store
         .write(move |tx: &mut Tx| {
             Box::pin(async move {
                 let (table, _) =
-                    match authorized_table(tx, &principal, table_id, TableAction::ManageSchema)
-                        .await?
-                    {
-                        Ok(t) => t,
-                        Err(e) => return Ok(Err(e)),
-                    };
+                    authorized_table(tx, &principal, table_id, TableAction::ManageSchema).await?;
                 schema::drop_table(tx, &table).await?;
-                Ok(Ok(()))
+                Ok(())
             })
         })
-        .await??;
+        .await?;
     tracing::info!(target: "rampart::audit", event = "table_deleted", table = %table_id, by = %caller.principal.user.id);
     Ok(StatusCode::NO_CONTENT)
 }
@@ -359,27 +342,21 @@ pub async fn add_field(
     let principal = caller.principal.clone();
     let table = caller
         .tenant
-        .store
         .write(move |tx: &mut Tx| {
             Box::pin(async move {
                 let (table, _) =
-                    match authorized_table(tx, &principal, table_id, TableAction::ManageSchema)
-                        .await?
-                    {
-                        Ok(t) => t,
-                        Err(e) => return Ok(Err(e)),
-                    };
+                    authorized_table(tx, &principal, table_id, TableAction::ManageSchema).await?;
                 if table.fields.len() >= MAX_FIELDS {
-                    return Ok(Err(ApiError::field(
+                    return Err(ApiError::field(
                         "fields",
                         "too_many",
                         format!("at most {MAX_FIELDS} fields"),
-                    )));
+                    ));
                 }
-                Ok(Ok(schema::add_field(tx, &table, new).await?))
+                Ok(schema::add_field(tx, &table, new).await?)
             })
         })
-        .await??;
+        .await?;
     let field = table
         .field_by_name(&name)
         .ok_or_else(|| ApiError::internal(&"new field missing"))?;
@@ -430,27 +407,18 @@ pub async fn change_field(
     let principal = caller.principal.clone();
     let table = caller
         .tenant
-        .store
         .write(move |tx: &mut Tx| {
             Box::pin(async move {
                 let (table, _) =
-                    match authorized_table(tx, &principal, table_id, TableAction::ManageSchema)
-                        .await?
-                    {
-                        Ok(t) => t,
-                        Err(e) => return Ok(Err(e)),
-                    };
+                    authorized_table(tx, &principal, table_id, TableAction::ManageSchema).await?;
                 let Some(field) = table.field(field_id) else {
-                    return Ok(Err(ApiError::not_found()));
+                    return Err(ApiError::not_found());
                 };
                 let field_type = match (body.kind, body.options) {
                     (None, None) => None,
                     (kind, options) => {
                         let kind = kind.unwrap_or(field.field_type.kind());
-                        match FieldType::from_parts(kind, options) {
-                            Ok(t) => Some(t),
-                            Err(e) => return Ok(Err(ApiError::from(e))),
-                        }
+                        Some(FieldType::from_parts(kind, options)?)
                     }
                 };
                 let effective = field_type
@@ -458,10 +426,10 @@ pub async fn change_field(
                     .unwrap_or_else(|| field.field_type.clone());
                 let default = match body.default {
                     None => None,
-                    Some(json) => match Value::from_json(&effective, &json, "default") {
-                        Ok(v) => Some(Some(v).filter(|v| !v.is_null())),
-                        Err(e) => return Ok(Err(ApiError::from(e))),
-                    },
+                    Some(json) => Some(
+                        Some(Value::from_json(&effective, &json, "default")?)
+                            .filter(|v| !v.is_null()),
+                    ),
                 };
                 let change = FieldChange {
                     name: body.name,
@@ -471,10 +439,10 @@ pub async fn change_field(
                     indexed: body.indexed,
                     default,
                 };
-                Ok(Ok(schema::change_field(tx, &table, field_id, change).await?))
+                Ok(schema::change_field(tx, &table, field_id, change).await?)
             })
         })
-        .await??;
+        .await?;
     let field = table.field(field_id).ok_or_else(ApiError::not_found)?;
     tracing::info!(target: "rampart::audit", event = "field_changed", table = %table_id, field = %field_id, by = %caller.principal.user.id);
     Ok(axum::Json(FieldOut::from(field)))
@@ -491,23 +459,17 @@ pub async fn delete_field(
     let principal = caller.principal.clone();
     caller
         .tenant
-        .store
         .write(move |tx: &mut Tx| {
             Box::pin(async move {
                 let (table, _) =
-                    match authorized_table(tx, &principal, table_id, TableAction::ManageSchema)
-                        .await?
-                    {
-                        Ok(t) => t,
-                        Err(e) => return Ok(Err(e)),
-                    };
+                    authorized_table(tx, &principal, table_id, TableAction::ManageSchema).await?;
                 if table.field(field_id).is_none() {
-                    return Ok(Err(ApiError::not_found()));
+                    return Err(ApiError::not_found());
                 }
                 schema::delete_field(tx, &table, field_id).await?;
-                Ok(Ok(()))
+                Ok(())
             })
         })
-        .await??;
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

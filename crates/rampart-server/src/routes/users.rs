@@ -129,30 +129,29 @@ pub async fn update(
     let actor_id = caller.principal.user.id;
     let result = caller
         .tenant
-        .store
         .write(move |tx: &mut Tx| {
             Box::pin(async move {
                 let Some(target) = identity::user_by_id(tx, user_id).await? else {
-                    return Ok(Err(ApiError::not_found()));
+                    return Err(ApiError::not_found());
                 };
                 let role_change = body.role.filter(|r| *r != target.role);
                 // Admins manage members only, and may not promote anyone.
                 if !actor.may_assign(target.role)
                     || role_change.is_some_and(|r| !actor.may_assign(r))
                 {
-                    return Ok(Err(ApiError::forbidden(
+                    return Err(ApiError::forbidden(
                         "forbidden",
                         "your role may not change this user",
-                    )));
+                    ));
                 }
                 let loses_owner = target.role == GlobalRole::Owner
                     && !target.disabled
                     && (role_change.is_some() || body.disabled == Some(true));
                 if loses_owner && identity::count_active_owners(tx).await? <= 1 {
-                    return Ok(Err(ApiError::conflict(
+                    return Err(ApiError::conflict(
                         "last_owner",
                         "the tenant must keep one enabled owner",
-                    )));
+                    ));
                 }
                 let user = identity::update_user(
                     tx,
@@ -162,10 +161,10 @@ pub async fn update(
                     body.display_name,
                 )
                 .await?;
-                Ok(Ok(user))
+                Ok(user)
             })
         })
-        .await??;
+        .await?;
     tracing::info!(target: "rampart::security", event = "user_updated", by = %actor_id, user = %result.id);
     Ok(axum::Json(result.into()))
 }

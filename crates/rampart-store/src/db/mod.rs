@@ -18,8 +18,8 @@ use uuid::Uuid;
 
 use crate::error::StoreError;
 
-/// The future a transaction closure returns.
-pub type TxFuture<'c, T> = BoxFuture<'c, Result<T, StoreError>>;
+/// The future a transaction closure returns. An `Err` rolls the transaction back.
+pub type TxFuture<'c, T, E = StoreError> = BoxFuture<'c, Result<T, E>>;
 
 /// A database transaction on either backend. Obtained from a store's `read` or `write`.
 #[derive(Debug)]
@@ -325,9 +325,17 @@ impl DbRow {
     }
 }
 
-/// A closure run inside a transaction.
-pub trait TxFn<T>: for<'c> FnOnce(&'c mut Tx) -> TxFuture<'c, T> + Send + 'static {}
-impl<T, F> TxFn<T> for F where F: for<'c> FnOnce(&'c mut Tx) -> TxFuture<'c, T> + Send + 'static {}
+/// A closure run inside a transaction. It commits when the closure returns `Ok` and rolls back
+/// when it returns `Err`, whatever the error type: a handler may refuse with its own error
+/// after writing, and nothing it wrote remains.
+pub trait TxFn<T, E = StoreError>:
+    for<'c> FnOnce(&'c mut Tx) -> TxFuture<'c, T, E> + Send + 'static
+{
+}
+impl<T, E, F> TxFn<T, E> for F where
+    F: for<'c> FnOnce(&'c mut Tx) -> TxFuture<'c, T, E> + Send + 'static
+{
+}
 
 /// Which column a unique violation was about, when the database says so.
 pub(crate) fn unique_violation(err: &StoreError) -> Option<String> {

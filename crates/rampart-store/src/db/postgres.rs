@@ -53,11 +53,11 @@ impl PgDb {
     }
 
     /// Runs `f` in a transaction in `scope`, committing when it succeeds.
-    pub async fn run<T: Send + 'static>(
-        &self,
-        scope: &PgScope,
-        f: impl TxFn<T>,
-    ) -> Result<T, StoreError> {
+    pub async fn run<T, E>(&self, scope: &PgScope, f: impl TxFn<T, E>) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
         let mut tx = self.begin(scope).await?;
         match f(&mut tx).await {
             Ok(v) => {

@@ -26,11 +26,23 @@ pub const MAX_BATCH: usize = 256;
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 type AnyBox = Box<dyn Any + Send>;
-type JobFn = Box<dyn for<'c> FnOnce(&'c mut Tx) -> TxFuture<'c, AnyBox> + Send>;
+type JobFn = Box<dyn for<'c> FnOnce(&'c mut Tx) -> TxFuture<'c, AnyBox, JobError> + Send>;
+
+/// Why a job did not commit: its own error (boxed, of the caller's type) or the store's.
+enum JobError {
+    Job(AnyBox),
+    Store(StoreError),
+}
+
+impl From<StoreError> for JobError {
+    fn from(e: StoreError) -> Self {
+        Self::Store(e)
+    }
+}
 
 struct WriteJob {
     run: JobFn,
-    reply: oneshot::Sender<Result<AnyBox, StoreError>>,
+    reply: oneshot::Sender<Result<AnyBox, JobError>>,
 }
 
 /// One SQLite database file with its writer and readers.
@@ -78,26 +90,45 @@ impl SqliteDb {
     }
 
     /// Runs `f` in a write transaction; returns once the transaction is durable.
-    pub async fn write<T: Send + 'static>(&self, f: impl TxFn<T>) -> Result<T, StoreError> {
-        let run: JobFn =
-            Box::new(move |tx: &mut Tx| Box::pin(f(tx).map(|r| r.map(|v| Box::new(v) as AnyBox))));
+    pub async fn write<T, E>(&self, f: impl TxFn<T, E>) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        let run: JobFn = Box::new(move |tx: &mut Tx| {
+            Box::pin(f(tx).map(|r| match r {
+                Ok(v) => Ok(Box::new(v) as AnyBox),
+                Err(e) => Err(JobError::Job(Box::new(e))),
+            }))
+        });
         let (reply, answer) = oneshot::channel();
         self.writer
             .send(WriteJob { run, reply })
             .await
             .map_err(|_| StoreError::internal("the SQLite writer has stopped"))?;
-        let value = answer
+        let outcome = answer
             .await
-            .map_err(|_| StoreError::internal("the SQLite writer dropped a job"))??;
-        value
-            .downcast::<T>()
-            .map(|b| *b)
-            .map_err(|_| StoreError::internal("writer returned an unexpected type"))
+            .map_err(|_| StoreError::internal("the SQLite writer dropped a job"))?;
+        match outcome {
+            Ok(value) => value
+                .downcast::<T>()
+                .map(|b| *b)
+                .map_err(|_| StoreError::internal("writer returned an unexpected type").into()),
+            Err(JobError::Store(e)) => Err(e.into()),
+            Err(JobError::Job(e)) => Err(e.downcast::<E>().map_or_else(
+                |_| StoreError::internal("writer returned an unexpected error type").into(),
+                |b| *b,
+            )),
+        }
     }
 
     /// Runs `f` in a read transaction on a reader connection (a consistent snapshot).
-    pub async fn read<T: Send + 'static>(&self, f: impl TxFn<T>) -> Result<T, StoreError> {
-        let mut tx = Tx::sqlite_tx(self.readers.begin().await?);
+    pub async fn read<T, E>(&self, f: impl TxFn<T, E>) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        let mut tx = Tx::sqlite_tx(self.readers.begin().await.map_err(StoreError::from)?);
         let result = f(&mut tx).await;
         tx.finish(false).await?;
         result
@@ -140,17 +171,17 @@ async fn run_batch(tx: &mut Tx, batch: &mut Vec<WriteJob>) {
     if let Err(e) = exec(tx, "BEGIN IMMEDIATE").await {
         tracing::error!(error = %e, "could not start a write transaction");
         for job in batch.drain(..) {
-            let _ = job.reply.send(Err(StoreError::internal(
+            let _ = job.reply.send(Err(JobError::Store(StoreError::internal(
                 "could not start a write transaction",
-            )));
+            ))));
         }
         return;
     }
-    let mut done: Vec<(oneshot::Sender<Result<AnyBox, StoreError>>, AnyBox)> =
+    let mut done: Vec<(oneshot::Sender<Result<AnyBox, JobError>>, AnyBox)> =
         Vec::with_capacity(batch.len());
     for job in batch.drain(..) {
         if let Err(e) = exec(tx, "SAVEPOINT job").await {
-            let _ = job.reply.send(Err(e));
+            let _ = job.reply.send(Err(e.into()));
             continue;
         }
         let outcome = AssertUnwindSafe((job.run)(tx)).catch_unwind().await;
@@ -158,7 +189,7 @@ async fn run_batch(tx: &mut Tx, batch: &mut Vec<WriteJob>) {
             Ok(Ok(value)) => match exec(tx, "RELEASE job").await {
                 Ok(()) => done.push((job.reply, value)),
                 Err(e) => {
-                    let _ = job.reply.send(Err(e));
+                    let _ = job.reply.send(Err(e.into()));
                 }
             },
             Ok(Err(e)) => {
@@ -170,7 +201,7 @@ async fn run_batch(tx: &mut Tx, batch: &mut Vec<WriteJob>) {
                 let _ = exec(tx, "ROLLBACK TO job; RELEASE job").await;
                 let _ = job
                     .reply
-                    .send(Err(StoreError::internal("a write job panicked")));
+                    .send(Err(StoreError::internal("a write job panicked").into()));
             }
         }
     }
@@ -184,7 +215,7 @@ async fn run_batch(tx: &mut Tx, batch: &mut Vec<WriteJob>) {
             tracing::error!(error = %e, "commit failed; the batch was rolled back");
             let _ = exec(tx, "ROLLBACK").await;
             for (reply, _) in done {
-                let _ = reply.send(Err(StoreError::internal("commit failed")));
+                let _ = reply.send(Err(StoreError::internal("commit failed").into()));
             }
         }
     }
