@@ -138,8 +138,11 @@ pub async fn run(
     };
     let internal = internal::router(state.store.clone(), metrics);
     let public = public_router(state);
-    let public_server = axum::serve(listeners.public, public.into_make_service())
-        .with_graceful_shutdown(wait(stop_rx.clone()));
+    let public_server = axum::serve(
+        listeners.public,
+        public.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(wait(stop_rx.clone()));
     let internal_server = axum::serve(listeners.internal, internal.into_make_service())
         .with_graceful_shutdown(wait(stop_rx));
     tokio::spawn(async move {

@@ -1,5 +1,7 @@
 //! First-owner setup, login, logout and the current user.
 
+use std::net::SocketAddr;
+
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -14,7 +16,7 @@ use utoipa::ToSchema;
 use super::Checks;
 use crate::caller::{Caller, SESSION_COOKIE};
 use crate::error::{ApiError, ApiResult};
-use crate::extract::ApiJson;
+use crate::extract::{ApiJson, PeerAddr};
 use crate::state::AppState;
 use crate::tenant::TenantCtx;
 
@@ -132,9 +134,11 @@ fn session_cookie(value: &str, max_age_secs: i64) -> Result<HeaderValue, ApiErro
     .map_err(|e| ApiError::internal(&e))
 }
 
-fn client_info(headers: &HeaderMap) -> ClientInfo {
+/// The peer address as seen on the socket. Forwarding headers are not believed here; the
+/// edge work adds trusted proxies.
+fn client_info(peer: Option<SocketAddr>, headers: &HeaderMap) -> ClientInfo {
     ClientInfo {
-        ip: None,
+        ip: peer.map(|p| p.ip().to_string()),
         user_agent: headers
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
@@ -148,6 +152,7 @@ fn client_info(headers: &HeaderMap) -> ClientInfo {
 pub async fn login(
     State(state): State<AppState>,
     tenant: TenantCtx,
+    PeerAddr(peer): PeerAddr,
     headers: HeaderMap,
     ApiJson(body): ApiJson<LoginIn>,
 ) -> ApiResult<Response> {
@@ -158,7 +163,7 @@ pub async fn login(
         &body.email,
         &password,
         state.session_policy(),
-        client_info(&headers),
+        client_info(peer, &headers),
     )
     .await
     .map_err(|e| match e {
