@@ -10,6 +10,35 @@ use serde::Serialize;
 
 use crate::request_id;
 
+/// The shape of every error response, for the OpenAPI document.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Problem)]
+pub struct ProblemSchema {
+    /// `urn:rampart:problem:<code>`
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    /// A stable, snake_case code.
+    pub code: String,
+    pub request_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errors: Option<Vec<FieldErrorSchema>>,
+}
+
+/// One invalid field of a problem.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = FieldError)]
+pub struct FieldErrorSchema {
+    pub field: String,
+    pub code: String,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub position: Option<usize>,
+}
+
 /// A problem to answer with.
 #[derive(Debug)]
 pub struct ApiError {

@@ -28,7 +28,8 @@ macro_rules! api_routes {
         #[openapi(
             info(title = "Rampart API", version = "1", description = "Tenants' projects, tables, fields and records. Errors are RFC 9457 problem documents."),
             paths($($handler),*),
-            modifiers(&SecuritySchemes),
+            components(schemas(crate::error::ProblemSchema, crate::error::FieldErrorSchema, crate::routes::records::RecordOut)),
+            modifiers(&SecuritySchemes, &ProblemResponses),
             tags(
                 (name = "identity", description = "Setup, sign-in and the current user"),
                 (name = "users", description = "Tenant administration of users"),
@@ -85,6 +86,48 @@ api_routes! {
 
 struct SecuritySchemes;
 
+/// Every operation may answer a problem document: 4XX for the caller's mistakes, 5XX for ours.
+struct ProblemResponses;
+
+impl Modify for ProblemResponses {
+    fn modify(&self, openapi: &mut OpenApiDoc) {
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let problem = || {
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("Problem")))
+                .build()
+        };
+        for item in openapi.paths.paths.values_mut() {
+            for op in [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.patch,
+                &mut item.delete,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                for (range, description) in [
+                    ("4XX", "A problem with the request"),
+                    ("5XX", "A problem on the server"),
+                ] {
+                    op.responses
+                        .responses
+                        .entry(range.to_owned())
+                        .or_insert_with(|| {
+                            ResponseBuilder::new()
+                                .description(description)
+                                .content("application/problem+json", problem())
+                                .build()
+                                .into()
+                        });
+                }
+            }
+        }
+    }
+}
+
 impl Modify for SecuritySchemes {
     fn modify(&self, openapi: &mut OpenApiDoc) {
         let components = openapi.components.get_or_insert_with(Default::default);
@@ -111,22 +154,42 @@ pub fn document() -> &'static OpenApiDoc {
     static DOC: OnceLock<OpenApiDoc> = OnceLock::new();
     DOC.get_or_init(|| {
         let mut doc = ApiDoc::openapi();
+        use utoipa::openapi::{ContentBuilder, ResponseBuilder};
+        let json_object = ContentBuilder::new()
+            .schema(Some(
+                utoipa::openapi::schema::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::Object)
+                    .build(),
+            ))
+            .build();
         let serve_doc = utoipa::openapi::path::PathItem::new(
             utoipa::openapi::HttpMethod::Get,
             utoipa::openapi::path::OperationBuilder::new()
                 .summary(Some("This document"))
+                .tag("identity")
                 .response(
                     "200",
-                    utoipa::openapi::Response::new("The OpenAPI document"),
+                    ResponseBuilder::new()
+                        .description("The OpenAPI document")
+                        .content("application/json", json_object)
+                        .build(),
                 ),
         );
         doc.paths
             .paths
             .insert("/api/v1/openapi.json".into(), serve_doc);
+        ProblemResponses.modify(&mut doc);
         doc
     })
 }
 
 pub async fn serve() -> impl IntoResponse {
     axum::Json(document())
+}
+
+/// A schema that accepts any JSON value (for defaults, options and record values).
+pub fn any_value() -> utoipa::openapi::schema::Object {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::SchemaType::AnyValue)
+        .build()
 }

@@ -75,7 +75,7 @@ pub struct SetupIn {
 
 /// Creates the tenant's first owner with the one-time setup token.
 #[utoipa::path(post, path = "/api/v1/setup", tag = "identity", request_body = SetupIn,
-    responses((status = 201, body = UserOut), (status = 400, description = "invalid input or token")))]
+    responses((status = 201, body = UserOut)))]
 pub async fn setup(
     State(state): State<AppState>,
     tenant: TenantCtx,
@@ -148,7 +148,7 @@ fn client_info(peer: Option<SocketAddr>, headers: &HeaderMap) -> ClientInfo {
 
 /// Signs in with email and password; sets the session cookie.
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "identity", request_body = LoginIn,
-    responses((status = 200, body = LoginOut), (status = 401, description = "wrong credentials")))]
+    responses((status = 200, body = LoginOut)))]
 pub async fn login(
     State(state): State<AppState>,
     tenant: TenantCtx,

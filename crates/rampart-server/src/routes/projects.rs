@@ -85,7 +85,7 @@ pub async fn create(
 /// One project.
 #[utoipa::path(get, path = "/api/v1/projects/{project_id}", tag = "projects",
     params(("project_id" = String, Path)),
-    responses((status = 200, body = ProjectOut), (status = 404)), security(("session" = []), ("token" = [])))]
+    responses((status = 200, body = ProjectOut)), security(("session" = []), ("token" = [])))]
 pub async fn get(
     caller: Caller,
     ApiPath(project_id): ApiPath<ProjectId>,
@@ -135,7 +135,7 @@ pub async fn rename(
 /// Deletes a project with all its tables and records (project owners).
 #[utoipa::path(delete, path = "/api/v1/projects/{project_id}", tag = "projects",
     params(("project_id" = String, Path)),
-    responses((status = 204), (status = 404)), security(("session" = []), ("token" = [])))]
+    responses((status = 204)), security(("session" = []), ("token" = [])))]
 pub async fn delete(
     caller: Caller,
     ApiPath(project_id): ApiPath<ProjectId>,

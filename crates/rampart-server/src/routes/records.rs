@@ -24,6 +24,21 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::state::AppState;
 
+/// A record as the API shows it (for the OpenAPI document; bodies are built by
+/// `Record::to_json`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RecordOut {
+    id: String,
+    created_at: String,
+    updated_at: String,
+    created_by: Option<String>,
+    owner: Option<String>,
+    version: i64,
+    /// Values by field name.
+    #[schema(value_type = Object)]
+    fields: Map<String, Json>,
+}
+
 fn record_json(table: &TableDef, record: &rampart_core::Record) -> Json {
     record.to_json(table, |_| true)
 }
@@ -60,7 +75,7 @@ pub struct RecordPatch {
 /// Creates a record (editors and above).
 #[utoipa::path(post, path = "/api/v1/tables/{table_id}/records", tag = "records", request_body = RecordIn,
     params(("table_id" = String, Path)),
-    responses((status = 201, description = "the record")), security(("session" = []), ("token" = [])))]
+    responses((status = 201, body = RecordOut)), security(("session" = []), ("token" = [])))]
 pub async fn create(
     caller: Caller,
     ApiPath(table_id): ApiPath<TableId>,
@@ -86,7 +101,7 @@ pub async fn create(
 /// One record.
 #[utoipa::path(get, path = "/api/v1/tables/{table_id}/records/{record_id}", tag = "records",
     params(("table_id" = String, Path), ("record_id" = String, Path)),
-    responses((status = 200, description = "the record"), (status = 404)), security(("session" = []), ("token" = [])))]
+    responses((status = 200, body = RecordOut)), security(("session" = []), ("token" = [])))]
 pub async fn get(
     caller: Caller,
     ApiPath((table_id, record_id)): ApiPath<(TableId, RecordId)>,
@@ -111,7 +126,7 @@ pub async fn get(
 /// Changes the given fields of a record at `version`.
 #[utoipa::path(patch, path = "/api/v1/tables/{table_id}/records/{record_id}", tag = "records", request_body = RecordPatch,
     params(("table_id" = String, Path), ("record_id" = String, Path)),
-    responses((status = 200, description = "the record"), (status = 409), (status = 428)), security(("session" = []), ("token" = [])))]
+    responses((status = 200, body = RecordOut)), security(("session" = []), ("token" = [])))]
 pub async fn update(
     caller: Caller,
     ApiPath((table_id, record_id)): ApiPath<(TableId, RecordId)>,
@@ -145,7 +160,7 @@ pub struct DeleteQuery {
 /// Deletes a record at `version`. Links pointing at it follow their field's policy.
 #[utoipa::path(delete, path = "/api/v1/tables/{table_id}/records/{record_id}", tag = "records",
     params(("table_id" = String, Path), ("record_id" = String, Path), DeleteQuery),
-    responses((status = 204), (status = 409), (status = 428)), security(("session" = []), ("token" = [])))]
+    responses((status = 204, description = "deleted")), security(("session" = []), ("token" = [])))]
 pub async fn delete(
     caller: Caller,
     ApiPath((table_id, record_id)): ApiPath<(TableId, RecordId)>,
@@ -201,9 +216,9 @@ pub struct BatchIn {
 
 #[derive(Serialize, ToSchema)]
 pub struct BatchOut {
-    #[schema(value_type = Vec<Object>)]
+    #[schema(value_type = Vec<RecordOut>)]
     created: Vec<Json>,
-    #[schema(value_type = Vec<Object>)]
+    #[schema(value_type = Vec<RecordOut>)]
     updated: Vec<Json>,
     deleted: Vec<String>,
 }
@@ -341,7 +356,7 @@ pub struct ListQueryIn {
 
 #[derive(Serialize, ToSchema)]
 pub struct ListOut {
-    #[schema(value_type = Vec<Object>)]
+    #[schema(value_type = Vec<RecordOut>)]
     records: Vec<Json>,
     has_more: bool,
     next_cursor: Option<String>,

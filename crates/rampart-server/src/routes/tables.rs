@@ -23,12 +23,14 @@ pub struct FieldOut {
     #[serde(rename = "type")]
     #[schema(example = "text")]
     kind: String,
-    #[schema(value_type = Object)]
+    /// The type's options, or null.
+    #[schema(schema_with = crate::openapi::any_value)]
     options: serde_json::Value,
     required: bool,
     unique: bool,
     indexed: bool,
-    #[schema(value_type = Object)]
+    /// The default value, or null.
+    #[schema(schema_with = crate::openapi::any_value)]
     default: serde_json::Value,
 }
 
@@ -88,7 +90,7 @@ pub struct FieldIn {
     #[serde(default)]
     indexed: bool,
     #[serde(default)]
-    #[schema(value_type = Object)]
+    #[schema(schema_with = crate::openapi::any_value)]
     default: Option<serde_json::Value>,
 }
 
@@ -258,7 +260,7 @@ pub async fn create(
 /// One table with its fields.
 #[utoipa::path(get, path = "/api/v1/tables/{table_id}", tag = "tables",
     params(("table_id" = String, Path)),
-    responses((status = 200, body = TableOut), (status = 404)), security(("session" = []), ("token" = [])))]
+    responses((status = 200, body = TableOut)), security(("session" = []), ("token" = [])))]
 pub async fn get(
     caller: Caller,
     ApiPath(table_id): ApiPath<TableId>,
@@ -308,7 +310,7 @@ pub async fn rename(
 /// Deletes a table and its records (project admins). Refused while other tables link to it.
 #[utoipa::path(delete, path = "/api/v1/tables/{table_id}", tag = "tables",
     params(("table_id" = String, Path)),
-    responses((status = 204), (status = 409)), security(("session" = []), ("token" = [])))]
+    responses((status = 204)), security(("session" = []), ("token" = [])))]
 pub async fn delete(caller: Caller, ApiPath(table_id): ApiPath<TableId>) -> ApiResult<StatusCode> {
     let principal = caller.principal.clone();
     caller
@@ -387,7 +389,7 @@ pub struct FieldPatch {
     indexed: Option<bool>,
     /// `null` removes the default.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Object)]
+    #[schema(schema_with = crate::openapi::any_value)]
     default: Option<serde_json::Value>,
 }
 

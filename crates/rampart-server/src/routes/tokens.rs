@@ -104,7 +104,7 @@ pub async fn create(
 /// Revokes one of the caller's tokens.
 #[utoipa::path(delete, path = "/api/v1/tokens/{token_id}", tag = "tokens",
     params(("token_id" = String, Path)),
-    responses((status = 204), (status = 404)), security(("session" = []), ("token" = [])))]
+    responses((status = 204)), security(("session" = []), ("token" = [])))]
 pub async fn revoke(caller: Caller, ApiPath(token_id): ApiPath<TokenId>) -> ApiResult<StatusCode> {
     let user = caller.principal.user.id;
     caller

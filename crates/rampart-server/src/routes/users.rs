@@ -86,7 +86,7 @@ pub async fn create(
 /// One user.
 #[utoipa::path(get, path = "/api/v1/users/{user_id}", tag = "users",
     params(("user_id" = String, Path)),
-    responses((status = 200, body = UserOut), (status = 404)), security(("session" = []), ("token" = [])))]
+    responses((status = 200, body = UserOut)), security(("session" = []), ("token" = [])))]
 pub async fn get(
     TenantAdmin(caller): TenantAdmin,
     ApiPath(user_id): ApiPath<UserId>,

@@ -1,0 +1,344 @@
+//! The OpenAPI document matches what the server does: every documented operation is
+//! exercised here, and every response's status, content type and body are checked against
+//! the document's schema for that operation.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeSet;
+
+use rampart_tests::{Backend, Client, PASSWORD, Resp, TestServer, backend_tests};
+use serde_json::{Value, json};
+
+backend_tests!(every_operation_answers_as_documented);
+
+struct Conformance {
+    doc: Value,
+    covered: BTreeSet<(String, String)>,
+}
+
+impl Conformance {
+    fn check(&mut self, method: &str, template: &str, r: &Resp) -> Value {
+        let op = &self.doc["paths"][template][method];
+        assert!(op.is_object(), "{method} {template} is not documented");
+        let status = r.status.to_string();
+        let range = format!("{}XX", &status[..1]);
+        let documented = op["responses"]
+            .get(&status)
+            .or_else(|| op["responses"].get(&range));
+        let documented = documented
+            .unwrap_or_else(|| panic!("{method} {template} answered undocumented {status}: {r:?}"));
+        let content_type = r
+            .headers
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned());
+        match (&documented.get("content"), content_type) {
+            (None, None) => assert!(
+                r.text.is_empty(),
+                "{method} {template} {status} has an undocumented body"
+            ),
+            (Some(content), Some(ct)) => {
+                let schema = &content[&ct]["schema"];
+                assert!(
+                    schema.is_object(),
+                    "{method} {template} {status}: {ct} is not documented"
+                );
+                let root = json!({
+                    "$schema": "https://json-schema.org/draft/2020-12/schema",
+                    "components": self.doc["components"],
+                    "allOf": [schema],
+                });
+                let validator = jsonschema::validator_for(&root).unwrap();
+                let errors: Vec<String> = validator
+                    .iter_errors(&r.body)
+                    .map(|e| format!("{} at {}", e, e.instance_path()))
+                    .collect();
+                assert!(
+                    errors.is_empty(),
+                    "{method} {template} {status} does not match its schema: {errors:?}\n{}",
+                    r.text
+                );
+            }
+            (documented, actual) => {
+                panic!("{method} {template} {status}: documented {documented:?}, sent {actual:?}")
+            }
+        }
+        self.covered
+            .insert((method.to_owned(), template.to_owned()));
+        r.body.clone()
+    }
+
+    fn uncovered(&self) -> Vec<(String, String)> {
+        let mut all = Vec::new();
+        for (path, item) in self.doc["paths"].as_object().unwrap() {
+            for method in item.as_object().unwrap().keys() {
+                let key = (method.clone(), path.clone());
+                if !self.covered.contains(&key) {
+                    all.push(key);
+                }
+            }
+        }
+        all
+    }
+}
+
+fn id(v: &Value) -> String {
+    v["id"].as_str().unwrap().to_owned()
+}
+
+async fn every_operation_answers_as_documented(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let anon: Client = server.client("acme");
+    let doc = anon.get("/api/v1/openapi.json").await;
+    let mut c = Conformance {
+        doc: doc.body.clone(),
+        covered: BTreeSet::new(),
+    };
+    c.check("get", "/api/v1/openapi.json", &doc);
+
+    // identity
+    let token = server.setup_token("acme").await;
+    let r = anon
+        .post(
+            "/api/v1/setup",
+            json!({"token": "rps_x", "email": "o@acme.test", "password": PASSWORD}),
+        )
+        .await;
+    c.check("post", "/api/v1/setup", &r);
+    let r = anon
+        .post(
+            "/api/v1/setup",
+            json!({"token": token, "email": "o@acme.test", "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(r.status, 201);
+    c.check("post", "/api/v1/setup", &r);
+    let r = anon
+        .post(
+            "/api/v1/auth/login",
+            json!({"email": "o@acme.test", "password": "wrong password!"}),
+        )
+        .await;
+    c.check("post", "/api/v1/auth/login", &r);
+    let r = anon
+        .post(
+            "/api/v1/auth/login",
+            json!({"email": "o@acme.test", "password": PASSWORD}),
+        )
+        .await;
+    c.check("post", "/api/v1/auth/login", &r);
+    let owner = anon.login("o@acme.test", PASSWORD).await;
+    c.check("get", "/api/v1/me", &anon.get("/api/v1/me").await);
+    c.check("get", "/api/v1/me", &owner.get("/api/v1/me").await);
+
+    // users
+    c.check("get", "/api/v1/users", &owner.get("/api/v1/users").await);
+    let r = owner
+        .post(
+            "/api/v1/users",
+            json!({"email": "m@acme.test", "display_name": "M", "password": PASSWORD}),
+        )
+        .await;
+    let member = c.check("post", "/api/v1/users", &r);
+    let r = owner
+        .post(
+            "/api/v1/users",
+            json!({"email": "bad", "display_name": "M", "password": "x"}),
+        )
+        .await;
+    c.check("post", "/api/v1/users", &r);
+    let path = format!("/api/v1/users/{}", id(&member));
+    c.check("get", "/api/v1/users/{user_id}", &owner.get(&path).await);
+    c.check(
+        "get",
+        "/api/v1/users/{user_id}",
+        &owner.get("/api/v1/users/not-an-id").await,
+    );
+    c.check(
+        "patch",
+        "/api/v1/users/{user_id}",
+        &owner.patch(&path, json!({"display_name": "Member"})).await,
+    );
+
+    // tokens
+    let r = owner
+        .post(
+            "/api/v1/tokens",
+            json!({"name": "ci", "expires_in_days": 1}),
+        )
+        .await;
+    let created = c.check("post", "/api/v1/tokens", &r);
+    c.check("get", "/api/v1/tokens", &owner.get("/api/v1/tokens").await);
+    let api = owner.with_token(created["secret"].as_str().unwrap());
+    let r = owner
+        .delete(&format!("/api/v1/tokens/{}", id(&created["token"])))
+        .await;
+    c.check("delete", "/api/v1/tokens/{token_id}", &r);
+    assert_eq!(api.get("/api/v1/me").await.status, 401);
+
+    // projects and members
+    let p = c.check(
+        "post",
+        "/api/v1/projects",
+        &owner.post("/api/v1/projects", json!({"name": "P"})).await,
+    );
+    let pp = format!("/api/v1/projects/{}", id(&p));
+    c.check(
+        "get",
+        "/api/v1/projects",
+        &owner.get("/api/v1/projects").await,
+    );
+    c.check(
+        "get",
+        "/api/v1/projects/{project_id}",
+        &owner.get(&pp).await,
+    );
+    c.check(
+        "patch",
+        "/api/v1/projects/{project_id}",
+        &owner.patch(&pp, json!({"name": "Q"})).await,
+    );
+    let mp = format!("{pp}/members/{}", id(&member));
+    c.check(
+        "put",
+        "/api/v1/projects/{project_id}/members/{user_id}",
+        &owner.put(&mp, json!({"role": "viewer"})).await,
+    );
+    c.check(
+        "get",
+        "/api/v1/projects/{project_id}/members",
+        &owner.get(&format!("{pp}/members")).await,
+    );
+    c.check(
+        "delete",
+        "/api/v1/projects/{project_id}/members/{user_id}",
+        &owner.delete(&mp).await,
+    );
+
+    // tables and fields
+    let r = owner
+        .post(&format!("{pp}/tables"), json!({"name": "T", "fields": [{"name": "a", "type": "text", "default": "x"}, {"name": "n", "type": "decimal"}]}))
+        .await;
+    let t = c.check("post", "/api/v1/projects/{project_id}/tables", &r);
+    let tp = format!("/api/v1/tables/{}", id(&t));
+    c.check(
+        "get",
+        "/api/v1/projects/{project_id}/tables",
+        &owner.get(&format!("{pp}/tables")).await,
+    );
+    c.check("get", "/api/v1/tables/{table_id}", &owner.get(&tp).await);
+    c.check(
+        "patch",
+        "/api/v1/tables/{table_id}",
+        &owner.patch(&tp, json!({"name": "U"})).await,
+    );
+    let f = c.check(
+        "post",
+        "/api/v1/tables/{table_id}/fields",
+        &owner
+            .post(
+                &format!("{tp}/fields"),
+                json!({"name": "b", "type": "boolean"}),
+            )
+            .await,
+    );
+    let fp = format!("{tp}/fields/{}", id(&f));
+    c.check(
+        "patch",
+        "/api/v1/tables/{table_id}/fields/{field_id}",
+        &owner.patch(&fp, json!({"name": "flag"})).await,
+    );
+    c.check(
+        "patch",
+        "/api/v1/tables/{table_id}/fields/{field_id}",
+        &owner.patch(&fp, json!({"type": "link"})).await,
+    );
+
+    // records
+    let rp = format!("{tp}/records");
+    let rec = c.check(
+        "post",
+        "/api/v1/tables/{table_id}/records",
+        &owner
+            .post(&rp, json!({"fields": {"a": "hello", "n": "1.5"}}))
+            .await,
+    );
+    c.check(
+        "post",
+        "/api/v1/tables/{table_id}/records",
+        &owner.post(&rp, json!({"fields": {"zzz": 1}})).await,
+    );
+    let one = format!("{rp}/{}", id(&rec));
+    c.check(
+        "get",
+        "/api/v1/tables/{table_id}/records/{record_id}",
+        &owner.get(&one).await,
+    );
+    c.check(
+        "patch",
+        "/api/v1/tables/{table_id}/records/{record_id}",
+        &owner
+            .patch(&one, json!({"version": 1, "fields": {"flag": true}}))
+            .await,
+    );
+    c.check(
+        "patch",
+        "/api/v1/tables/{table_id}/records/{record_id}",
+        &owner.patch(&one, json!({"version": 1, "fields": {}})).await,
+    );
+    c.check(
+        "patch",
+        "/api/v1/tables/{table_id}/records/{record_id}",
+        &owner.patch(&one, json!({"fields": {}})).await,
+    );
+    let r = owner
+        .post(
+            &format!("{rp}/batch"),
+            json!({"create": [{"fields": {"a": "b1"}}, {"fields": {}}]}),
+        )
+        .await;
+    c.check("post", "/api/v1/tables/{table_id}/records/batch", &r);
+    c.check(
+        "get",
+        "/api/v1/tables/{table_id}/records",
+        &owner
+            .get(&format!("{rp}?limit=1&sort=-a&count=exact"))
+            .await,
+    );
+    c.check(
+        "get",
+        "/api/v1/tables/{table_id}/records",
+        &owner.get(&format!("{rp}?filter=a%20%3D")).await,
+    );
+    c.check(
+        "delete",
+        "/api/v1/tables/{table_id}/records/{record_id}",
+        &owner.delete(&format!("{one}?version=2")).await,
+    );
+    c.check(
+        "delete",
+        "/api/v1/tables/{table_id}/fields/{field_id}",
+        &owner.delete(&fp).await,
+    );
+    c.check(
+        "delete",
+        "/api/v1/tables/{table_id}",
+        &owner.delete(&tp).await,
+    );
+    c.check(
+        "delete",
+        "/api/v1/projects/{project_id}",
+        &owner.delete(&pp).await,
+    );
+    c.check(
+        "post",
+        "/api/v1/auth/logout",
+        &owner.post("/api/v1/auth/logout", json!({})).await,
+    );
+
+    let missing = c.uncovered();
+    assert!(
+        missing.is_empty(),
+        "operations not exercised against the document: {missing:?}"
+    );
+    server.stop().await;
+}
