@@ -546,3 +546,68 @@ async fn bad_bodies_get_clear_errors(backend: Backend) {
     );
     server.stop().await;
 }
+
+mod expiry {
+    //! Expiry is tested by moving stored times into the past, never by sleeping.
+    use super::*;
+
+    backend_tests!(idle_and_absolute_session_expiry_and_token_expiry);
+
+    async fn backdate(server: &TestServer, sql: &'static str) {
+        let (_, ts) = server.tenant("acme").await;
+        let past = chrono::Utc::now() - chrono::Duration::days(30);
+        ts.write(move |tx: &mut rampart_store::Tx| {
+            Box::pin(async move {
+                let mut q = tx.sql();
+                q.push(sql).param(rampart_sql::Param::Timestamp(past));
+                tx.execute(q).await.map(|_| ())
+            })
+        })
+        .await
+        .unwrap();
+    }
+
+    async fn idle_and_absolute_session_expiry_and_token_expiry(backend: Backend) {
+        let server = TestServer::start(backend).await;
+        let owner = server.owner("acme").await;
+        assert_eq!(owner.get("/api/v1/me").await.status, 200);
+        backdate(&server, "UPDATE sessions SET last_seen_at = ").await;
+        assert_eq!(
+            owner.get("/api/v1/me").await.status,
+            401,
+            "an idle session expires"
+        );
+
+        let owner = server
+            .client("acme")
+            .login("owner@acme.test", PASSWORD)
+            .await;
+        backdate(&server, "UPDATE sessions SET expires_at = ").await;
+        assert_eq!(
+            owner.get("/api/v1/me").await.status,
+            401,
+            "a session ends at its absolute expiry"
+        );
+
+        let owner = server
+            .client("acme")
+            .login("owner@acme.test", PASSWORD)
+            .await;
+        let secret = owner
+            .post("/api/v1/tokens", json!({"name": "t", "expires_in_days": 1}))
+            .await
+            .body["secret"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let api = owner.with_token(&secret);
+        assert_eq!(api.get("/api/v1/me").await.status, 200);
+        backdate(&server, "UPDATE api_tokens SET expires_at = ").await;
+        assert_eq!(
+            api.get("/api/v1/me").await.status,
+            401,
+            "an expired token is refused"
+        );
+        server.stop().await;
+    }
+}
