@@ -1,335 +1,22 @@
-//! Tables and fields: metadata rows (with the names people chose) and the physical tables and
-//! columns behind them (with names Rampart generates: `t<n>`, `c<n>`, `l<n>`). Renames touch
-//! metadata only; a type change converts the data or refuses, naming the records that do not
-//! convert.
-
-use std::collections::BTreeMap;
+//! Adding, changing (including type conversion) and deleting fields, with their indexes
+//! and link tables.
 
 use rampart_core::field::{FieldKind, FieldType, LinkOptions};
-use rampart_core::{
-    FieldDef, FieldError, FieldId, Invalid, ProjectId, RecordId, TableDef, TableId, Value,
-};
-use rampart_sql::{Dialect, Ident, Param, ParamType};
-
-use crate::db::{DbRow, Tx};
-use crate::error::StoreError;
+use rampart_core::{FieldDef, FieldId, Invalid, RecordId, TableDef, Value};
 use rampart_rules::params::to_param;
+use rampart_sql::{Dialect, Param, ParamType};
 
+use crate::db::Tx;
+use crate::error::StoreError;
 use crate::storage_types::{from_row, push_column_type};
 
-/// Most record ids named in one error.
-pub const MAX_LISTED: usize = 20;
+use super::*;
 
-/// A field to create.
-#[derive(Debug, Clone)]
-pub struct NewField {
-    pub name: String,
-    pub field_type: FieldType,
-    pub required: bool,
-    pub unique: bool,
-    pub indexed: bool,
-    pub default: Option<Value>,
-}
-
-/// Changes to a field; `None` leaves a property as it is.
-#[derive(Debug, Clone, Default)]
-pub struct FieldChange {
-    pub name: Option<String>,
-    pub field_type: Option<FieldType>,
-    pub required: Option<bool>,
-    pub unique: Option<bool>,
-    pub indexed: Option<bool>,
-    /// `Some(None)` removes the default.
-    pub default: Option<Option<Value>>,
-}
-
-fn key(name: &str) -> String {
-    name.to_lowercase()
-}
-
-pub(crate) fn ident(name: &str) -> Result<Ident, StoreError> {
-    Ok(Ident::new(name)?)
-}
-
-fn unique_index(table: &str, column: &str) -> Result<Ident, StoreError> {
-    ident(&format!("{table}_u_{column}"))
-}
-
-fn plain_index(table: &str, column: &str) -> Result<Ident, StoreError> {
-    ident(&format!("{table}_i_{column}"))
-}
-
-/// The next number for a storage name in this tenant.
-async fn next_storage(tx: &mut Tx, letter: &'static str) -> Result<String, StoreError> {
-    let mut q = tx.sql();
-    q.push("UPDATE counters SET value = value + 1 WHERE name = 'storage' RETURNING value");
-    let n = tx.fetch_one(q).await?.i64(0)?;
-    Ok(format!("{letter}{n}"))
-}
-
-async fn bump_version(tx: &mut Tx, table: TableId) -> Result<(), StoreError> {
-    let mut q = tx.sql();
-    q.push("UPDATE data_tables SET schema_version = schema_version + 1 WHERE id = ")
-        .param(Param::Uuid(table.0));
-    tx.execute(q).await?;
-    Ok(())
-}
-
-fn field_from_row(row: &DbRow) -> Result<FieldDef, StoreError> {
-    let field_type: FieldType = serde_json::from_str(&row.text(2)?)
-        .map_err(|e| StoreError::internal(format!("stored field type: {e}")))?;
-    let default = match row.opt_text(6)? {
-        None => None,
-        Some(text) => {
-            let json: serde_json::Value = serde_json::from_str(&text)
-                .map_err(|e| StoreError::internal(format!("stored default: {e}")))?;
-            Some(
-                Value::from_json(&field_type, &json, "default")
-                    .map_err(|e| StoreError::internal(e.message))?,
-            )
-        }
-    };
-    Ok(FieldDef {
-        id: FieldId(row.uuid(0)?),
-        name: row.text(1)?,
-        field_type,
-        required: row.bool(3)?,
-        unique: row.bool(4)?,
-        indexed: row.bool(5)?,
-        default,
-        column: row.text(7)?,
-    })
-}
-
-/// Loads a table with its fields.
-pub async fn load_table(tx: &mut Tx, id: TableId) -> Result<Option<TableDef>, StoreError> {
-    let mut q = tx.sql();
-    q.push("SELECT id, project_id, name, storage, schema_version FROM data_tables WHERE id = ")
-        .param(Param::Uuid(id.0));
-    let Some(row) = tx.fetch_optional(q).await? else {
-        return Ok(None);
-    };
-    let mut table = TableDef {
-        id: TableId(row.uuid(0)?),
-        project_id: ProjectId(row.uuid(1)?),
-        name: row.text(2)?,
-        storage: row.text(3)?,
-        schema_version: row.i64(4)?,
-        fields: Vec::new(),
-    };
-    let mut q = tx.sql();
-    q.push(
-        "SELECT id, name, field_type, required, is_unique, indexed, default_value, storage \
-         FROM data_fields WHERE table_id = ",
-    )
-    .param(Param::Uuid(id.0))
-    .push(" ORDER BY position, id");
-    table.fields = tx
-        .fetch_all(q)
-        .await?
-        .iter()
-        .map(field_from_row)
-        .collect::<Result<_, _>>()?;
-    Ok(Some(table))
-}
-
-/// Tables of a project, by name.
-pub async fn list_tables(tx: &mut Tx, project: ProjectId) -> Result<Vec<TableDef>, StoreError> {
-    let mut q = tx.sql();
-    q.push("SELECT id FROM data_tables WHERE project_id = ")
-        .param(Param::Uuid(project.0))
-        .push(" ORDER BY name_key, id");
-    let ids: Vec<TableId> = tx
-        .fetch_all(q)
-        .await?
-        .iter()
-        .map(|r| r.uuid(0).map(TableId))
-        .collect::<Result<_, _>>()?;
-    let mut out = Vec::with_capacity(ids.len());
-    for id in ids {
-        if let Some(t) = load_table(tx, id).await? {
-            out.push(t);
-        }
-    }
-    Ok(out)
-}
-
-/// Creates a table with its fields.
-pub async fn create_table(
-    tx: &mut Tx,
-    project: ProjectId,
-    name: String,
-    fields: Vec<NewField>,
-) -> Result<TableDef, StoreError> {
-    let id = TableId::generate();
-    let storage = next_storage(tx, "t").await?;
-    let t = ident(&storage)?;
-    let pg = tx.dialect() == Dialect::Postgres;
-    let mut q = tx.sql();
-    q.push("CREATE TABLE ").ident(&t);
-    if pg {
-        q.push(
-            " (id uuid PRIMARY KEY, created_at timestamptz NOT NULL, updated_at timestamptz NOT NULL, \
-             created_by uuid, owner uuid, version bigint NOT NULL)",
-        );
-    } else {
-        q.push(
-            " (id TEXT PRIMARY KEY NOT NULL, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, \
-             created_by TEXT, owner TEXT, version INTEGER NOT NULL)",
-        );
-    }
-    tx.execute(q).await?;
-    let mut q = tx.sql();
-    q.push("CREATE INDEX ")
-        .ident(&ident(&format!("{storage}_owner"))?)
-        .push(" ON ")
-        .ident(&t)
-        .push(" (owner, id)");
-    tx.execute(q).await?;
-    let mut q = tx.sql();
-    q.push(
-        "INSERT INTO data_tables (id, project_id, name, name_key, storage, schema_version, created_at) VALUES (",
-    )
-    .param_list([
-        Param::Uuid(id.0),
-        Param::Uuid(project.0),
-        Param::Text(name.clone()),
-        Param::Text(key(&name)),
-        Param::Text(storage.clone()),
-        Param::I64(1),
-        Param::Timestamp(crate::now()),
-    ])
-    .push(")");
-    match tx.execute(q).await {
-        Ok(_) => {}
-        Err(e) if crate::db::unique_violation(&e).is_some() => {
-            return Err(StoreError::NameTaken { what: "table name" });
-        }
-        Err(e) => return Err(e),
-    }
-    let mut table = load_table(tx, id).await?.ok_or(StoreError::NotFound)?;
-    let mut errors = Vec::new();
-    for (i, f) in fields.into_iter().enumerate() {
-        match add_field(tx, &table, f).await {
-            Ok(t) => table = t,
-            Err(StoreError::Invalid(inv)) => errors.extend(inv.errors.into_iter().map(|mut e| {
-                e.field = format!("fields[{i}].{}", e.field);
-                e
-            })),
-            Err(StoreError::NameTaken { .. }) => errors.push(FieldError::new(
-                format!("fields[{i}].name"),
-                "name_taken",
-                "another field of this table has this name",
-            )),
-            Err(e) => return Err(e),
-        }
-    }
-    if !errors.is_empty() {
-        return Err(Invalid { errors }.into());
-    }
-    Ok(table)
-}
-
-pub async fn rename_table(
+pub(crate) async fn create_indexes(
     tx: &mut Tx,
     table: &TableDef,
-    name: String,
-) -> Result<TableDef, StoreError> {
-    let mut q = tx.sql();
-    q.push("UPDATE data_tables SET name = ")
-        .param(Param::Text(name.clone()))
-        .push(", name_key = ")
-        .param(Param::Text(key(&name)))
-        .push(", schema_version = schema_version + 1 WHERE id = ")
-        .param(Param::Uuid(table.id.0));
-    match tx.execute(q).await {
-        Ok(_) => {}
-        Err(e) if crate::db::unique_violation(&e).is_some() => {
-            return Err(StoreError::NameTaken { what: "table name" });
-        }
-        Err(e) => return Err(e),
-    }
-    load_table(tx, table.id).await?.ok_or(StoreError::NotFound)
-}
-
-/// Link fields of other tables that point at `table`, as `table.field` names.
-pub async fn incoming_links(
-    tx: &mut Tx,
-    table: TableId,
-) -> Result<Vec<(TableDef, FieldDef)>, StoreError> {
-    let mut q = tx.sql();
-    q.push("SELECT DISTINCT table_id FROM data_fields WHERE link_table_id = ")
-        .param(Param::Uuid(table.0));
-    let sources: Vec<TableId> = tx
-        .fetch_all(q)
-        .await?
-        .iter()
-        .map(|r| r.uuid(0).map(TableId))
-        .collect::<Result<_, _>>()?;
-    let mut out = Vec::new();
-    for source in sources {
-        if let Some(t) = load_table(tx, source).await? {
-            for f in &t.fields {
-                if matches!(&f.field_type, FieldType::Link(o) if o.table_id == table) {
-                    out.push((t.clone(), f.clone()));
-                }
-            }
-        }
-    }
-    Ok(out)
-}
-
-/// Drops a table and its data. Refused while other tables link to it.
-pub async fn drop_table(tx: &mut Tx, table: &TableDef) -> Result<(), StoreError> {
-    let foreign: Vec<String> = incoming_links(tx, table.id)
-        .await?
-        .into_iter()
-        .filter(|(t, _)| t.id != table.id)
-        .map(|(t, f)| format!("{}.{}", t.name, f.name))
-        .collect();
-    if !foreign.is_empty() {
-        return Err(StoreError::TableReferenced { fields: foreign });
-    }
-    for f in &table.fields {
-        if matches!(f.field_type, FieldType::Link(_)) {
-            let mut q = tx.sql();
-            q.push("DROP TABLE ").ident(&ident(&f.column)?);
-            tx.execute(q).await?;
-        }
-    }
-    let mut q = tx.sql();
-    q.push("DROP TABLE ").ident(&ident(&table.storage)?);
-    tx.execute(q).await?;
-    let mut q = tx.sql();
-    q.push("DELETE FROM data_fields WHERE table_id = ")
-        .param(Param::Uuid(table.id.0));
-    tx.execute(q).await?;
-    let mut q = tx.sql();
-    q.push("DELETE FROM data_tables WHERE id = ")
-        .param(Param::Uuid(table.id.0));
-    tx.execute(q).await?;
-    Ok(())
-}
-
-/// Drops every table of a project (links between them included).
-pub async fn drop_project_tables(tx: &mut Tx, project: ProjectId) -> Result<(), StoreError> {
-    let tables = list_tables(tx, project).await?;
-    // Link tables first, so no table is still pointed at when it is dropped.
-    for t in &tables {
-        for f in &t.fields {
-            if matches!(f.field_type, FieldType::Link(_)) {
-                delete_field(tx, t, f.id).await?;
-            }
-        }
-    }
-    for t in &tables {
-        let fresh = load_table(tx, t.id).await?.ok_or(StoreError::NotFound)?;
-        drop_table(tx, &fresh).await?;
-    }
-    Ok(())
-}
-
-async fn create_indexes(tx: &mut Tx, table: &TableDef, field: &FieldDef) -> Result<(), StoreError> {
+    field: &FieldDef,
+) -> Result<(), StoreError> {
     let t = ident(&table.storage)?;
     let c = ident(&field.column)?;
     if field.unique {
@@ -368,7 +55,11 @@ async fn create_indexes(tx: &mut Tx, table: &TableDef, field: &FieldDef) -> Resu
     Ok(())
 }
 
-async fn drop_indexes(tx: &mut Tx, table: &TableDef, field: &FieldDef) -> Result<(), StoreError> {
+pub(crate) async fn drop_indexes(
+    tx: &mut Tx,
+    table: &TableDef,
+    field: &FieldDef,
+) -> Result<(), StoreError> {
     for (on, name) in [
         (field.unique, unique_index(&table.storage, &field.column)?),
         (field.indexed, plain_index(&table.storage, &field.column)?),
@@ -382,7 +73,7 @@ async fn drop_indexes(tx: &mut Tx, table: &TableDef, field: &FieldDef) -> Result
     Ok(())
 }
 
-async fn create_link_table(
+pub(crate) async fn create_link_table(
     tx: &mut Tx,
     table: &TableDef,
     storage: &str,
@@ -421,7 +112,11 @@ async fn create_link_table(
     Ok(())
 }
 
-async fn single_link_index(tx: &mut Tx, storage: &str, create: bool) -> Result<(), StoreError> {
+pub(crate) async fn single_link_index(
+    tx: &mut Tx,
+    storage: &str,
+    create: bool,
+) -> Result<(), StoreError> {
     let name = ident(&format!("{storage}_one"))?;
     let mut q = tx.sql();
     if create {
@@ -437,7 +132,7 @@ async fn single_link_index(tx: &mut Tx, storage: &str, create: bool) -> Result<(
     Ok(())
 }
 
-async fn count_records(tx: &mut Tx, table: &TableDef) -> Result<i64, StoreError> {
+pub(crate) async fn count_records(tx: &mut Tx, table: &TableDef) -> Result<i64, StoreError> {
     let mut q = tx.sql();
     q.push("SELECT COUNT(*) FROM ")
         .ident(&ident(&table.storage)?);
@@ -533,18 +228,18 @@ pub async fn add_field(
     load_table(tx, table.id).await?.ok_or(StoreError::NotFound)
 }
 
-fn type_json(ty: &FieldType) -> Result<String, StoreError> {
+pub(crate) fn type_json(ty: &FieldType) -> Result<String, StoreError> {
     serde_json::to_string(ty).map_err(|e| StoreError::internal(e.to_string()))
 }
 
-fn default_json(field: &FieldDef) -> Param {
+pub(crate) fn default_json(field: &FieldDef) -> Param {
     match &field.default {
         Some(v) if !v.is_null() => Param::Text(v.to_json(&field.field_type).to_string()),
         _ => Param::Null(ParamType::Text),
     }
 }
 
-async fn insert_field_row(
+pub(crate) async fn insert_field_row(
     tx: &mut Tx,
     table: &TableDef,
     field: &FieldDef,
@@ -586,7 +281,7 @@ async fn insert_field_row(
     }
 }
 
-async fn update_field_row(tx: &mut Tx, field: &FieldDef) -> Result<(), StoreError> {
+pub(crate) async fn update_field_row(tx: &mut Tx, field: &FieldDef) -> Result<(), StoreError> {
     let mut q = tx.sql();
     q.push("UPDATE data_fields SET name = ")
         .param(Param::Text(field.name.clone()))
@@ -615,22 +310,8 @@ async fn update_field_row(tx: &mut Tx, field: &FieldDef) -> Result<(), StoreErro
     }
 }
 
-fn listed(ids: &[RecordId], total: usize) -> String {
-    let shown: Vec<String> = ids
-        .iter()
-        .take(MAX_LISTED)
-        .map(ToString::to_string)
-        .collect();
-    let more = total.saturating_sub(shown.len());
-    if more > 0 {
-        format!("{} and {more} more", shown.join(", "))
-    } else {
-        shown.join(", ")
-    }
-}
-
 /// Records whose value of a (non-link) column is null.
-async fn records_with_null(
+pub(crate) async fn records_with_null(
     tx: &mut Tx,
     table: &TableDef,
     field: &FieldDef,
@@ -812,7 +493,7 @@ pub async fn change_field(
 }
 
 /// Moves a column's values into a new column of the new type; returns the new column's name.
-async fn convert_column(
+pub(crate) async fn convert_column(
     tx: &mut Tx,
     table: &TableDef,
     old: &FieldDef,
@@ -916,6 +597,3 @@ pub async fn delete_field(
     bump_version(tx, table.id).await?;
     load_table(tx, table.id).await?.ok_or(StoreError::NotFound)
 }
-
-/// Field values keyed by id; used by records.
-pub type Values = BTreeMap<FieldId, Value>;

@@ -1,0 +1,161 @@
+//! The bulk path: many records with multi-row INSERTs.
+
+use std::collections::BTreeMap;
+
+use rampart_core::field::FieldType;
+use rampart_core::{FieldDef, FieldId, Record, RecordId, TableDef, UserId, Value};
+use rampart_rules::params::to_param;
+use rampart_sql::Param;
+
+use crate::db::Tx;
+use crate::error::StoreError;
+use crate::schema::ident;
+use crate::storage_types::from_row;
+
+use super::*;
+
+/// Most parameters in one statement (SQLite allows 32766, PostgreSQL 65535).
+pub(crate) const MAX_PARAMS: usize = 30_000;
+
+/// Creates many records with multi-row INSERTs: the bulk path of batches and imports.
+/// Each row is named (`create[3]`) so that an error says which one failed; rows come from
+/// `parse_input` in create mode with the path `<name>.fields`.
+pub async fn create_many(
+    tx: &mut Tx,
+    table: &TableDef,
+    rows: Vec<(String, BTreeMap<FieldId, Value>)>,
+    actor: UserId,
+) -> Result<Vec<Record>, StoreError> {
+    let in_row = |op: &str, e: StoreError| StoreError::InBatch {
+        op: op.to_owned(),
+        source: Box::new(e),
+    };
+    for (op, values) in &rows {
+        check_references(tx, table, values, &format!("{op}.fields"))
+            .await
+            .map_err(|e| in_row(op, e))?;
+    }
+    check_unique_among(tx, table, &rows).await?;
+    let now = crate::now();
+    let columns: Vec<&FieldDef> = table
+        .fields
+        .iter()
+        .filter(|f| !matches!(f.field_type, FieldType::Link(_)))
+        .collect();
+    let per_row = 6 + columns.len();
+    let rows_per_statement = (MAX_PARAMS / per_row).max(1);
+    let ids: Vec<RecordId> = rows.iter().map(|_| RecordId::generate()).collect();
+    let t = ident(&table.storage)?;
+    for (chunk_no, chunk) in rows.chunks(rows_per_statement).enumerate() {
+        let mut q = tx.sql();
+        q.push("INSERT INTO ")
+            .ident(&t)
+            .push(" (id, created_at, updated_at, created_by, owner, version");
+        for f in &columns {
+            q.push(", ").ident(&ident(&f.column)?);
+        }
+        q.push(") VALUES ");
+        for (i, (_, values)) in chunk.iter().enumerate() {
+            let id = ids[chunk_no * rows_per_statement + i];
+            q.push(if i == 0 { "(" } else { ", (" }).param_list([
+                Param::Uuid(id.0),
+                Param::Timestamp(now),
+                Param::Timestamp(now),
+                Param::Uuid(actor.0),
+                Param::Uuid(actor.0),
+                Param::I64(1),
+            ]);
+            for f in &columns {
+                q.push(", ").param(to_param(
+                    &f.field_type,
+                    values.get(&f.id).unwrap_or(&Value::Null),
+                ));
+            }
+            q.push(")");
+        }
+        tx.execute(q).await.map_err(|e| duplicate(table, e))?;
+    }
+    for ((_, values), id) in rows.iter().zip(&ids) {
+        for f in &table.fields {
+            if let (FieldType::Link(_), Some(Value::Links(links))) =
+                (&f.field_type, values.get(&f.id))
+            {
+                write_links(tx, f, *id, links, false).await?;
+            }
+        }
+    }
+    get_many(tx, table, &ids).await
+}
+
+/// Finds the first row whose unique value repeats an earlier row's or a stored record's,
+/// so the error can name it (the unique index stays the final guard).
+pub(crate) async fn check_unique_among(
+    tx: &mut Tx,
+    table: &TableDef,
+    rows: &[(String, BTreeMap<FieldId, Value>)],
+) -> Result<(), StoreError> {
+    for f in table.fields.iter().filter(|f| f.unique) {
+        let mut seen: Vec<&Value> = Vec::new();
+        for (op, values) in rows {
+            if let Some(v) = values.get(&f.id).filter(|v| !v.is_null()) {
+                if seen.contains(&v) {
+                    return Err(StoreError::InBatch {
+                        op: op.clone(),
+                        source: Box::new(StoreError::Duplicate {
+                            field: f.name.clone(),
+                        }),
+                    });
+                }
+                seen.push(v);
+            }
+        }
+        for chunk in seen.chunks(500) {
+            let mut q = tx.sql();
+            let c = ident(&f.column)?;
+            q.push("SELECT ")
+                .ident(&c)
+                .push(" FROM ")
+                .ident(&ident(&table.storage)?)
+                .push(" WHERE ")
+                .ident(&c)
+                .push(" IN (")
+                .param_list(chunk.iter().map(|v| to_param(&f.field_type, v)))
+                .push(") LIMIT 1");
+            if let Some(row) = tx.fetch_optional(q).await? {
+                let taken = from_row(&f.field_type, &row, 0)?;
+                let op = rows
+                    .iter()
+                    .find(|(_, values)| values.get(&f.id) == Some(&taken))
+                    .map_or_else(String::new, |(op, _)| op.clone());
+                return Err(StoreError::InBatch {
+                    op,
+                    source: Box::new(StoreError::Duplicate {
+                        field: f.name.clone(),
+                    }),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Reads records by id, in the order of `ids`.
+pub async fn get_many(
+    tx: &mut Tx,
+    table: &TableDef,
+    ids: &[RecordId],
+) -> Result<Vec<Record>, StoreError> {
+    let mut found: BTreeMap<RecordId, Record> = BTreeMap::new();
+    for chunk in ids.chunks(1000) {
+        let mut q = tx.sql();
+        push_select(&mut q, table)?;
+        q.push(" WHERE t.id IN (")
+            .param_list(chunk.iter().map(|id| Param::Uuid(id.0)))
+            .push(")");
+        for row in tx.fetch_all(q).await? {
+            let r = record_from_row(table, &row)?;
+            found.insert(r.id, r);
+        }
+    }
+    Ok(ids.iter().filter_map(|id| found.remove(id)).collect())
+}
