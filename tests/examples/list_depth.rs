@@ -160,6 +160,48 @@ async fn time_list(
     samples[samples.len() / 2]
 }
 
+/// Single-record creates per second with `writers` concurrent writers, `per_writer` each.
+async fn single_writes(
+    ts: &TenantStore,
+    table: &TableDef,
+    user: UserId,
+    writers: usize,
+    per_writer: usize,
+) -> f64 {
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..writers)
+        .map(|w| {
+            let (ts, table) = (ts.clone(), table.clone());
+            tokio::spawn(async move {
+                for i in 0..per_writer {
+                    let table = table.clone();
+                    ts.write(move |tx: &mut Tx| {
+                        Box::pin(async move {
+                            let body = json!({"title": format!("w{w} {i}"), "n": i});
+                            let values = parse_input(
+                                &table,
+                                body.as_object().unwrap(),
+                                InputMode::Create,
+                                "fields",
+                            )
+                            .unwrap();
+                            records::create(tx, &table, values, user, "fields")
+                                .await
+                                .map(|_| ())
+                        })
+                    })
+                    .await
+                    .unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    (writers * per_writer) as f64 / started.elapsed().as_secs_f64()
+}
+
 async fn measure(backend: Backend, rows: usize) {
     let name = match backend {
         Backend::Sqlite => "SQLite",
@@ -169,6 +211,8 @@ async fn measure(backend: Backend, rows: usize) {
     let tenant = store.create_tenant("bench", "bench").await.unwrap();
     let ts = store.tenant_store(&tenant).await.unwrap();
     let (table, user) = setup(&ts).await;
+    let one_writer = single_writes(&ts, &table, user, 1, 500).await;
+    let many_writers = single_writes(&ts, &table, user, 64, 40).await;
     let seeding = seed(&ts, &table, user, rows).await;
     if let Backend::Postgres(_) = backend {
         let storage = Ident::new(table.storage.clone()).unwrap();
@@ -216,6 +260,12 @@ async fn measure(backend: Backend, rows: usize) {
     println!(
         "| bulk insert ({BATCH} per transaction) | {:.0} records/s |",
         rows as f64 / seeding.as_secs_f64()
+    );
+    println!("| single-record creates, 1 writer | {one_writer:.0} records/s |");
+    println!("| single-record creates, 64 concurrent writers | {many_writers:.0} records/s |");
+    println!(
+        "| **64 writers / 1 writer (group commit)** | **{:.1}** |",
+        many_writers / one_writer
     );
     println!(
         "| page 1, by id (median of {RUNS}) | {:.0} µs |",
