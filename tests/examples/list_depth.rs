@@ -140,6 +140,7 @@ async fn time_list(
                         tx,
                         &table,
                         ListQuery {
+                            flags: vec![],
                             filter: None,
                             sort,
                             id_descending: false,

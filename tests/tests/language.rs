@@ -387,17 +387,25 @@ async fn sql_and_evaluator_select_the_same_records(backend: Backend) {
     for case in 0..400 {
         let text = filters.new_tree(&mut runner).unwrap().current();
         let expr = rampart_rules::parse(&text).unwrap_or_else(|e| panic!("{text}: {e}"));
-        let pred =
-            match rampart_rules::check(&expr, &main, &|id| tables.get(&id).cloned(), "filter") {
-                Ok(p) => p,
-                Err(e) => panic!("generated filter does not type-check: {text}: {e:?}"),
-            };
+        let lookup = |id| tables.get(&id).cloned();
+        let scope = rampart_rules::check::Scope {
+            tables: &lookup,
+            readable: None,
+            attributes: &[],
+            rule: false,
+        };
+        let pred = match rampart_rules::check(&expr, &main, &scope, "filter") {
+            Ok(p) => p,
+            Err(e) => panic!("generated filter does not type-check: {text}: {e:?}"),
+        };
         for (u, user) in users.iter().enumerate() {
             let ctx = Context {
                 user: UserContext {
                     id: *user,
                     email: format!("u{}@x.test", u + 1),
                     role: "member".into(),
+                    groups: vec![],
+                    attributes: Default::default(),
                 },
             };
             let expected: BTreeSet<RecordId> = views
@@ -415,6 +423,7 @@ async fn sql_and_evaluator_select_the_same_records(backend: Backend) {
                             &table,
                             ListQuery {
                                 filter: Some(compiled),
+                                flags: vec![],
                                 sort: vec![],
                                 id_descending: false,
                                 after: None,

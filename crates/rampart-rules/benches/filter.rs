@@ -5,6 +5,7 @@
 use criterion::{Criterion, criterion_group, criterion_main};
 use rampart_core::field::{FieldType, IntegerOptions, SelectOptions, TextOptions};
 use rampart_core::{FieldDef, FieldId, GlobalRole, ProjectId, TableDef, TableId, UserId};
+use rampart_rules::check::Scope;
 use rampart_rules::{Context, UserContext, check, compile, parse};
 use rampart_sql::Dialect;
 
@@ -47,13 +48,21 @@ fn bench(c: &mut Criterion) {
             id: UserId::generate(),
             email: "a@b.c".into(),
             role: GlobalRole::Member.as_str().into(),
+            groups: vec![],
+            attributes: Default::default(),
         },
     };
     let text = r#"status = "open" && (priority >= 3 || assignee = @user.id) && title ~ "report""#;
     c.bench_function("parse_check_compile_typical_filter", |b| {
         b.iter(|| {
             let e = parse(std::hint::black_box(text)).unwrap();
-            let p = check(&e, &t, &|_| None, "filter").unwrap();
+            let scope = Scope {
+                tables: &|_| None,
+                readable: None,
+                attributes: &[],
+                rule: false,
+            };
+            let p = check(&e, &t, &scope, "filter").unwrap();
             compile(&p, &ctx, Dialect::Postgres).unwrap().build()
         });
     });

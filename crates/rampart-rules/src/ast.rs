@@ -97,9 +97,67 @@ pub enum Expr {
     },
     /// A bare operand, such as a boolean field: `is_published`.
     Bare(Operand),
+    /// `access via thread`: the record is accessible when the record its link field `thread`
+    /// points to is (record rules only).
+    AccessVia {
+        field: String,
+        pos: usize,
+    },
 }
 
 impl Expr {
+    /// Rewrites every field name in the tree (paths and `access via`), e.g. between the names
+    /// people write and the `#<field id>` form rules are stored in.
+    pub fn map_names(&self, f: &mut dyn FnMut(usize, &str) -> Option<String>) -> Expr {
+        fn op(
+            o: &Operand,
+            depth: usize,
+            f: &mut dyn FnMut(usize, &str) -> Option<String>,
+        ) -> Operand {
+            match o {
+                Operand::Path { segments, pos } => Operand::Path {
+                    segments: segments
+                        .iter()
+                        .enumerate()
+                        .map(|(i, s)| f(depth + i, s).unwrap_or_else(|| s.clone()))
+                        .collect(),
+                    pos: *pos,
+                },
+                other => other.clone(),
+            }
+        }
+        match self {
+            Expr::And(a, b) => Expr::And(Box::new(a.map_names(f)), Box::new(b.map_names(f))),
+            Expr::Or(a, b) => Expr::Or(Box::new(a.map_names(f)), Box::new(b.map_names(f))),
+            Expr::Not(e, p) => Expr::Not(Box::new(e.map_names(f)), *p),
+            Expr::Cmp {
+                left,
+                op: o,
+                right,
+                pos,
+            } => Expr::Cmp {
+                left: op(left, 0, f),
+                op: *o,
+                right: op(right, 0, f),
+                pos: *pos,
+            },
+            Expr::In {
+                needle,
+                haystack,
+                pos,
+            } => Expr::In {
+                needle: op(needle, 0, f),
+                haystack: op(haystack, 0, f),
+                pos: *pos,
+            },
+            Expr::Bare(o) => Expr::Bare(op(o, 0, f)),
+            Expr::AccessVia { field, pos } => Expr::AccessVia {
+                field: f(0, field).unwrap_or_else(|| field.clone()),
+                pos: *pos,
+            },
+        }
+    }
+
     /// The same tree with every position set to zero, for comparing trees.
     pub fn without_positions(&self) -> Expr {
         fn op(o: &Operand) -> Operand {
@@ -149,6 +207,10 @@ impl Expr {
                 pos: 0,
             },
             Expr::Bare(o) => Expr::Bare(op(o)),
+            Expr::AccessVia { field, .. } => Expr::AccessVia {
+                field: field.clone(),
+                pos: 0,
+            },
         }
     }
 }
@@ -241,6 +303,11 @@ impl fmt::Display for Expr {
                 needle, haystack, ..
             } => write!(f, "({needle} in {haystack})"),
             Expr::Bare(o) => write!(f, "({o})"),
+            Expr::AccessVia { field, .. } => {
+                f.write_str("(access via ")?;
+                write_name(f, field)?;
+                f.write_str(")")
+            }
         }
     }
 }

@@ -6,7 +6,7 @@ use rampart_core::field::{FieldType, SystemField};
 use rampart_core::schema::FieldRef;
 use rampart_core::value::parse_datetime;
 use rampart_core::{
-    Decimal, FieldDef, FieldError, Invalid, RecordId, TableDef, TableId, UserId, Value,
+    Decimal, FieldDef, FieldError, FieldId, Invalid, RecordId, TableDef, TableId, UserId, Value,
 };
 
 use crate::ast::{CmpOp, Expr, Lit, Operand};
@@ -31,11 +31,42 @@ pub enum Rhs {
     Context(ContextAttr),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ContextAttr {
     UserId,
     UserEmail,
+    /// The caller's tenant role (`owner`, `admin`, `member`).
     UserRole,
+    /// The names of the caller's groups (a list).
+    UserGroups,
+    /// A custom user attribute, single or multiple.
+    Attribute {
+        name: String,
+        multiple: bool,
+    },
+}
+
+impl ContextAttr {
+    fn is_list(&self) -> bool {
+        matches!(
+            self,
+            Self::UserGroups | Self::Attribute { multiple: true, .. }
+        )
+    }
+}
+
+/// A custom attribute of a tenant's users (`@user.team`, `@user.teams`); values are strings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttributeDef {
+    pub name: String,
+    pub multiple: bool,
+}
+
+/// The value of a user attribute.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AttrValue {
+    One(String),
+    Many(Vec<String>),
 }
 
 /// How values of a column compare.
@@ -94,6 +125,82 @@ pub enum Pred {
         field: FieldDef,
         id: RecordId,
     },
+    /// `col in @user.<list>`
+    InContext {
+        col: Col,
+        attr: ContextAttr,
+    },
+    /// `"value" in @user.<list>`: a constant for a given caller.
+    ContextHas {
+        attr: ContextAttr,
+        value: String,
+    },
+    /// `access via field`: the linked record is accessible for the same operation. Replaced
+    /// by the caller's own predicate on the target table (see [`Pred::resolve_access`])
+    /// before it is evaluated or compiled; unresolved, it denies.
+    AccessVia {
+        field: FieldDef,
+        target: TableId,
+    },
+}
+
+impl Pred {
+    /// Replaces every `access via` by `Link { inner }`, with `inner` the caller's own
+    /// predicate on the target table as `resolve` gives it (`None`: nothing is accessible).
+    /// `depth` bounds the chain; a deeper `access via` denies.
+    pub fn resolve_access(
+        &self,
+        depth: usize,
+        resolve: &mut dyn FnMut(TableId, usize) -> Option<(TableDef, Pred)>,
+    ) -> Pred {
+        match self {
+            Pred::And(ps) => Pred::And(
+                ps.iter()
+                    .map(|p| p.resolve_access(depth, resolve))
+                    .collect(),
+            ),
+            Pred::Or(ps) => Pred::Or(
+                ps.iter()
+                    .map(|p| p.resolve_access(depth, resolve))
+                    .collect(),
+            ),
+            Pred::Not(p) => Pred::Not(Box::new(p.resolve_access(depth, resolve))),
+            Pred::Link {
+                field,
+                target,
+                inner,
+            } => Pred::Link {
+                field: field.clone(),
+                target: target.clone(),
+                inner: Box::new(inner.resolve_access(depth, resolve)),
+            },
+            Pred::AccessVia { field, target } => {
+                if depth == 0 {
+                    return Pred::Const(false);
+                }
+                match resolve(*target, depth - 1) {
+                    Some((table, inner)) => Pred::Link {
+                        field: field.clone(),
+                        target: table,
+                        inner: Box::new(inner),
+                    },
+                    None => Pred::Const(false),
+                }
+            }
+            other => other.clone(),
+        }
+    }
+
+    /// The tables this predicate delegates to with `access via`.
+    pub fn access_targets(&self, out: &mut Vec<TableId>) {
+        match self {
+            Pred::And(ps) | Pred::Or(ps) => ps.iter().for_each(|p| p.access_targets(out)),
+            Pred::Not(p) => p.access_targets(out),
+            Pred::Link { inner, .. } => inner.access_targets(out),
+            Pred::AccessVia { target, .. } => out.push(*target),
+            _ => {}
+        }
+    }
 }
 
 /// The caller, for `@user...`.
@@ -102,6 +209,8 @@ pub struct UserContext {
     pub id: UserId,
     pub email: String,
     pub role: String,
+    pub groups: Vec<String>,
+    pub attributes: std::collections::BTreeMap<String, AttrValue>,
 }
 
 /// What `@user` means while evaluating or compiling.
@@ -111,11 +220,34 @@ pub struct Context {
 }
 
 impl Context {
-    pub fn value(&self, attr: ContextAttr) -> Value {
+    /// The value of a single attribute (`Null` when the caller has none).
+    pub fn value(&self, attr: &ContextAttr) -> Value {
         match attr {
             ContextAttr::UserId => Value::User(self.user.id),
             ContextAttr::UserEmail => Value::Text(self.user.email.clone()),
             ContextAttr::UserRole => Value::Text(self.user.role.clone()),
+            ContextAttr::UserGroups | ContextAttr::Attribute { .. } => {
+                match self.list(attr).as_slice() {
+                    [one] if !attr.is_list() => Value::Text(one.clone()),
+                    _ => Value::Null,
+                }
+            }
+        }
+    }
+
+    /// The values of a list attribute (or of a single one, as a list of at most one).
+    pub fn list(&self, attr: &ContextAttr) -> Vec<String> {
+        match attr {
+            ContextAttr::UserGroups => self.user.groups.clone(),
+            ContextAttr::Attribute { name, .. } => match self.user.attributes.get(name) {
+                Some(AttrValue::One(v)) => vec![v.clone()],
+                Some(AttrValue::Many(vs)) => vs.clone(),
+                None => Vec::new(),
+            },
+            single => match self.value(single) {
+                Value::Text(t) => vec![t],
+                _ => Vec::new(),
+            },
         }
     }
 }
@@ -163,10 +295,31 @@ fn kind_name(k: Kind) -> &'static str {
     }
 }
 
+/// What an expression may refer to.
+pub struct Scope<'a> {
+    /// Loads the tables that link fields point at.
+    pub tables: &'a dyn Fn(TableId) -> Option<TableDef>,
+    /// Whether the caller may use a field; a field they may not is reported exactly as one that
+    /// does not exist. `None` allows every field.
+    pub readable: Option<&'a dyn Fn(TableId, FieldId) -> bool>,
+    /// The tenant's custom user attributes.
+    pub attributes: &'a [AttributeDef],
+    /// Record rules may use `access via`; filters may not.
+    pub rule: bool,
+}
+
+impl std::fmt::Debug for Scope<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Scope")
+            .field("rule", &self.rule)
+            .finish_non_exhaustive()
+    }
+}
+
 struct Checker<'a> {
     field: &'a str,
     table: &'a TableDef,
-    tables: &'a dyn Fn(TableId) -> Option<TableDef>,
+    scope: &'a Scope<'a>,
     terms: usize,
 }
 
@@ -176,18 +329,18 @@ struct Resolved {
     col: Col,
 }
 
-/// Type-checks `expr` against `table`. `tables` loads the tables that link fields point at.
-/// `field` names the input in errors (for example `filter`).
+/// Type-checks `expr` against `table` in `scope`. `field` names the input in errors (for
+/// example `filter`).
 pub fn check(
     expr: &Expr,
     table: &TableDef,
-    tables: &dyn Fn(TableId) -> Option<TableDef>,
+    scope: &Scope<'_>,
     field: &str,
 ) -> Result<Pred, Invalid> {
     let mut c = Checker {
         field,
         table,
-        tables,
+        scope,
         terms: 0,
     };
     c.expr(expr).map_err(Invalid::from)
@@ -235,6 +388,38 @@ impl Checker<'_> {
                 Pred::Or(parts)
             }
             Expr::Not(inner, _) => Pred::Not(Box::new(self.expr(inner)?)),
+            Expr::AccessVia { field, pos } => {
+                self.term(*pos)?;
+                if !self.scope.rule {
+                    return Err(self.err(
+                        *pos,
+                        "unsupported_operator",
+                        "access via is for record rules",
+                    ));
+                }
+                match self.resolve_in(self.table, field, *pos)? {
+                    Col::Field(f) => match &f.field_type {
+                        FieldType::Link(o) => Pred::AccessVia {
+                            target: o.table_id,
+                            field: f.clone(),
+                        },
+                        _ => {
+                            return Err(self.err(
+                                *pos,
+                                "type_mismatch",
+                                format!("{field:?} is not a link field"),
+                            ));
+                        }
+                    },
+                    Col::System(_) => {
+                        return Err(self.err(
+                            *pos,
+                            "type_mismatch",
+                            format!("{field:?} is not a link field"),
+                        ));
+                    }
+                }
+            }
             Expr::Bare(op) => {
                 self.term(op.pos())?;
                 let Operand::Path { segments, pos } = op else {
@@ -289,11 +474,28 @@ impl Checker<'_> {
         }
     }
 
+    /// A name, or `#<field id>` as stored rules write it. A field the caller may not read is
+    /// unknown, with the very error a missing field gets.
     fn resolve_in(&self, table: &TableDef, name: &str, pos: usize) -> Result<Col, FieldError> {
-        match table.resolve(name) {
-            Some(FieldRef::System(s)) => Ok(Col::System(s)),
-            Some(FieldRef::User(f)) => Ok(Col::Field(f.clone())),
-            None => Err(self.err(pos, "unknown_field", format!("no field named {name:?}"))),
+        let unknown = || self.err(pos, "unknown_field", format!("no field named {name:?}"));
+        let found = match name.strip_prefix('#') {
+            Some(id) => id
+                .parse::<FieldId>()
+                .ok()
+                .and_then(|id| table.field(id))
+                .map(|f| Col::Field(f.clone())),
+            None => match table.resolve(name) {
+                Some(FieldRef::System(s)) => Some(Col::System(s)),
+                Some(FieldRef::User(f)) => Some(Col::Field(f.clone())),
+                None => None,
+            },
+        };
+        match found {
+            Some(Col::Field(f)) if self.scope.readable.is_some_and(|ok| !ok(table.id, f.id)) => {
+                Err(unknown())
+            }
+            Some(col) => Ok(col),
+            None => Err(unknown()),
         }
     }
 
@@ -318,7 +520,7 @@ impl Checker<'_> {
                         format!("{link:?} is not a link field"),
                     ));
                 };
-                let target = (self.tables)(o.table_id).ok_or_else(|| {
+                let target = (self.scope.tables)(o.table_id).ok_or_else(|| {
                     self.err(pos, "unknown_field", "the linked table no longer exists")
                 })?;
                 let col = self.resolve_in(&target, name, pos)?;
@@ -340,16 +542,30 @@ impl Checker<'_> {
         attr: Option<&str>,
         pos: usize,
     ) -> Result<(ContextAttr, Kind), FieldError> {
-        match (name, attr) {
-            ("user", Some("id")) => Ok((ContextAttr::UserId, Kind::Uuid)),
-            ("user", Some("email")) => Ok((ContextAttr::UserEmail, Kind::Text)),
-            ("user", Some("role")) => Ok((ContextAttr::UserRole, Kind::Text)),
-            ("user", _) => Err(self.err(
-                pos,
-                "unknown_attribute",
-                "use @user.id, @user.email or @user.role",
+        let unknown = |what: String| self.err(pos, "unknown_attribute", what);
+        if name != "user" {
+            return Err(unknown(format!("unknown @{name}")));
+        }
+        match attr {
+            Some("id") => Ok((ContextAttr::UserId, Kind::Uuid)),
+            Some("email") => Ok((ContextAttr::UserEmail, Kind::Text)),
+            Some("role") => Ok((ContextAttr::UserRole, Kind::Text)),
+            Some("groups") => Ok((ContextAttr::UserGroups, Kind::Text)),
+            Some(other) => match self.scope.attributes.iter().find(|a| a.name == other) {
+                Some(a) => Ok((
+                    ContextAttr::Attribute {
+                        name: a.name.clone(),
+                        multiple: a.multiple,
+                    },
+                    Kind::Text,
+                )),
+                None => Err(unknown(format!(
+                    "@user has id, email, role, groups and the tenant's attributes; not {other:?}"
+                ))),
+            },
+            None => Err(unknown(
+                "use @user.id, @user.email, @user.role, @user.groups or an attribute".into(),
             )),
-            _ => Err(self.err(pos, "unknown_attribute", format!("unknown @{name}"))),
         }
     }
 
@@ -527,6 +743,13 @@ impl Checker<'_> {
             Operand::Lit { lit, pos } => Rhs::Value(self.literal(&r.col, lit, *pos)?),
             Operand::Context { name, attr, pos } => {
                 let (attr, k) = self.context(name, attr.as_deref(), *pos)?;
+                if attr.is_list() {
+                    return Err(self.err(
+                        *pos,
+                        "type_mismatch",
+                        format!("@{name} holds several values; use `in`"),
+                    ));
+                }
                 if k != kind {
                     return Err(self.err(
                         *pos,
@@ -657,10 +880,22 @@ impl Checker<'_> {
                 let choice = s.clone();
                 Ok(self.wrap(r.via, Pred::HasChoice { col: r.col, choice }))
             }
+            (Operand::Path { segments, pos: p }, Operand::Context { name, attr, pos: cpos }) => {
+                let r = self.path(segments, *p)?;
+                let (attr, _) = self.context(name, attr.as_deref(), *cpos)?;
+                if kind_of(&r.col) != Kind::Text {
+                    return Err(self.err(*p, "type_mismatch", "only text fields are compared with @user lists"));
+                }
+                Ok(self.wrap(r.via, Pred::InContext { col: r.col, attr }))
+            }
+            (Operand::Lit { lit: Lit::Str(s), .. }, Operand::Context { name, attr, pos: cpos }) => {
+                let (attr, _) = self.context(name, attr.as_deref(), *cpos)?;
+                Ok(Pred::ContextHas { attr, value: s.clone() })
+            }
             _ => Err(self.err(
                 pos,
                 "type_mismatch",
-                "use `field in [values]` or `\"choice\" in multi_select_field`",
+                "use `field in [values]`, `field in @user.list`, `\"value\" in @user.list` or `\"choice\" in multi_select_field`",
             )),
         }
     }

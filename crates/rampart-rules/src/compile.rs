@@ -20,6 +20,7 @@ pub fn compile(pred: &Pred, ctx: &Context, dialect: Dialect) -> Result<Sql, Inva
     let c = Compiler {
         ctx,
         alias: Ident::new("t")?,
+        depth: 0,
     };
     c.positive(pred, &mut sql)?;
     Ok(sql)
@@ -28,6 +29,8 @@ pub fn compile(pred: &Pred, ctx: &Context, dialect: Dialect) -> Result<Sql, Inva
 struct Compiler<'a> {
     ctx: &'a Context,
     alias: Ident,
+    /// How many links deep this record is (aliases of nested links must differ).
+    depth: usize,
 }
 
 fn system_column(f: SystemField) -> &'static str {
@@ -42,6 +45,14 @@ fn system_column(f: SystemField) -> &'static str {
 }
 
 impl Compiler<'_> {
+    /// Aliases for a link table and its target one level below this record.
+    fn link_aliases(&self) -> Result<(Ident, Ident), InvalidIdent> {
+        Ok((
+            Ident::new(format!("lk{}", self.depth + 1))?,
+            Ident::new(format!("rk{}", self.depth + 1))?,
+        ))
+    }
+
     fn col(&self, col: &Col, sql: &mut Sql) -> Result<(), InvalidIdent> {
         let name = match col {
             Col::System(s) => Ident::new(system_column(*s))?,
@@ -58,7 +69,7 @@ impl Compiler<'_> {
             }
             Rhs::Col(c) => self.col(c, sql)?,
             Rhs::Context(a) => {
-                sql.param(value_param(&self.ctx.value(*a)));
+                sql.param(value_param(&self.ctx.value(a)));
             }
         }
         Ok(())
@@ -136,7 +147,11 @@ impl Compiler<'_> {
                     "(EXISTS (SELECT 1 FROM "
                 })
                 .ident(&Ident::new(f.column.clone())?)
-                .push(" lk WHERE lk.src = ")
+                .push(" ")
+                .ident(&self.link_aliases()?.0)
+                .push(" WHERE ")
+                .column(&self.link_aliases()?.0, &Ident::new("src")?)
+                .push(" = ")
                 .column(&self.alias, &Ident::new("id")?)
                 .push("))");
             }
@@ -166,28 +181,70 @@ impl Compiler<'_> {
                 target,
                 inner,
             } => {
+                let (lk, rk) = self.link_aliases()?;
                 let inner_compiler = Compiler {
                     ctx: self.ctx,
-                    alias: Ident::new("rk")?,
+                    alias: rk.clone(),
+                    depth: self.depth + 1,
                 };
                 sql.push("EXISTS (SELECT 1 FROM ")
                     .ident(&Ident::new(field.column.clone())?)
-                    .push(" lk JOIN ")
+                    .push(" ")
+                    .ident(&lk)
+                    .push(" JOIN ")
                     .ident(&Ident::new(target.storage.clone())?)
-                    .push(" rk ON rk.id = lk.dst WHERE lk.src = ")
+                    .push(" ")
+                    .ident(&rk)
+                    .push(" ON ")
+                    .column(&rk, &Ident::new("id")?)
+                    .push(" = ")
+                    .column(&lk, &Ident::new("dst")?)
+                    .push(" WHERE ")
+                    .column(&lk, &Ident::new("src")?)
+                    .push(" = ")
                     .column(&self.alias, &Ident::new("id")?)
                     .push(" AND ");
                 inner_compiler.positive(inner, sql)?;
                 sql.push(")");
             }
             Pred::LinksTo { field, id } => {
+                let (lk, _) = self.link_aliases()?;
                 sql.push("EXISTS (SELECT 1 FROM ")
                     .ident(&Ident::new(field.column.clone())?)
-                    .push(" lk WHERE lk.src = ")
+                    .push(" ")
+                    .ident(&lk)
+                    .push(" WHERE ")
+                    .column(&lk, &Ident::new("src")?)
+                    .push(" = ")
                     .column(&self.alias, &Ident::new("id")?)
-                    .push(" AND lk.dst = ")
+                    .push(" AND ")
+                    .column(&lk, &Ident::new("dst")?)
+                    .push(" = ")
                     .param(Param::Uuid(id.0))
                     .push(")");
+            }
+            Pred::InContext { col, attr } => {
+                let values = self.ctx.list(attr);
+                if values.is_empty() {
+                    sql.push("FALSE");
+                } else {
+                    sql.push("COALESCE(");
+                    self.col(col, sql)?;
+                    sql.push(" IN (")
+                        .param_list(values.into_iter().map(Param::Text))
+                        .push("), FALSE)");
+                }
+            }
+            Pred::ContextHas { attr, value } => {
+                sql.push(if self.ctx.list(attr).contains(value) {
+                    "TRUE"
+                } else {
+                    "FALSE"
+                });
+            }
+            // Unresolved delegation denies (see `Pred::resolve_access`).
+            Pred::AccessVia { .. } => {
+                sql.push("FALSE");
             }
         }
         Ok(())

@@ -20,7 +20,7 @@ fn rhs_value(rhs: &Rhs, record: &dyn RecordView, ctx: &Context) -> Value {
     match rhs {
         Rhs::Value(v) => v.clone(),
         Rhs::Col(c) => record.get(c),
-        Rhs::Context(a) => ctx.value(*a),
+        Rhs::Context(a) => ctx.value(a),
     }
 }
 
@@ -77,6 +77,13 @@ pub fn eval(pred: &Pred, record: &dyn RecordView, ctx: &Context) -> bool {
             .linked(field)
             .into_iter()
             .any(|r| eval(inner, r, ctx)),
+        Pred::InContext { col, attr } => match record.get(col) {
+            Value::Text(v) => ctx.list(attr).contains(&v),
+            _ => false,
+        },
+        Pred::ContextHas { attr, value } => ctx.list(attr).contains(value),
+        // Unresolved delegation denies.
+        Pred::AccessVia { .. } => false,
         Pred::LinksTo { field, id } => {
             matches!(record.get(&Col::Field(field.clone())), Value::Links(ids) if ids.contains(id))
         }

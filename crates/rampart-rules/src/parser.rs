@@ -149,6 +149,19 @@ impl Parser {
 
     fn comparison(&mut self) -> Result<Expr, ParseError> {
         let pos = self.pos();
+        // `access via <link field>`: `access` is a keyword only when `via` and a name follow.
+        if let (Tok::Ident(a), Some(Tok::Ident(v)), Some(Tok::Ident(_))) = (
+            self.peek(),
+            self.tokens.get(self.i + 1).map(|t| &t.tok),
+            self.tokens.get(self.i + 2).map(|t| &t.tok),
+        ) && a == "access"
+            && v == "via"
+        {
+            self.bump();
+            self.bump();
+            let field = self.name()?;
+            return Ok(Expr::AccessVia { field, pos });
+        }
         let left = self.operand()?;
         let op = match self.peek() {
             Tok::Eq => CmpOp::Eq,

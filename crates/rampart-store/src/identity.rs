@@ -396,3 +396,79 @@ pub async fn consume_setup_token(tx: &mut Tx, token_hash: [u8; 32]) -> Result<bo
         .param(Param::Timestamp(crate::now()));
     Ok(tx.execute(q).await? == 1)
 }
+
+// ---- user attributes ------------------------------------------------------------------------
+
+/// A custom attribute users of this tenant may carry; values are strings (`multiple`: lists).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttributeDef {
+    pub name: String,
+    pub multiple: bool,
+}
+
+pub async fn attribute_defs(tx: &mut Tx) -> Result<Vec<AttributeDef>, StoreError> {
+    let mut q = tx.sql();
+    q.push("SELECT name, multiple FROM user_attributes ORDER BY name");
+    tx.fetch_all(q)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(AttributeDef {
+                name: r.text(0)?,
+                multiple: r.bool(1)?,
+            })
+        })
+        .collect()
+}
+
+/// Replaces the tenant's attribute definitions.
+pub async fn set_attribute_defs(tx: &mut Tx, defs: &[AttributeDef]) -> Result<(), StoreError> {
+    let mut q = tx.sql();
+    q.push("DELETE FROM user_attributes");
+    tx.execute(q).await?;
+    for d in defs {
+        let mut q = tx.sql();
+        q.push("INSERT INTO user_attributes (name, multiple, created_at) VALUES (")
+            .param_list([
+                Param::Text(d.name.clone()),
+                Param::Bool(d.multiple),
+                Param::Timestamp(crate::now()),
+            ])
+            .push(")");
+        tx.execute(q).await?;
+    }
+    Ok(())
+}
+
+/// A user's attribute values, as a JSON object (`{}` when none are set).
+pub async fn user_attributes(
+    tx: &mut Tx,
+    user: UserId,
+) -> Result<serde_json::Map<String, serde_json::Value>, StoreError> {
+    let mut q = tx.sql();
+    q.push("SELECT attributes FROM users WHERE id = ")
+        .param(Param::Uuid(user.0));
+    let row = tx.fetch_optional(q).await?.ok_or(StoreError::NotFound)?;
+    Ok(match row.opt_json(0)? {
+        Some(serde_json::Value::Object(m)) => m,
+        _ => serde_json::Map::new(),
+    })
+}
+
+pub async fn set_user_attributes(
+    tx: &mut Tx,
+    user: UserId,
+    attributes: serde_json::Map<String, serde_json::Value>,
+) -> Result<(), StoreError> {
+    let mut q = tx.sql();
+    q.push("UPDATE users SET attributes = ")
+        .param(Param::Json(serde_json::Value::Object(attributes)))
+        .push(", updated_at = ")
+        .param(Param::Timestamp(crate::now()))
+        .push(" WHERE id = ")
+        .param(Param::Uuid(user.0));
+    match tx.execute(q).await? {
+        0 => Err(StoreError::NotFound),
+        _ => Ok(()),
+    }
+}

@@ -9,8 +9,10 @@
 
 pub mod db;
 pub mod error;
+pub mod groups;
 pub mod identity;
 pub mod migrate;
+pub mod permission_sets;
 pub mod projects;
 pub mod records;
 pub mod schema;

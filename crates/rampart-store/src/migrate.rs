@@ -37,17 +37,33 @@ const POSTGRES_INSTANCE: &[Migration] = &[Migration {
     sql: include_str!("../migrations/postgres/instance/0001_tenants.sql"),
 }];
 
-const SQLITE_TENANT: &[Migration] = &[Migration {
-    version: 1,
-    name: "identity_and_schema",
-    sql: include_str!("../migrations/sqlite/tenant/0001_identity_and_schema.sql"),
-}];
+const SQLITE_TENANT: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "identity_and_schema",
+        sql: include_str!("../migrations/sqlite/tenant/0001_identity_and_schema.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "groups_attributes_permission_sets",
+        sql: include_str!("../migrations/sqlite/tenant/0002_groups_attributes_permission_sets.sql"),
+    },
+];
 
-const POSTGRES_TENANT: &[Migration] = &[Migration {
-    version: 1,
-    name: "identity_and_schema",
-    sql: include_str!("../migrations/postgres/tenant/0001_identity_and_schema.sql"),
-}];
+const POSTGRES_TENANT: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "identity_and_schema",
+        sql: include_str!("../migrations/postgres/tenant/0001_identity_and_schema.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "groups_attributes_permission_sets",
+        sql: include_str!(
+            "../migrations/postgres/tenant/0002_groups_attributes_permission_sets.sql"
+        ),
+    },
+];
 
 pub fn migrations(dialect: Dialect, kind: SchemaKind) -> &'static [Migration] {
     match (dialect, kind) {

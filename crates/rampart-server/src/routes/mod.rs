@@ -3,6 +3,7 @@
 
 pub mod identity;
 pub mod projects;
+pub mod record_ops;
 pub mod records;
 pub mod tables;
 pub mod tokens;

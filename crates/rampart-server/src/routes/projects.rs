@@ -19,16 +19,17 @@ pub struct ProjectOut {
     id: String,
     name: String,
     created_at: String,
-    /// The caller's effective role in this project.
-    role: String,
+    /// The caller's effective role in this project; null when they see it only through
+    /// permission sets.
+    role: Option<String>,
 }
 
-fn project_out(p: Project, role: ProjectRole) -> ProjectOut {
+fn project_out(p: Project, role: Option<ProjectRole>) -> ProjectOut {
     ProjectOut {
         id: p.id.to_string(),
         name: p.name,
         created_at: format_timestamp(&p.created_at),
-        role: role.as_str().to_owned(),
+        role: role.map(|r| r.as_str().to_owned()),
     }
 }
 
@@ -47,12 +48,12 @@ pub async fn list(caller: Caller) -> ApiResult<axum::Json<Vec<ProjectOut>>> {
         .tenant
         .read(move |tx: &mut Tx| {
             Box::pin(async move {
-                let admin = principal.role().administers_projects();
-                let filter = (!admin).then_some(principal.user.id);
                 let mut out = Vec::new();
-                for p in projects::list_projects(tx, filter).await? {
-                    if let Some(role) = authz::effective_role(tx, &principal, p.id).await? {
-                        out.push(project_out(p, role));
+                for p in projects::list_projects(tx, None).await? {
+                    if let Ok(grant) =
+                        authz::authorize(tx, &principal, p.id, TableAction::ReadRecords).await?
+                    {
+                        out.push(project_out(p, grant.role));
                     }
                 }
                 Ok(out)
@@ -78,7 +79,7 @@ pub async fn create(
         .await?;
     Ok((
         StatusCode::CREATED,
-        axum::Json(project_out(project, ProjectRole::Owner)),
+        axum::Json(project_out(project, Some(ProjectRole::Owner))),
     ))
 }
 
@@ -231,7 +232,7 @@ pub async fn set_member(
                 let current = projects::member_role(tx, project_id, user_id).await?;
                 let touches_owner =
                     body.role == ProjectRole::Owner || current == Some(ProjectRole::Owner);
-                if touches_owner && grant.role < ProjectRole::Owner {
+                if touches_owner && grant.role < Some(ProjectRole::Owner) {
                     return Err(ApiError::forbidden(
                         "forbidden",
                         "only project owners grant or revoke ownership",
@@ -280,7 +281,7 @@ pub async fn remove_member(
                         .await??;
                 let current = projects::member_role(tx, project_id, user_id).await?;
                 if current == Some(ProjectRole::Owner) {
-                    if grant.role < ProjectRole::Owner {
+                    if grant.role < Some(ProjectRole::Owner) {
                         return Err(ApiError::forbidden(
                             "forbidden",
                             "only project owners remove owners",

@@ -1,23 +1,23 @@
 //! Records: create, read, update (partial, optimistic concurrency), delete, atomic batches,
-//! and lists with filter, sort and keyset cursors. Every path authorizes through
-//! `authorized_table` inside the transaction that touches the records.
+//! and lists with filter, sort and keyset cursors. Every path goes through
+//! [`record_ops::scoped`]: the caller's grants, record rules and field access, inside the
+//! transaction that touches the records.
 
 use std::collections::HashMap;
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use rampart_core::record::{InputMode, parse_input};
-use rampart_core::{FieldError, RecordId, TableAction, TableDef, TableId};
-use rampart_rules::sort::{Sort, parse_sort};
-use rampart_rules::{Context, UserContext};
+use rampart_auth::authz::definition::Op;
+use rampart_core::{FieldError, FieldId, RecordId, TableDef, TableId, UserId};
+use rampart_rules::sort::{Sort, SortTarget, parse_sort};
+use rampart_store::Tx;
 use rampart_store::records::{self, ListQuery};
 use rampart_store::schema::load_table;
-use rampart_store::{StoreError, Tx};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json};
 use utoipa::{IntoParams, ToSchema};
 
-use super::tables::authorized_table;
+use super::record_ops::{in_op, scoped};
 use crate::caller::Caller;
 use crate::cursor::{self, Binding};
 use crate::error::{ApiError, ApiResult};
@@ -39,10 +39,6 @@ pub struct RecordOut {
     fields: Map<String, Json>,
 }
 
-fn record_json(table: &TableDef, record: &rampart_core::Record) -> Json {
-    record.to_json(table, |_| true)
-}
-
 fn version_required() -> ApiError {
     ApiError::new(
         StatusCode::PRECONDITION_REQUIRED,
@@ -59,6 +55,10 @@ pub struct RecordIn {
     #[serde(default)]
     #[schema(value_type = Object)]
     fields: Map<String, Json>,
+    /// Another owner than the caller (needs write access to `owner`).
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    owner: Option<UserId>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -70,9 +70,13 @@ pub struct RecordPatch {
     #[serde(default)]
     #[schema(value_type = Object)]
     fields: Map<String, Json>,
+    /// A new owner (needs write access to `owner`).
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    owner: Option<UserId>,
 }
 
-/// Creates a record (editors and above).
+/// Creates a record.
 #[utoipa::path(post, path = "/api/v1/tables/{table_id}/records", tag = "records", request_body = RecordIn,
     params(("table_id" = String, Path)),
     responses((status = 201, body = RecordOut)), security(("session" = []), ("token" = [])))]
@@ -86,19 +90,15 @@ pub async fn create(
         .tenant
         .write(move |tx: &mut Tx| {
             Box::pin(async move {
-                let (table, _) =
-                    authorized_table(tx, &principal, table_id, TableAction::CreateRecords).await?;
-                let values = parse_input(&table, &body.fields, InputMode::Create, "fields")?;
-                let record =
-                    records::create(tx, &table, values, principal.user.id, "fields").await?;
-                Ok(record_json(&table, &record))
+                let scoped = scoped(tx, &principal, table_id).await?;
+                scoped.create(tx, &body.fields, body.owner, "fields").await
             })
         })
         .await?;
     Ok((StatusCode::CREATED, axum::Json(out)))
 }
 
-/// One record.
+/// One record, with the fields the caller may read.
 #[utoipa::path(get, path = "/api/v1/tables/{table_id}/records/{record_id}", tag = "records",
     params(("table_id" = String, Path), ("record_id" = String, Path)),
     responses((status = 200, body = RecordOut)), security(("session" = []), ("token" = [])))]
@@ -111,12 +111,8 @@ pub async fn get(
         .tenant
         .read(move |tx: &mut Tx| {
             Box::pin(async move {
-                let (table, _) =
-                    authorized_table(tx, &principal, table_id, TableAction::ReadRecords).await?;
-                records::get(tx, &table, record_id)
-                    .await?
-                    .map(|r| record_json(&table, &r))
-                    .ok_or_else(ApiError::not_found)
+                let scoped = scoped(tx, &principal, table_id).await?;
+                scoped.get(tx, record_id).await
             })
         })
         .await?;
@@ -138,12 +134,10 @@ pub async fn update(
         .tenant
         .write(move |tx: &mut Tx| {
             Box::pin(async move {
-                let (table, _) =
-                    authorized_table(tx, &principal, table_id, TableAction::UpdateRecords).await?;
-                let values = parse_input(&table, &body.fields, InputMode::Update, "fields")?;
-                let record =
-                    records::update(tx, &table, record_id, version, values, "fields").await?;
-                Ok(record_json(&table, &record))
+                let scoped = scoped(tx, &principal, table_id).await?;
+                scoped
+                    .update(tx, record_id, version, &body.fields, body.owner, "fields")
+                    .await
             })
         })
         .await?;
@@ -172,10 +166,8 @@ pub async fn delete(
         .tenant
         .write(move |tx: &mut Tx| {
             Box::pin(async move {
-                let (table, _) =
-                    authorized_table(tx, &principal, table_id, TableAction::DeleteRecords).await?;
-                records::delete(tx, &table, record_id, version).await?;
-                Ok(())
+                let scoped = scoped(tx, &principal, table_id).await?;
+                scoped.delete(tx, record_id, version).await
             })
         })
         .await?;
@@ -192,6 +184,9 @@ pub struct BatchUpdate {
     #[serde(default)]
     #[schema(value_type = Object)]
     fields: Map<String, Json>,
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    owner: Option<UserId>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -221,13 +216,6 @@ pub struct BatchOut {
     #[schema(value_type = Vec<RecordOut>)]
     updated: Vec<Json>,
     deleted: Vec<String>,
-}
-
-fn in_batch(op: String, e: impl Into<StoreError>) -> StoreError {
-    StoreError::InBatch {
-        op,
-        source: Box::new(e.into()),
-    }
 }
 
 /// Creates, updates and deletes up to the configured number of records at once: all or
@@ -269,67 +257,50 @@ pub async fn batch(
         .tenant
         .write(move |tx: &mut Tx| {
             Box::pin(async move {
-                let actions = [
-                    (!body.create.is_empty(), TableAction::CreateRecords),
-                    (!body.update.is_empty(), TableAction::UpdateRecords),
-                    (!body.delete.is_empty(), TableAction::DeleteRecords),
-                ];
-                let mut table = None;
-                for (needed, action) in actions {
-                    if needed {
-                        table = Some(authorized_table(tx, &principal, table_id, action).await?.0);
-                    }
-                }
-                let Some(table) = table else {
-                    return Ok(BatchOut {
-                        created: vec![],
-                        updated: vec![],
-                        deleted: vec![],
-                    });
-                };
+                let scoped = scoped(tx, &principal, table_id).await?;
                 let mut out = BatchOut {
                     created: vec![],
                     updated: vec![],
                     deleted: vec![],
                 };
-                let mut creates = Vec::with_capacity(body.create.len());
+                let mut bulk = Vec::new();
                 for (i, c) in body.create.into_iter().enumerate() {
                     let op = format!("create[{i}]");
-                    let values = parse_input(
-                        &table,
-                        &c.fields,
-                        InputMode::Create,
-                        &format!("{op}.fields"),
-                    )
-                    .map_err(|e| in_batch(op.clone(), e))?;
-                    creates.push((op, values));
+                    match c.owner {
+                        // An owner change goes through the single-record path and its checks.
+                        Some(owner) => {
+                            let r = scoped
+                                .create(tx, &c.fields, Some(owner), &format!("{op}.fields"))
+                                .await
+                                .map_err(|e| in_op(&op, e))?;
+                            out.created.push(r);
+                        }
+                        None => bulk.push((op, c.fields)),
+                    }
                 }
-                if !creates.is_empty() {
-                    let created =
-                        records::create_many(tx, &table, creates, principal.user.id).await?;
-                    out.created = created.iter().map(|r| record_json(&table, r)).collect();
+                if !bulk.is_empty() {
+                    out.created.extend(scoped.create_many(tx, bulk).await?);
                 }
                 for (i, u) in body.update.into_iter().enumerate() {
                     let op = format!("update[{i}]");
-                    let path = format!("{op}.fields");
-                    let values = parse_input(&table, &u.fields, InputMode::Update, &path)
-                        .map_err(|e| in_batch(op.clone(), e))?;
-                    let r = records::update(
-                        tx,
-                        &table,
-                        u.id,
-                        u.version.unwrap_or_default(),
-                        values,
-                        &path,
-                    )
-                    .await
-                    .map_err(|e| in_batch(op, e))?;
-                    out.updated.push(record_json(&table, &r));
+                    let r = scoped
+                        .update(
+                            tx,
+                            u.id,
+                            u.version.unwrap_or_default(),
+                            &u.fields,
+                            u.owner,
+                            &format!("{op}.fields"),
+                        )
+                        .await
+                        .map_err(|e| in_op(&op, e))?;
+                    out.updated.push(r);
                 }
                 for (i, d) in body.delete.into_iter().enumerate() {
-                    records::delete(tx, &table, d.id, d.version.unwrap_or_default())
+                    scoped
+                        .delete(tx, d.id, d.version.unwrap_or_default())
                         .await
-                        .map_err(|e| in_batch(format!("delete[{i}]"), e))?;
+                        .map_err(|e| in_op(&format!("delete[{i}]"), e))?;
                     out.deleted.push(d.id.to_string());
                 }
                 Ok(out)
@@ -404,13 +375,6 @@ pub async fn list(
         })?),
         None => None,
     };
-    let ctx = Context {
-        user: UserContext {
-            id: caller.principal.user.id,
-            email: caller.principal.user.email.clone(),
-            role: caller.principal.role().as_str().to_owned(),
-        },
-    };
     let principal = caller.principal.clone();
     let tenant = caller.tenant.tenant.id;
     let key = state.cursor_key.clone();
@@ -418,12 +382,30 @@ pub async fn list(
         .tenant
         .read(move |tx: &mut Tx| {
             Box::pin(async move {
-                let (table, _) =
-                    authorized_table(tx, &principal, table_id, TableAction::ReadRecords).await?;
+                let scoped = scoped(tx, &principal, table_id).await?;
+                if !scoped.access.allows(Op::Read) {
+                    return Err(ApiError::forbidden(
+                        "forbidden",
+                        "your permissions do not allow reading this table",
+                    ));
+                }
+                let table = scoped.access.table.clone();
+                let can_use = |_: TableId, f: FieldId| scoped.access.filterable(f);
                 let sort = match query.sort.as_deref() {
                     Some(s) => parse_sort(&table, s)?,
                     None => Sort::default(),
                 };
+                for k in &sort.keys {
+                    if let SortTarget::Field(f) = &k.target
+                        && !scoped.access.filterable(f.id)
+                    {
+                        return Err(ApiError::field(
+                            "sort",
+                            "unknown_field",
+                            format!("no field named {:?}", f.name),
+                        ));
+                    }
+                }
                 let (pred, filter_text) = match &parsed {
                     None => (None, String::new()),
                     Some(expr) => {
@@ -435,13 +417,15 @@ pub async fn list(
                                 linked.insert(t.id, t);
                             }
                         }
+                        let lookup = |id: TableId| linked.get(&id).cloned();
+                        let scope = rampart_rules::check::Scope {
+                            tables: &lookup,
+                            readable: Some(&can_use),
+                            attributes: &scoped.facts.attributes,
+                            rule: false,
+                        };
                         (
-                            Some(rampart_rules::check(
-                                expr,
-                                &table,
-                                &|id| linked.get(&id).cloned(),
-                                "filter",
-                            )?),
+                            Some(rampart_rules::check(expr, &table, &scope, "filter")?),
                             expr.to_string(),
                         )
                     }
@@ -457,15 +441,26 @@ pub async fn list(
                     Some(c) => Some(cursor::decode(&key, &binding, c)?),
                     None => None,
                 };
-                let compiled = match &pred {
+                let dialect = tx.dialect();
+                let visible = scoped.visible_sql(tx)?;
+                let user_filter = match &pred {
                     Some(p) => Some(
-                        rampart_rules::compile(p, &ctx, tx.dialect())
-                            .map_err(|e| StoreError::internal(e.to_string()))?,
+                        rampart_rules::compile(p, &scoped.facts.ctx, dialect)
+                            .map_err(|e| ApiError::internal(&e))?,
                     ),
                     None => None,
                 };
+                let combined = match (visible, user_filter) {
+                    (None, None) => None,
+                    (Some(a), None) | (None, Some(a)) => Some(a),
+                    (Some(a), Some(b)) => {
+                        let mut c = tx.sql();
+                        c.push("(").append(a).push(") AND (").append(b).push(")");
+                        Some(c)
+                    }
+                };
                 let count = if exact {
-                    let n = records::count(tx, &table, compiled.clone(), limits.max_exact_count)
+                    let n = records::count(tx, &table, combined.clone(), limits.max_exact_count)
                         .await?;
                     if n > limits.max_exact_count {
                         return Err(ApiError::field(
@@ -481,11 +476,13 @@ pub async fn list(
                 } else {
                     None
                 };
+                let flags = scoped.read_flags(tx)?;
                 let page = records::list(
                     tx,
                     &table,
                     ListQuery {
-                        filter: compiled,
+                        filter: combined,
+                        flags,
                         sort: sort.keys.clone(),
                         id_descending: sort.id_descending,
                         after,
@@ -501,7 +498,8 @@ pub async fn list(
                     records: page
                         .records
                         .iter()
-                        .map(|r| record_json(&table, r))
+                        .zip(&page.flags)
+                        .map(|(r, f)| scoped.project(r, f))
                         .collect(),
                     has_more: page.has_more,
                     next_cursor,

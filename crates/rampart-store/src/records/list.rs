@@ -115,6 +115,7 @@ pub async fn list(tx: &mut Tx, table: &TableDef, query: ListQuery) -> Result<Pag
         [key] if key.descending == query.id_descending => Some(key.clone()),
         _ => None,
     };
+    let flags = query.flags.clone();
     let rows = match single_key {
         Some(key) => list_by_one_key(tx, table, &key, query).await?,
         None => {
@@ -122,6 +123,7 @@ pub async fn list(tx: &mut Tx, table: &TableDef, query: ListQuery) -> Result<Pag
                 tx,
                 table,
                 query.filter,
+                &flags,
                 &query.sort,
                 query.id_descending,
                 query.after.as_ref(),
@@ -138,7 +140,16 @@ pub async fn list(tx: &mut Tx, table: &TableDef, query: ListQuery) -> Result<Pag
         .take(limit)
         .map(|r| record_from_row(table, r))
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(Page { records, has_more })
+    let flags = rows
+        .iter()
+        .take(limit)
+        .map(|r| flags_from_row(table, r, flags.len()))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Page {
+        records,
+        flags,
+        has_more,
+    })
 }
 
 pub(crate) fn push_where(q: &mut Sql, conditions: Vec<Sql>) {
@@ -151,17 +162,19 @@ pub(crate) fn push_where(q: &mut Sql, conditions: Vec<Sql>) {
 
 /// Any sort: one query whose cursor condition expands key by key (correct for mixed
 /// directions and nulls, but not always a single index range).
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn list_general(
     tx: &mut Tx,
     table: &TableDef,
     filter: Option<Sql>,
+    flags: &[Sql],
     sort: &[SortKey],
     id_descending: bool,
     after: Option<&After>,
     limit: u32,
 ) -> Result<(Vec<DbRow>, u32), StoreError> {
     let mut q = tx.sql();
-    push_select(&mut q, table)?;
+    push_select_with(&mut q, table, flags)?;
     let mut conditions: Vec<Sql> = filter.into_iter().collect();
     if let Some(after) = after {
         let mut c = tx.sql();
@@ -208,7 +221,7 @@ pub(crate) async fn list_by_one_key(
     // Phase 1: records with a value, unless the cursor is already among the nulls.
     if !matches!(after_value, Some((v, _)) if v.is_null()) {
         let mut q = tx.sql();
-        push_select(&mut q, table)?;
+        push_select_with(&mut q, table, &query.flags)?;
         let mut conditions: Vec<Sql> = query.filter.iter().cloned().collect();
         let mut c = tx.sql();
         push_key_column(&mut c, key)?;
@@ -241,7 +254,7 @@ pub(crate) async fn list_by_one_key(
     let missing = wanted - rows.len() as i64;
     if missing > 0 {
         let mut q = tx.sql();
-        push_select(&mut q, table)?;
+        push_select_with(&mut q, table, &query.flags)?;
         let mut conditions: Vec<Sql> = query.filter.into_iter().collect();
         let mut c = tx.sql();
         push_key_column(&mut c, key)?;

@@ -43,6 +43,16 @@ pub fn push_system_column(sql: &mut Sql, f: SystemField) {
 
 /// Appends the SELECT list and FROM of a record query.
 pub(crate) fn push_select(sql: &mut Sql, table: &TableDef) -> Result<(), StoreError> {
+    push_select_with(sql, table, &[])
+}
+
+/// The SELECT list and FROM of a record query, with one boolean column per `flags`
+/// predicate after the fields (the caller's grants, for per-record field visibility).
+pub(crate) fn push_select_with(
+    sql: &mut Sql,
+    table: &TableDef,
+    flags: &[Sql],
+) -> Result<(), StoreError> {
     sql.push("SELECT t.id, t.created_at, t.updated_at, t.created_by, t.owner, t.version");
     for f in &table.fields {
         sql.push(", ");
@@ -52,6 +62,11 @@ pub(crate) fn push_select(sql: &mut Sql, table: &TableDef) -> Result<(), StoreEr
                 sql.column(&alias(), &ident(&f.column)?);
             }
         }
+    }
+    for flag in flags {
+        sql.push(", COALESCE((")
+            .append(flag.clone())
+            .push("), FALSE)");
     }
     sql.push(" FROM ").ident(&ident(&table.storage)?).push(" t");
     Ok(())
@@ -73,6 +88,17 @@ pub(crate) fn push_link_array(sql: &mut Sql, field: &FieldDef) -> Result<(), Sto
         }
     }
     Ok(())
+}
+
+/// The flag columns after a record's fields (see [`push_select_with`]).
+pub(crate) fn flags_from_row(
+    table: &TableDef,
+    row: &DbRow,
+    count: usize,
+) -> Result<Vec<bool>, StoreError> {
+    (0..count)
+        .map(|i| row.bool(6 + table.fields.len() + i))
+        .collect()
 }
 
 pub(crate) fn record_from_row(table: &TableDef, row: &DbRow) -> Result<Record, StoreError> {
@@ -107,6 +133,90 @@ pub async fn get(
         .await?
         .map(|r| record_from_row(table, &r))
         .transpose()
+}
+
+/// Reads one record if `visible` admits it, with one flag per `flags` predicate.
+pub async fn get_visible(
+    tx: &mut Tx,
+    table: &TableDef,
+    id: RecordId,
+    visible: Option<Sql>,
+    flags: &[Sql],
+) -> Result<Option<(Record, Vec<bool>)>, StoreError> {
+    let mut q = tx.sql();
+    push_select_with(&mut q, table, flags)?;
+    q.push(" WHERE t.id = ").param(Param::Uuid(id.0));
+    if let Some(v) = visible {
+        q.push(" AND (").append(v).push(")");
+    }
+    match tx.fetch_optional(q).await? {
+        None => Ok(None),
+        Some(row) => Ok(Some((
+            record_from_row(table, &row)?,
+            flags_from_row(table, &row, flags.len())?,
+        ))),
+    }
+}
+
+/// Evaluates predicates on one record: `None` if it does not exist, else one answer each.
+pub async fn check_flags(
+    tx: &mut Tx,
+    table: &TableDef,
+    id: RecordId,
+    preds: Vec<Sql>,
+) -> Result<Option<Vec<bool>>, StoreError> {
+    let mut q = tx.sql();
+    q.push("SELECT t.id");
+    let n = preds.len();
+    for p in preds {
+        q.push(", COALESCE((").append(p).push("), FALSE)");
+    }
+    q.push(" FROM ")
+        .ident(&ident(&table.storage)?)
+        .push(" t WHERE t.id = ")
+        .param(Param::Uuid(id.0));
+    match tx.fetch_optional(q).await? {
+        None => Ok(None),
+        Some(row) => (1..=n)
+            .map(|i| row.bool(i))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some),
+    }
+}
+
+/// The records among `ids` that `pred` does not admit.
+pub async fn not_admitted(
+    tx: &mut Tx,
+    table: &TableDef,
+    ids: &[RecordId],
+    pred: Sql,
+) -> Result<Vec<RecordId>, StoreError> {
+    let mut out = Vec::new();
+    for chunk in ids.chunks(500) {
+        let mut q = tx.sql();
+        q.push("SELECT t.id FROM ")
+            .ident(&ident(&table.storage)?)
+            .push(" t WHERE t.id IN (")
+            .param_list(chunk.iter().map(|id| Param::Uuid(id.0)))
+            .push(") AND NOT COALESCE((")
+            .append(pred.clone())
+            .push("), FALSE)");
+        for row in tx.fetch_all(q).await? {
+            out.push(RecordId(row.uuid(0)?));
+        }
+    }
+    Ok(out)
+}
+
+/// A new owner must be a user of the tenant.
+pub(crate) async fn check_owner(tx: &mut Tx, owner: UserId, path: &str) -> Result<(), StoreError> {
+    if crate::identity::user_by_id(tx, owner).await?.is_none() {
+        let at = path
+            .strip_suffix("fields")
+            .map_or_else(|| "owner".to_owned(), |p| format!("{p}owner"));
+        return Err(Invalid::one(at, "unknown_user", "no such user in this tenant").into());
+    }
+    Ok(())
 }
 
 /// Checks that linked records and referenced users exist.
@@ -239,7 +349,22 @@ pub async fn create(
     actor: UserId,
     path: &str,
 ) -> Result<Record, StoreError> {
+    create_owned(tx, table, values, actor, actor, path).await
+}
+
+/// Creates a record owned by `owner` (which must be a user of the tenant).
+pub async fn create_owned(
+    tx: &mut Tx,
+    table: &TableDef,
+    values: BTreeMap<FieldId, Value>,
+    actor: UserId,
+    owner: UserId,
+    path: &str,
+) -> Result<Record, StoreError> {
     check_references(tx, table, &values, path).await?;
+    if owner != actor {
+        check_owner(tx, owner, path).await?;
+    }
     let now = crate::now();
     let id = RecordId::generate();
     let mut q = tx.sql();
@@ -259,7 +384,7 @@ pub async fn create(
         Param::Timestamp(now),
         Param::Timestamp(now),
         Param::Uuid(actor.0),
-        Param::Uuid(actor.0),
+        Param::Uuid(owner.0),
         Param::I64(1),
     ]);
     for f in &columns {
@@ -297,6 +422,22 @@ pub async fn update(
     values: BTreeMap<FieldId, Value>,
     path: &str,
 ) -> Result<Record, StoreError> {
+    update_owned(tx, table, id, expected_version, values, None, path).await
+}
+
+/// Like [`update`], also moving the record to a new owner when `owner` is given.
+pub async fn update_owned(
+    tx: &mut Tx,
+    table: &TableDef,
+    id: RecordId,
+    expected_version: i64,
+    values: BTreeMap<FieldId, Value>,
+    owner: Option<UserId>,
+    path: &str,
+) -> Result<Record, StoreError> {
+    if let Some(o) = owner {
+        check_owner(tx, o, path).await?;
+    }
     check_references(tx, table, &values, path).await?;
     let mut q = tx.sql();
     q.push("UPDATE ")
@@ -304,6 +445,9 @@ pub async fn update(
         .push(" SET updated_at = ")
         .param(Param::Timestamp(crate::now()))
         .push(", version = version + 1");
+    if let Some(o) = owner {
+        q.push(", owner = ").param(Param::Uuid(o.0));
+    }
     for f in &table.fields {
         if matches!(f.field_type, FieldType::Link(_)) {
             continue;
@@ -401,7 +545,10 @@ pub struct After {
 /// A page request. `filter` is a predicate over alias `t`, compiled by `rampart-rules`.
 #[derive(Debug)]
 pub struct ListQuery {
+    /// The caller's visibility and their filter, already combined.
     pub filter: Option<Sql>,
+    /// Predicates answered per record (see [`push_select_with`]).
+    pub flags: Vec<Sql>,
     pub sort: Vec<SortKey>,
     /// The final tie-breaker is the id, ascending unless this is set (`sort=-id`).
     pub id_descending: bool,
@@ -412,6 +559,8 @@ pub struct ListQuery {
 #[derive(Debug)]
 pub struct Page {
     pub records: Vec<Record>,
+    /// One list of flag answers per record.
+    pub flags: Vec<Vec<bool>>,
     pub has_more: bool,
 }
 

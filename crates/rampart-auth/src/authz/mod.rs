@@ -2,9 +2,13 @@
 //! [`authorize`] inside the transaction that performs it, so the decision and the data it
 //! protects are read from the same snapshot.
 //!
-//! Today a decision comes from roles: tenant owners and admins act as owners of every project;
-//! other users have their project role or nothing. The permission-set issue extends
-//! [`Grant`] with field sets and record predicates; callers already pass it on to the store.
+//! Project-level actions (schema, members, deleting the project) are decided by roles: tenant
+//! owners and admins act as owners of every project; other users have their project role or
+//! nothing. Record-level decisions come from [`access::table_access`]: the role as a built-in
+//! set, plus the permission sets the caller holds, with their field access and record rules.
+
+pub mod access;
+pub mod definition;
 
 use rampart_core::{ProjectId, ProjectRole, TableAction};
 use rampart_store::projects;
@@ -25,7 +29,8 @@ pub enum Denied {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Grant {
     pub project: ProjectId,
-    pub role: ProjectRole,
+    /// `None` for a caller who sees the project only through permission sets.
+    pub role: Option<ProjectRole>,
     pub action: TableAction,
 }
 
@@ -52,6 +57,21 @@ pub async fn authorize(
     action: TableAction,
 ) -> Result<Result<Grant, Denied>, StoreError> {
     let role = effective_role(tx, principal, project).await?;
+    if role.is_none()
+        && action == TableAction::ReadRecords
+        && projects::project(tx, project).await?.is_some()
+        && !rampart_store::permission_sets::held_by(tx, principal.user.id, project)
+            .await?
+            .is_empty()
+    {
+        // Seeing the project through permission sets; what is visible inside is decided per
+        // table by `access::table_access`.
+        return Ok(Ok(Grant {
+            project,
+            role: None,
+            action,
+        }));
+    }
     Ok(decide(role, project, action))
 }
 
@@ -65,7 +85,7 @@ pub fn decide(
         None => Err(Denied::NotFound),
         Some(role) if role.allows(action) => Ok(Grant {
             project,
-            role,
+            role: Some(role),
             action,
         }),
         Some(_) => Err(Denied::Forbidden { action }),

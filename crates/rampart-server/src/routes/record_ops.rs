@@ -1,0 +1,345 @@
+//! Record operations under the caller's access: the one path by which handlers read and
+//! write records. Reads push the caller's read predicate into SQL and project only the fields
+//! their grants show for each record; writes check the operation, the record's rule, every
+//! written field and the owner, inside the transaction that writes.
+
+use std::collections::BTreeMap;
+
+use rampart_auth::Principal;
+use rampart_auth::authz::access::{TableAccess, UserFacts, WriteDenied, table_access, user_facts};
+use rampart_auth::authz::definition::Op;
+use rampart_core::record::{InputMode, parse_input};
+use rampart_core::{FieldError, FieldId, Invalid, Record, RecordId, TableId, UserId, Value};
+use rampart_sql::Sql;
+use rampart_store::Tx;
+use rampart_store::records;
+use serde_json::{Map, Value as Json};
+
+use crate::error::ApiError;
+
+/// A table as one caller may use it.
+#[derive(Debug)]
+pub struct Scoped {
+    pub access: TableAccess,
+    pub facts: UserFacts,
+}
+
+/// Loads the caller's access to a table; a table they may not know about is "not found".
+pub async fn scoped(
+    tx: &mut Tx,
+    principal: &Principal,
+    table: TableId,
+) -> Result<Scoped, ApiError> {
+    let facts = user_facts(tx, principal).await?;
+    let access = table_access(tx, &facts, table)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    if !access.visible() {
+        return Err(ApiError::not_found());
+    }
+    Ok(Scoped { access, facts })
+}
+
+pub fn forbidden(denied: WriteDenied) -> ApiError {
+    match denied {
+        WriteDenied::Operation(op) => ApiError::forbidden(
+            "forbidden",
+            format!(
+                "your permissions do not allow {} on this record",
+                op.as_str()
+            ),
+        ),
+        WriteDenied::Field(name) => ApiError::forbidden(
+            "field_not_writable",
+            format!("your permissions do not allow writing the field {name:?}"),
+        )
+        .with_errors(vec![FieldError::new(
+            if name == "owner" {
+                "owner".to_owned()
+            } else {
+                format!("fields.{name}")
+            },
+            "field_not_writable",
+            "you may not write this field",
+        )]),
+    }
+}
+
+fn true_sql(tx: &Tx) -> Sql {
+    let mut s = tx.sql();
+    s.push("TRUE");
+    s
+}
+
+impl Scoped {
+    fn dialect_sql(&self, tx: &Tx, op: Op) -> Result<Option<Sql>, ApiError> {
+        Ok(self.access.predicate_sql(op, &self.facts, tx.dialect())?)
+    }
+
+    /// The caller's read predicate, or `TRUE`.
+    pub fn visible_sql(&self, tx: &Tx) -> Result<Option<Sql>, ApiError> {
+        self.dialect_sql(tx, Op::Read)
+    }
+
+    pub fn read_flags(&self, tx: &Tx) -> Result<Vec<Sql>, ApiError> {
+        Ok(self.access.read_flags(&self.facts, tx.dialect())?)
+    }
+
+    /// A record as this caller sees it.
+    pub fn project(&self, record: &Record, flags: &[bool]) -> Json {
+        let visible = self.access.visible_fields(flags);
+        record.to_json(&self.access.table, |f| visible.contains(&f))
+    }
+
+    /// The ids of the fields a body writes; names the caller may not know are refused
+    /// exactly like names that do not exist.
+    fn written(&self, body: &Map<String, Json>, path: &str) -> Result<Vec<FieldId>, ApiError> {
+        let mut ids = Vec::new();
+        let mut errors = Vec::new();
+        for name in body.keys() {
+            match self.access.table.field_by_name(name) {
+                Some(f) if self.access.knows_field(f.id) => ids.push(f.id),
+                Some(_) => errors.push(FieldError::new(
+                    format!("{path}.{name}"),
+                    "unknown_field",
+                    "the table has no such writable field",
+                )),
+                None => {}
+            }
+        }
+        if errors.is_empty() {
+            Ok(ids)
+        } else {
+            Err(Invalid { errors }.into())
+        }
+    }
+
+    /// Reads one record the caller may read.
+    pub async fn get(&self, tx: &mut Tx, id: RecordId) -> Result<Json, ApiError> {
+        if !self.access.allows(Op::Read) {
+            return Err(ApiError::not_found());
+        }
+        let visible = self.visible_sql(tx)?;
+        let flags = self.read_flags(tx)?;
+        let (record, answers) = records::get_visible(tx, &self.access.table, id, visible, &flags)
+            .await?
+            .ok_or_else(ApiError::not_found)?;
+        Ok(self.project(&record, &answers))
+    }
+
+    /// How a record the caller just wrote shows to them (it may not be readable at all).
+    async fn shown(&self, tx: &mut Tx, record: &Record) -> Result<Json, ApiError> {
+        let mut preds = vec![self.visible_sql(tx)?.unwrap_or_else(|| true_sql(tx))];
+        preds.extend(self.read_flags(tx)?);
+        let answers = records::check_flags(tx, &self.access.table, record.id, preds)
+            .await?
+            .unwrap_or_default();
+        let readable = answers.first().copied().unwrap_or(false) && self.access.allows(Op::Read);
+        if readable {
+            Ok(self.project(record, &answers[1..]))
+        } else {
+            Ok(record.to_json(&self.access.table, |_| false))
+        }
+    }
+
+    /// The grants allowing `op` that admit all of `fields` (and the owner change).
+    fn candidates(
+        &self,
+        op: Op,
+        fields: &[FieldId],
+        owner: bool,
+    ) -> Result<Vec<&rampart_auth::authz::access::Grant>, ApiError> {
+        let all: Vec<_> = self.access.grants_for(op).collect();
+        if all.is_empty() {
+            return Err(forbidden(WriteDenied::Operation(op)));
+        }
+        let fit: Vec<_> = all
+            .iter()
+            .copied()
+            .filter(|g| self.access.check_writes(op, &[*g], fields, owner).is_ok())
+            .collect();
+        if fit.is_empty() {
+            // Name the first field no grant lets the caller write.
+            return Err(forbidden(
+                self.access
+                    .check_writes(op, &all, fields, owner)
+                    .err()
+                    .unwrap_or(WriteDenied::Operation(op)),
+            ));
+        }
+        Ok(fit)
+    }
+
+    /// The create rule of the grants that may create this record, as one predicate.
+    fn create_rule(
+        &self,
+        tx: &Tx,
+        grants: &[&rampart_auth::authz::access::Grant],
+    ) -> Result<Option<Sql>, ApiError> {
+        let mut parts = Vec::new();
+        for g in grants {
+            match g.rules.get(&Op::Create) {
+                None => return Ok(None),
+                Some(p) => parts.push(p.clone()),
+            }
+        }
+        let pred = rampart_rules::Pred::Or(parts);
+        Ok(Some(
+            rampart_rules::compile(&pred, &self.facts.ctx, tx.dialect())
+                .map_err(|e| ApiError::internal(&e))?,
+        ))
+    }
+
+    /// Creates one record; `path` prefixes field names in errors (`fields`, `create[2].fields`).
+    pub async fn create(
+        &self,
+        tx: &mut Tx,
+        body: &Map<String, Json>,
+        owner: Option<UserId>,
+        path: &str,
+    ) -> Result<Json, ApiError> {
+        let me = self.facts.principal.user.id;
+        let fields = self.written(body, path)?;
+        let values = parse_input(&self.access.table, body, InputMode::Create, path)?;
+        let owner_changes = owner.is_some_and(|o| o != me);
+        let grants = self.candidates(Op::Create, &fields, owner_changes)?;
+        let rule = self.create_rule(tx, &grants)?;
+        let record = records::create_owned(
+            tx,
+            &self.access.table,
+            values,
+            me,
+            owner.unwrap_or(me),
+            path,
+        )
+        .await?;
+        if let Some(rule) = rule {
+            let ok = records::check_flags(tx, &self.access.table, record.id, vec![rule]).await?;
+            if ok.as_deref() != Some(&[true]) {
+                return Err(forbidden(WriteDenied::Operation(Op::Create)));
+            }
+        }
+        self.shown(tx, &record).await
+    }
+
+    /// Creates many records on the bulk path (rows without an owner change).
+    pub async fn create_many(
+        &self,
+        tx: &mut Tx,
+        rows: Vec<(String, Map<String, Json>)>,
+    ) -> Result<Vec<Json>, ApiError> {
+        let me = self.facts.principal.user.id;
+        let mut parsed = Vec::with_capacity(rows.len());
+        let mut rule_grants: Option<Vec<&rampart_auth::authz::access::Grant>> = None;
+        for (op, body) in &rows {
+            let path = format!("{op}.fields");
+            let fields = self.written(body, &path).map_err(|e| in_op(op, e))?;
+            let values = parse_input(&self.access.table, body, InputMode::Create, &path)
+                .map_err(|e| in_op(op, e.into()))?;
+            let grants = self
+                .candidates(Op::Create, &fields, false)
+                .map_err(|e| in_op(op, e))?;
+            // Rows share the create rule of the grants that admit all of them.
+            rule_grants = Some(match rule_grants {
+                None => grants,
+                Some(prev) => prev
+                    .into_iter()
+                    .filter(|g| grants.iter().any(|h| std::ptr::eq(*g, *h)))
+                    .collect(),
+            });
+            parsed.push((op.clone(), values));
+        }
+        let created = records::create_many(tx, &self.access.table, parsed, me).await?;
+        if let Some(grants) = rule_grants {
+            if grants.is_empty() {
+                return Err(forbidden(WriteDenied::Operation(Op::Create)));
+            }
+            if let Some(rule) = self.create_rule(tx, &grants)? {
+                let ids: Vec<RecordId> = created.iter().map(|r| r.id).collect();
+                let refused = records::not_admitted(tx, &self.access.table, &ids, rule).await?;
+                if let Some(first) = refused.first() {
+                    let i = ids.iter().position(|id| id == first).unwrap_or_default();
+                    return Err(in_op(
+                        &rows[i].0,
+                        forbidden(WriteDenied::Operation(Op::Create)),
+                    ));
+                }
+            }
+        }
+        let mut out = Vec::with_capacity(created.len());
+        for r in &created {
+            out.push(self.shown(tx, r).await?);
+        }
+        Ok(out)
+    }
+
+    /// The grants allowing `op` on a record the caller can read; `None` when they cannot
+    /// read it (it is "not found").
+    async fn admitting(
+        &self,
+        tx: &mut Tx,
+        id: RecordId,
+        op: Op,
+    ) -> Result<Vec<&rampart_auth::authz::access::Grant>, ApiError> {
+        if !self.access.allows(Op::Read) {
+            return Err(ApiError::not_found());
+        }
+        let mut preds = vec![self.visible_sql(tx)?.unwrap_or_else(|| true_sql(tx))];
+        preds.extend(self.access.op_rules_sql(op, &self.facts, tx.dialect())?);
+        let answers = records::check_flags(tx, &self.access.table, id, preds)
+            .await?
+            .ok_or_else(ApiError::not_found)?;
+        if !answers[0] {
+            return Err(ApiError::not_found());
+        }
+        let admitting = self.access.admitting(op, &answers[1..]);
+        if admitting.is_empty() {
+            return Err(forbidden(WriteDenied::Operation(op)));
+        }
+        Ok(admitting)
+    }
+
+    pub async fn update(
+        &self,
+        tx: &mut Tx,
+        id: RecordId,
+        version: i64,
+        body: &Map<String, Json>,
+        owner: Option<UserId>,
+        path: &str,
+    ) -> Result<Json, ApiError> {
+        let admitting = self.admitting(tx, id, Op::Update).await?;
+        let fields = self.written(body, path)?;
+        let values: BTreeMap<FieldId, Value> =
+            parse_input(&self.access.table, body, InputMode::Update, path)?;
+        if let Err(denied) =
+            self.access
+                .check_writes(Op::Update, &admitting, &fields, owner.is_some())
+        {
+            return Err(forbidden(denied));
+        }
+        let record =
+            records::update_owned(tx, &self.access.table, id, version, values, owner, path).await?;
+        self.shown(tx, &record).await
+    }
+
+    pub async fn delete(&self, tx: &mut Tx, id: RecordId, version: i64) -> Result<(), ApiError> {
+        self.admitting(tx, id, Op::Delete).await?;
+        records::delete(tx, &self.access.table, id, version).await?;
+        Ok(())
+    }
+}
+
+/// Names the batch operation an error is about, and says nothing was written.
+pub fn in_op(op: &str, mut e: ApiError) -> ApiError {
+    e.detail = Some(format!(
+        "{op}: {}; nothing was written",
+        e.detail.as_deref().unwrap_or(e.title)
+    ));
+    for fe in &mut e.errors {
+        if !fe.field.starts_with(op) {
+            fe.field = format!("{op}.{}", fe.field);
+        }
+    }
+    e
+}
