@@ -309,6 +309,112 @@ async fn every_operation_answers_as_documented(backend: Backend) {
         "/api/v1/tables/{table_id}/records",
         &owner.get(&format!("{rp}?filter=a%20%3D")).await,
     );
+    // groups, attributes, permission sets
+    c.check(
+        "get",
+        "/api/v1/user-attributes",
+        &owner.get("/api/v1/user-attributes").await,
+    );
+    c.check(
+        "put",
+        "/api/v1/user-attributes",
+        &owner
+            .put("/api/v1/user-attributes", json!([{"name": "team"}]))
+            .await,
+    );
+    c.check(
+        "put",
+        "/api/v1/user-attributes",
+        &owner
+            .put("/api/v1/user-attributes", json!([{"name": "Bad Name"}]))
+            .await,
+    );
+    let g = c.check(
+        "post",
+        "/api/v1/groups",
+        &owner.post("/api/v1/groups", json!({"name": "G"})).await,
+    );
+    let gp = format!("/api/v1/groups/{}", id(&g));
+    c.check("get", "/api/v1/groups", &owner.get("/api/v1/groups").await);
+    c.check(
+        "patch",
+        "/api/v1/groups/{group_id}",
+        &owner.patch(&gp, json!({"name": "H"})).await,
+    );
+    let gm = format!("{gp}/members/{}", id(&member));
+    c.check(
+        "put",
+        "/api/v1/groups/{group_id}/members/{user_id}",
+        &owner.put(&gm, json!({})).await,
+    );
+    c.check(
+        "delete",
+        "/api/v1/groups/{group_id}/members/{user_id}",
+        &owner.delete(&gm).await,
+    );
+    let sets = format!("{pp}/permission-sets");
+    let r = owner.post(&sets, json!({"name": "S", "tables": {id(&t): {"read": true, "rules": {"read": "a = \"x\""}}}})).await;
+    let s = c.check("post", "/api/v1/projects/{project_id}/permission-sets", &r);
+    let bad = owner
+        .post(
+            &sets,
+            json!({"name": "T", "tables": {id(&t): {"read": true, "rules": {"read": "a ="}}}}),
+        )
+        .await;
+    c.check(
+        "post",
+        "/api/v1/projects/{project_id}/permission-sets",
+        &bad,
+    );
+    c.check(
+        "get",
+        "/api/v1/projects/{project_id}/permission-sets",
+        &owner.get(&sets).await,
+    );
+    let sp = format!("/api/v1/permission-sets/{}", id(&s));
+    c.check(
+        "get",
+        "/api/v1/permission-sets/{set_id}",
+        &owner.get(&sp).await,
+    );
+    c.check(
+        "put",
+        "/api/v1/permission-sets/{set_id}",
+        &owner.put(&sp, json!({"name": "S2", "tables": {}})).await,
+    );
+    let su = format!("{sp}/users/{}", id(&member));
+    c.check(
+        "put",
+        "/api/v1/permission-sets/{set_id}/users/{user_id}",
+        &owner.put(&su, json!({})).await,
+    );
+    c.check(
+        "delete",
+        "/api/v1/permission-sets/{set_id}/users/{user_id}",
+        &owner.delete(&su).await,
+    );
+    let sg = format!("{sp}/groups/{}", id(&g));
+    c.check(
+        "put",
+        "/api/v1/permission-sets/{set_id}/groups/{group_id}",
+        &owner.put(&sg, json!({})).await,
+    );
+    c.check(
+        "delete",
+        "/api/v1/permission-sets/{set_id}/groups/{group_id}",
+        &owner.delete(&sg).await,
+    );
+    c.check(
+        "delete",
+        "/api/v1/permission-sets/{set_id}",
+        &owner.delete(&sp).await,
+    );
+    c.check(
+        "delete",
+        "/api/v1/groups/{group_id}",
+        &owner.delete(&gp).await,
+    );
+
     c.check(
         "delete",
         "/api/v1/tables/{table_id}/records/{record_id}",

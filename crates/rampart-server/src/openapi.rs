@@ -9,7 +9,7 @@ use utoipa::openapi::OpenApi as OpenApiDoc;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{identity, projects, records, tables, tokens, users};
+use crate::routes::{groups, identity, permission_sets, projects, records, tables, tokens, users};
 use crate::state::AppState;
 
 /// Endpoints reachable without a session or token (DESIGN.md section 7). Everything else
@@ -36,6 +36,7 @@ macro_rules! api_routes {
                 (name = "tokens", description = "The caller's API tokens"),
                 (name = "projects", description = "Projects and members"),
                 (name = "tables", description = "Tables and fields"),
+                (name = "permissions", description = "Permission sets: per-table operations, field access and record rules"),
                 (name = "records", description = "Records"),
             )
         )]
@@ -57,6 +58,23 @@ api_routes! {
     post "/api/v1/users" => users::create,
     get "/api/v1/users/{user_id}" => users::get,
     patch "/api/v1/users/{user_id}" => users::update,
+    get "/api/v1/groups" => groups::list,
+    post "/api/v1/groups" => groups::create,
+    patch "/api/v1/groups/{group_id}" => groups::rename,
+    delete "/api/v1/groups/{group_id}" => groups::delete,
+    put "/api/v1/groups/{group_id}/members/{user_id}" => groups::add_member,
+    delete "/api/v1/groups/{group_id}/members/{user_id}" => groups::remove_member,
+    get "/api/v1/user-attributes" => groups::attributes,
+    put "/api/v1/user-attributes" => groups::set_attributes,
+    get "/api/v1/projects/{project_id}/permission-sets" => permission_sets::list,
+    post "/api/v1/projects/{project_id}/permission-sets" => permission_sets::create,
+    get "/api/v1/permission-sets/{set_id}" => permission_sets::get,
+    put "/api/v1/permission-sets/{set_id}" => permission_sets::replace,
+    delete "/api/v1/permission-sets/{set_id}" => permission_sets::delete,
+    put "/api/v1/permission-sets/{set_id}/users/{user_id}" => permission_sets::assign_user,
+    delete "/api/v1/permission-sets/{set_id}/users/{user_id}" => permission_sets::unassign_user,
+    put "/api/v1/permission-sets/{set_id}/groups/{group_id}" => permission_sets::assign_group,
+    delete "/api/v1/permission-sets/{set_id}/groups/{group_id}" => permission_sets::unassign_group,
     get "/api/v1/tokens" => tokens::list,
     post "/api/v1/tokens" => tokens::create,
     delete "/api/v1/tokens/{token_id}" => tokens::revoke,

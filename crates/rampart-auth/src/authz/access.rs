@@ -197,7 +197,12 @@ fn role_grant(role: ProjectRole) -> Grant {
             } else {
                 FieldAccess::Read
             },
-            fields: BTreeMap::new(),
+            // Project admins and owners may give records to someone else.
+            fields: if role >= ProjectRole::Admin {
+                BTreeMap::from([("owner".to_owned(), FieldAccess::Write)])
+            } else {
+                BTreeMap::new()
+            },
             rules: Default::default(),
         },
         rules: BTreeMap::new(),

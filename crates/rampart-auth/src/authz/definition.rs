@@ -136,10 +136,12 @@ impl TableGrantDef {
 
     /// Access to the record's owner.
     pub fn owner_access(&self) -> FieldAccess {
+        // Giving records away is never implied by `default_access`: it needs an explicit
+        // `"owner": "write"`.
         self.fields
             .get("owner")
             .copied()
-            .unwrap_or(self.default_access)
+            .unwrap_or(FieldAccess::Read)
     }
 }
 

@@ -58,19 +58,22 @@ pub async fn authorize(
 ) -> Result<Result<Grant, Denied>, StoreError> {
     let role = effective_role(tx, principal, project).await?;
     if role.is_none()
-        && action == TableAction::ReadRecords
         && projects::project(tx, project).await?.is_some()
         && !rampart_store::permission_sets::held_by(tx, principal.user.id, project)
             .await?
             .is_empty()
     {
-        // Seeing the project through permission sets; what is visible inside is decided per
-        // table by `access::table_access`.
-        return Ok(Ok(Grant {
-            project,
-            role: None,
-            action,
-        }));
+        // The caller sees the project through permission sets: what is visible inside is
+        // decided per table by `access::table_access`; project-level actions are refused.
+        return Ok(if action == TableAction::ReadRecords {
+            Ok(Grant {
+                project,
+                role: None,
+                action,
+            })
+        } else {
+            Err(Denied::Forbidden { action })
+        });
     }
     Ok(decide(role, project, action))
 }

@@ -2,6 +2,7 @@
 
 use axum::http::StatusCode;
 use rampart_auth::authz;
+use rampart_auth::authz::access::{TableAccess, table_access, user_facts};
 use rampart_core::field::{FieldKind, FieldType};
 use rampart_core::names::{validate_display_name, validate_field_name};
 use rampart_core::{
@@ -183,7 +184,17 @@ pub async fn authorized_table(
     Ok((table, grant))
 }
 
-/// Lists a project's tables.
+/// A table as a caller sees it: only the fields their grants let them know of.
+fn visible_table(access: &TableAccess) -> TableOut {
+    let mut t = TableOut::from(&access.table);
+    t.fields.retain(|f| {
+        f.id.parse::<FieldId>()
+            .is_ok_and(|id| access.knows_field(id))
+    });
+    t
+}
+
+/// Lists a project's tables (those the caller may see).
 #[utoipa::path(get, path = "/api/v1/projects/{project_id}/tables", tag = "tables",
     params(("project_id" = String, Path)),
     responses((status = 200, body = [TableOut])), security(("session" = []), ("token" = [])))]
@@ -196,16 +207,21 @@ pub async fn list(
         .tenant
         .read(move |tx: &mut Tx| {
             Box::pin(async move {
-                if let Err(d) =
-                    authz::authorize(tx, &principal, project_id, TableAction::ReadRecords).await?
-                {
-                    return Err(ApiError::from(d));
+                authz::authorize(tx, &principal, project_id, TableAction::ReadRecords).await??;
+                let facts = user_facts(tx, &principal).await?;
+                let mut out = Vec::new();
+                for t in schema::list_tables(tx, project_id).await? {
+                    if let Some(access) = table_access(tx, &facts, t.id).await?
+                        && access.visible()
+                    {
+                        out.push(visible_table(&access));
+                    }
                 }
-                Ok(schema::list_tables(tx, project_id).await?)
+                Ok(out)
             })
         })
         .await?;
-    Ok(axum::Json(tables.iter().map(TableOut::from).collect()))
+    Ok(axum::Json(tables))
 }
 
 /// Creates a table with its fields (project admins).
@@ -266,15 +282,16 @@ pub async fn get(
     ApiPath(table_id): ApiPath<TableId>,
 ) -> ApiResult<axum::Json<TableOut>> {
     let principal = caller.principal.clone();
-    let (table, _) = caller
+    let out = caller
         .tenant
         .read(move |tx: &mut Tx| {
             Box::pin(async move {
-                authorized_table(tx, &principal, table_id, TableAction::ReadRecords).await
+                let scoped = super::record_ops::scoped(tx, &principal, table_id).await?;
+                Ok(visible_table(&scoped.access))
             })
         })
         .await?;
-    Ok(axum::Json(TableOut::from(&table)))
+    Ok(axum::Json(out))
 }
 
 #[derive(Deserialize, ToSchema)]

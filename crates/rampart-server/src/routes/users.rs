@@ -110,6 +110,65 @@ pub struct UpdateUserIn {
     disabled: Option<bool>,
     #[serde(default)]
     display_name: Option<String>,
+    /// Values of the tenant's custom attributes: a string, a list of strings for multiple
+    /// attributes, or null to remove. Attributes not named keep their values.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    attributes: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// Merges attribute changes into a user's values, checking them against the definitions.
+fn merge_attributes(
+    defs: &[identity::AttributeDef],
+    mut current: serde_json::Map<String, serde_json::Value>,
+    changes: serde_json::Map<String, serde_json::Value>,
+) -> Result<serde_json::Map<String, serde_json::Value>, ApiError> {
+    use serde_json::Value as J;
+    let mut errors = Vec::new();
+    for (name, value) in changes {
+        let at = format!("attributes.{name}");
+        let Some(def) = defs.iter().find(|d| d.name == name) else {
+            errors.push(rampart_core::FieldError::new(
+                at,
+                "unknown_attribute",
+                "the tenant defines no such attribute",
+            ));
+            continue;
+        };
+        let ok = match (&value, def.multiple) {
+            (J::Null, _) => {
+                current.remove(&name);
+                continue;
+            }
+            (J::String(s), false) => s.chars().count() <= 255 && !s.contains('\0'),
+            (J::Array(items), true) => {
+                items.len() <= 100
+                    && items.iter().all(|i| {
+                        i.as_str()
+                            .is_some_and(|s| s.chars().count() <= 255 && !s.contains('\0'))
+                    })
+            }
+            _ => false,
+        };
+        if ok {
+            current.insert(name, value);
+        } else {
+            errors.push(rampart_core::FieldError::new(
+                at,
+                "invalid_value",
+                if def.multiple {
+                    "expected a list of at most 100 strings"
+                } else {
+                    "expected a string of at most 255 characters"
+                },
+            ));
+        }
+    }
+    if errors.is_empty() {
+        Ok(current)
+    } else {
+        Err(rampart_core::Invalid { errors }.into())
+    }
 }
 
 /// Changes a user's role, name or disabled flag. Disabling ends their sessions.
@@ -152,6 +211,12 @@ pub async fn update(
                         "last_owner",
                         "the tenant must keep one enabled owner",
                     ));
+                }
+                if let Some(changes) = body.attributes {
+                    let defs = identity::attribute_defs(tx).await?;
+                    let current = identity::user_attributes(tx, user_id).await?;
+                    let merged = merge_attributes(&defs, current, changes)?;
+                    identity::set_user_attributes(tx, user_id, merged).await?;
                 }
                 let user = identity::update_user(
                     tx,
