@@ -10,6 +10,9 @@
 
 use std::time::{Duration, Instant};
 
+use rampart_auth::Principal;
+use rampart_auth::authn::Via;
+use rampart_auth::authz::access::{table_access, user_facts};
 use rampart_core::record::{InputMode, parse_input};
 use rampart_core::{FieldKind, FieldType, GlobalRole, RecordId, TableDef, UserId};
 use rampart_rules::sort::{SortKey, SortTarget};
@@ -17,7 +20,7 @@ use rampart_sql::{Ident, Param};
 use rampart_store::identity::{self, NewUser};
 use rampart_store::records::{self, After, ListQuery};
 use rampart_store::schema::{self, NewField};
-use rampart_store::{TenantStore, Tx, projects};
+use rampart_store::{TenantStore, Tx, permission_sets, projects};
 use rampart_tests::{Backend, test_store};
 use serde_json::json;
 
@@ -37,9 +40,26 @@ fn field(name: &str, kind: FieldKind, indexed: bool) -> NewField {
     }
 }
 
-async fn setup(ts: &TenantStore) -> (TableDef, UserId) {
+/// Readers of the reference workload, each owning an equal share of the notes.
+const READERS: usize = 100;
+
+async fn setup(ts: &TenantStore) -> (TableDef, UserId, Vec<UserId>) {
     ts.write(|tx: &mut Tx| {
         Box::pin(async move {
+            let mut readers = Vec::new();
+            for i in 0..READERS {
+                let u = identity::insert_user(
+                    tx,
+                    NewUser {
+                        email: format!("reader{i}@x.test"),
+                        display_name: format!("reader {i}"),
+                        role: GlobalRole::Member,
+                        password_hash: None,
+                    },
+                )
+                .await?;
+                readers.push(u.id);
+            }
             let user = identity::insert_user(
                 tx,
                 NewUser {
@@ -62,20 +82,32 @@ async fn setup(ts: &TenantStore) -> (TableDef, UserId) {
                 ],
             )
             .await?;
-            Ok((t, user.id))
+            // The reference rule, held by every reader.
+            let published = t.field_by_name("is_published").unwrap();
+            let def = json!({"tables": { t.id.to_string(): {
+                "read": true,
+                "rules": {"read": format!("(owner = @user.id) || (`#{}` = true)", published.id)}
+            }}});
+            let set = permission_sets::create(tx, p.id, "Readers".into(), def).await?;
+            for r in &readers {
+                permission_sets::assign_user(tx, set.id, *r).await?;
+            }
+            schema::ensure_rule_index(tx, &t, published).await?;
+            Ok((t, user.id, readers))
         })
     })
     .await
     .unwrap()
 }
 
-async fn seed(ts: &TenantStore, table: &TableDef, user: UserId, rows: usize) -> Duration {
+async fn seed(ts: &TenantStore, table: &TableDef, owners: &[UserId], rows: usize) -> Duration {
     let started = Instant::now();
     let mut done = 0;
     while done < rows {
         let n = BATCH.min(rows - done);
         let table = table.clone();
         let start = done;
+        let user = owners[(done / BATCH) % owners.len()];
         ts.write(move |tx: &mut Tx| {
             Box::pin(async move {
                 let batch = (start..start + n)
@@ -123,6 +155,68 @@ async fn boundary(ts: &TenantStore, table: &TableDef, by_n: bool, page: u64) -> 
     .unwrap()
 }
 
+/// Median time of a page as `reader` sees it under the reference rule, and the plan.
+async fn time_list_as(
+    ts: &TenantStore,
+    table: &TableDef,
+    reader: UserId,
+    after: Option<RecordId>,
+) -> (Duration, Vec<String>) {
+    let user = ts
+        .read(move |tx: &mut Tx| Box::pin(async move { identity::user_by_id(tx, reader).await }))
+        .await
+        .unwrap()
+        .unwrap();
+    let principal = Principal {
+        user,
+        via: Via::Session { id_hash: [0; 32] },
+    };
+    let mut samples = Vec::with_capacity(RUNS);
+    let mut plan = Vec::new();
+    for run in 0..RUNS {
+        let (table, principal) = (table.clone(), principal.clone());
+        let started = Instant::now();
+        let (n, p) = ts
+            .read(move |tx: &mut Tx| {
+                Box::pin(async move {
+                    let facts = user_facts(tx, &principal).await?;
+                    let access = table_access(tx, &facts, table.id).await?.unwrap();
+                    let branches: Vec<_> = access
+                        .read_branches()
+                        .unwrap()
+                        .iter()
+                        .map(|p| rampart_rules::compile(p, &facts.ctx, tx.dialect()).unwrap())
+                        .collect();
+                    let query = |branches| ListQuery {
+                        flags: vec![],
+                        branches,
+                        filter: None,
+                        sort: vec![],
+                        id_descending: false,
+                        after: after.map(|id| After { values: vec![], id }),
+                        limit: PAGE,
+                    };
+                    let plan = if run == 0 {
+                        records::plan(tx, &table, query(branches.clone())).await?
+                    } else {
+                        vec![]
+                    };
+                    let page = records::list(tx, &table, query(branches)).await?;
+                    Ok((page.records.len(), plan))
+                })
+            })
+            .await
+            .unwrap();
+        samples.push(started.elapsed());
+        if run == 0 {
+            plan = p;
+        }
+        assert_eq!(n, PAGE as usize);
+    }
+    samples.sort();
+    (samples[samples.len() / 2], plan)
+}
+
 async fn time_list(
     ts: &TenantStore,
     table: &TableDef,
@@ -141,6 +235,7 @@ async fn time_list(
                         &table,
                         ListQuery {
                             flags: vec![],
+                            branches: vec![],
                             filter: None,
                             sort,
                             id_descending: false,
@@ -211,10 +306,10 @@ async fn measure(backend: Backend, rows: usize) {
     let (store, _dir) = test_store(&backend).await;
     let tenant = store.create_tenant("bench", "bench").await.unwrap();
     let ts = store.tenant_store(&tenant).await.unwrap();
-    let (table, user) = setup(&ts).await;
+    let (table, user, readers) = setup(&ts).await;
     let one_writer = single_writes(&ts, &table, user, 1, 500).await;
     let many_writers = single_writes(&ts, &table, user, 64, 40).await;
-    let seeding = seed(&ts, &table, user, rows).await;
+    let seeding = seed(&ts, &table, &readers, rows).await;
     if let Backend::Postgres(_) = backend {
         let storage = Ident::new(table.storage.clone()).unwrap();
         ts.write(move |tx: &mut Tx| {
@@ -255,6 +350,9 @@ async fn measure(backend: Backend, rows: usize) {
         }),
     )
     .await;
+    let reader = readers[READERS / 2];
+    let (rule_first, plan_first) = time_list_as(&ts, &table, reader, None).await;
+    let (rule_deep, plan_deep) = time_list_as(&ts, &table, reader, Some(deep_id)).await;
     let ratio = |a: Duration, b: Duration| b.as_secs_f64() / a.as_secs_f64();
     println!("\n### {name}, {rows} records\n");
     println!("| measure | value |\n|---|---|");
@@ -291,6 +389,26 @@ async fn measure(backend: Backend, rows: usize) {
     println!(
         "| **page {DEEP_PAGE} / page 1, by indexed integer** | **{:.2}** |",
         ratio(first_by_n, deep_by_n)
+    );
+    println!(
+        "| page 1 with the reference rule, as a reader | {} µs |",
+        rule_first.as_micros()
+    );
+    println!(
+        "| page {DEEP_PAGE} (by cursor) with the reference rule | {} µs |",
+        rule_deep.as_micros()
+    );
+    println!(
+        "| **list throughput with the rule / without a rule (page 1)** | **{:.2}** |",
+        first_by_id.as_secs_f64() / rule_first.as_secs_f64()
+    );
+    println!(
+        "\nPlan, reference rule, page 1:\n```\n{}\n```",
+        plan_first.join("\n")
+    );
+    println!(
+        "Plan, reference rule, deep cursor:\n```\n{}\n```",
+        plan_deep.join("\n")
     );
     store.destroy_postgres_instance().await.unwrap();
 }

@@ -424,6 +424,7 @@ async fn sql_and_evaluator_select_the_same_records(backend: Backend) {
                             ListQuery {
                                 filter: Some(compiled),
                                 flags: vec![],
+                                branches: vec![],
                                 sort: vec![],
                                 id_descending: false,
                                 after: None,

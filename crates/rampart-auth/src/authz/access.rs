@@ -152,6 +152,36 @@ impl TableAccess {
         })
     }
 
+    /// The caller's read predicate split into 2 to 4 disjoint branches, when it is a
+    /// top-level OR: by id, each branch is one index range scan (see `ListQuery::branches`).
+    pub fn read_branches(&self) -> Option<Vec<Pred>> {
+        fn flatten(p: Pred, out: &mut Vec<Pred>) {
+            match p {
+                Pred::Or(parts) => parts.into_iter().for_each(|q| flatten(q, out)),
+                other => out.push(other),
+            }
+        }
+        let mut parts = Vec::new();
+        flatten(self.predicate(Op::Read)?, &mut parts);
+        if !(2..=4).contains(&parts.len()) {
+            return None;
+        }
+        Some(
+            (0..parts.len())
+                .map(|i| {
+                    if i == 0 {
+                        parts[0].clone()
+                    } else {
+                        Pred::And(vec![
+                            parts[i].clone(),
+                            Pred::Not(Box::new(Pred::Or(parts[..i].to_vec()))),
+                        ])
+                    }
+                })
+                .collect(),
+        )
+    }
+
     /// Whether a field may be used in filters and sorts: every read grant reads it.
     pub fn filterable(&self, field: FieldId) -> bool {
         let mut readers = self.grants_for(Op::Read).peekable();

@@ -408,3 +408,62 @@ pub fn display(def: &SetDefinition, tables: &HashMap<TableId, TableDef>) -> SetD
     }
     out
 }
+
+/// The fields stored rules compare with `=` or `in` at the top of a disjunct: each gets a
+/// `(field, id)` index so its branch of a list is an index range scan.
+pub fn rule_index_fields(
+    def: &SetDefinition,
+    tables: &HashMap<TableId, TableDef>,
+    attributes: &[AttributeDef],
+) -> Vec<(TableId, FieldId)> {
+    use rampart_rules::Pred;
+    use rampart_rules::ast::CmpOp;
+    use rampart_rules::check::Col;
+    fn walk(p: &Pred, out: &mut Vec<FieldId>) {
+        match p {
+            Pred::Or(ps) | Pred::And(ps) => ps.iter().for_each(|q| walk(q, out)),
+            Pred::Cmp {
+                col: Col::Field(f),
+                op: CmpOp::Eq,
+                ..
+            }
+            | Pred::InList {
+                col: Col::Field(f), ..
+            }
+            | Pred::InContext {
+                col: Col::Field(f), ..
+            } => out.push(f.id),
+            _ => {}
+        }
+    }
+    let lookup = |id: TableId| tables.get(&id).cloned();
+    let scope = Scope {
+        tables: &lookup,
+        readable: None,
+        attributes,
+        rule: true,
+    };
+    let mut out = Vec::new();
+    for (key, grant) in &def.tables {
+        let Some(table) = key.parse::<TableId>().ok().and_then(|id| tables.get(&id)) else {
+            continue;
+        };
+        for op in Op::ALL {
+            let Some(text) = grant.rules.get(op) else {
+                continue;
+            };
+            let Ok(expr) = rampart_rules::parse(text) else {
+                continue;
+            };
+            let Ok(pred) = rampart_rules::check(&expr, table, &scope, "rule") else {
+                continue;
+            };
+            let mut fields = Vec::new();
+            walk(&pred, &mut fields);
+            out.extend(fields.into_iter().map(|f| (table.id, f)));
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}

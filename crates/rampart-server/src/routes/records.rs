@@ -450,6 +450,20 @@ pub async fn list(
                     ),
                     None => None,
                 };
+                // A top-level OR of the caller's rules becomes one index range scan per branch.
+                let branches: Vec<rampart_sql::Sql> = match scoped.access.read_branches() {
+                    Some(parts) if sort.keys.is_empty() => parts
+                        .iter()
+                        .map(|p| rampart_rules::compile(p, &scoped.facts.ctx, dialect))
+                        .collect::<Result<_, _>>()
+                        .map_err(|e| ApiError::internal(&e))?,
+                    _ => Vec::new(),
+                };
+                let page_filter = if branches.is_empty() {
+                    None
+                } else {
+                    user_filter.clone()
+                };
                 let combined = match (visible, user_filter) {
                     (None, None) => None,
                     (Some(a), None) | (None, Some(a)) => Some(a),
@@ -481,8 +495,13 @@ pub async fn list(
                     tx,
                     &table,
                     ListQuery {
-                        filter: combined,
+                        filter: if branches.is_empty() {
+                            combined
+                        } else {
+                            page_filter
+                        },
                         flags,
+                        branches,
                         sort: sort.keys.clone(),
                         id_descending: sort.id_descending,
                         after,

@@ -117,6 +117,9 @@ pub async fn list(tx: &mut Tx, table: &TableDef, query: ListQuery) -> Result<Pag
     };
     let flags = query.flags.clone();
     let rows = match single_key {
+        _ if !query.branches.is_empty() && query.sort.is_empty() => {
+            list_union(tx, table, query).await?
+        }
         Some(key) => list_by_one_key(tx, table, &key, query).await?,
         None => {
             list_general(
@@ -297,4 +300,89 @@ pub async fn count(
         ))
         .push(") c");
     Ok(u64::try_from(tx.fetch_one(q).await?.i64(0)?).unwrap_or(0))
+}
+
+/// The SQL of a by-id page as a UNION ALL of one range scan per branch (see
+/// [`ListQuery::branches`]), each limited to the page size, merged by id.
+pub(crate) fn union_sql(tx: &Tx, table: &TableDef, query: &ListQuery) -> Result<Sql, StoreError> {
+    let (op, dir): (&'static str, &'static str) = if query.id_descending {
+        (" < ", " DESC")
+    } else {
+        (" > ", " ASC")
+    };
+    let wanted = i64::from(query.limit) + 1;
+    let mut q = tx.sql();
+    for (i, branch) in query.branches.iter().enumerate() {
+        if i > 0 {
+            q.push(" UNION ALL ");
+        }
+        let mut inner = tx.sql();
+        push_select_with(&mut inner, table, &query.flags)?;
+        let mut conditions: Vec<Sql> = query.filter.iter().cloned().collect();
+        conditions.push(branch.clone());
+        if let Some(after) = &query.after {
+            let mut c = tx.sql();
+            c.push("t.id").push(op).param(Param::Uuid(after.id.0));
+            conditions.push(c);
+        }
+        push_where(&mut inner, conditions);
+        inner
+            .push(" ORDER BY t.id")
+            .push(dir)
+            .push(" LIMIT ")
+            .param(Param::I64(wanted));
+        q.push("SELECT * FROM (").append(inner).push(") b");
+    }
+    q.push(" ORDER BY 1")
+        .push(dir)
+        .push(" LIMIT ")
+        .param(Param::I64(wanted));
+    Ok(q)
+}
+
+async fn list_union(
+    tx: &mut Tx,
+    table: &TableDef,
+    query: ListQuery,
+) -> Result<(Vec<DbRow>, u32), StoreError> {
+    let q = union_sql(tx, table, &query)?;
+    Ok((tx.fetch_all(q).await?, query.limit))
+}
+
+/// The database's plan for a page (`EXPLAIN QUERY PLAN` on SQLite, `EXPLAIN` on PostgreSQL),
+/// one line per step: for tests that pin plans, and for `explain`.
+pub async fn plan(
+    tx: &mut Tx,
+    table: &TableDef,
+    query: ListQuery,
+) -> Result<Vec<String>, StoreError> {
+    let body = if !query.branches.is_empty() && query.sort.is_empty() {
+        union_sql(tx, table, &query)?
+    } else {
+        let mut q = tx.sql();
+        push_select_with(&mut q, table, &query.flags)?;
+        let mut conditions: Vec<Sql> = query.filter.iter().cloned().collect();
+        if let Some(after) = &query.after {
+            let mut c = tx.sql();
+            push_after(&mut c, &query.sort, query.id_descending, after)?;
+            conditions.push(c);
+        }
+        push_where(&mut q, conditions);
+        q.push(" ORDER BY t.id LIMIT ")
+            .param(Param::I64(i64::from(query.limit) + 1));
+        q
+    };
+    let mut q = tx.sql();
+    q.push(match tx.dialect() {
+        rampart_sql::Dialect::Sqlite => "EXPLAIN QUERY PLAN ",
+        rampart_sql::Dialect::Postgres => "EXPLAIN ",
+    });
+    q.append(body);
+    let rows = tx.fetch_all(q).await?;
+    rows.iter()
+        .map(|r| match r {
+            DbRow::Sqlite(_) => r.text(3),
+            DbRow::Pg(_) => r.text(0),
+        })
+        .collect()
 }

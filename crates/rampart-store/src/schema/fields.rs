@@ -70,6 +70,10 @@ pub(crate) async fn drop_indexes(
             tx.execute(q).await?;
         }
     }
+    let mut q = tx.sql();
+    q.push("DROP INDEX IF EXISTS ")
+        .ident(&rule_index(&table.storage, &field.column)?);
+    tx.execute(q).await?;
     Ok(())
 }
 
@@ -596,4 +600,30 @@ pub async fn delete_field(
     tx.execute(q).await?;
     bump_version(tx, table.id).await?;
     load_table(tx, table.id).await?.ok_or(StoreError::NotFound)
+}
+
+fn rule_index(table: &str, column: &str) -> Result<rampart_sql::Ident, StoreError> {
+    ident(&format!("{table}_r_{column}"))
+}
+
+/// Creates, if missing, the `(column, id)` index a record rule comparing this field needs, so
+/// that the rule's branch of a list is an index range scan.
+pub async fn ensure_rule_index(
+    tx: &mut Tx,
+    table: &TableDef,
+    field: &FieldDef,
+) -> Result<(), StoreError> {
+    if matches!(field.field_type, FieldType::Link(_)) || !field.field_type.is_scalar_column() {
+        return Ok(());
+    }
+    let mut q = tx.sql();
+    q.push("CREATE INDEX IF NOT EXISTS ")
+        .ident(&rule_index(&table.storage, &field.column)?)
+        .push(" ON ")
+        .ident(&ident(&table.storage)?)
+        .push(" (")
+        .ident(&ident(&field.column)?)
+        .push(", id)");
+    tx.execute(q).await?;
+    Ok(())
 }
