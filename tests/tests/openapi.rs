@@ -309,6 +309,21 @@ async fn every_operation_answers_as_documented(backend: Backend) {
         "/api/v1/tables/{table_id}/records",
         &owner.get(&format!("{rp}?filter=a%20%3D")).await,
     );
+    let member_id = id(&member);
+    c.check(
+        "get",
+        "/api/v1/tables/{table_id}/records/{record_id}/explain",
+        &owner
+            .get(&format!("{one}/explain?user_id={member_id}"))
+            .await,
+    );
+    c.check(
+        "get",
+        "/api/v1/tables/{table_id}/simulate",
+        &owner
+            .get(&format!("{tp}/simulate?user_id={member_id}"))
+            .await,
+    );
     // groups, attributes, permission sets
     c.check(
         "get",

@@ -151,6 +151,64 @@ async fn sets_grant_records_and_fields_by_rule(backend: Backend) {
         .collect();
     assert!(!names.contains(&"secret"), "{names:?}");
 
+    // Explain and simulate, for project admins.
+    let alice_id = me(&alice).await;
+    let ex = owner
+        .get(&format!(
+            "/api/v1/tables/{t}/records/{}/explain?user_id={alice_id}",
+            id(&published.body)
+        ))
+        .await;
+    assert_eq!(ex.status, 200, "{ex:?}");
+    assert_eq!(ex.body["allowed"], true);
+    let set_grant = ex.body["grants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["source"].as_str().unwrap().contains("Authors"))
+        .unwrap();
+    assert_eq!(
+        set_grant["clauses"],
+        json!([{"clause": "(owner = @user.id)", "matched": false}, {"clause": "(is_published = true)", "matched": true}])
+    );
+    assert!(
+        ex.body["reason"].as_str().unwrap().contains("is_published"),
+        "{ex:?}"
+    );
+    assert!(
+        !ex.body["visible_fields"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("secret"))
+    );
+    let ex = owner
+        .get(&format!(
+            "/api/v1/tables/{t}/records/{}/explain?user_id={alice_id}&operation=update",
+            id(&published.body)
+        ))
+        .await;
+    assert_eq!(ex.body["allowed"], false, "{ex:?}");
+    let ex = owner
+        .get(&format!(
+            "/api/v1/tables/{t}/records/{}/explain?user_id={alice_id}",
+            id(&hidden.body)
+        ))
+        .await;
+    assert_eq!(ex.body["allowed"], false);
+    assert_eq!(ex.body["visible_fields"], json!([]));
+    let sim = owner
+        .get(&format!("/api/v1/tables/{t}/simulate?user_id={alice_id}"))
+        .await;
+    assert_eq!(titles(&sim), vec!["mine", "published"]);
+    assert!(sim.body["records"][0]["fields"].get("secret").is_none());
+    assert_eq!(
+        alice
+            .get(&format!("/api/v1/tables/{t}/simulate?user_id={alice_id}"))
+            .await
+            .status,
+        403
+    );
+
     // A record the caller may not read looks exactly like one that does not exist.
     let denied = alice
         .get(&format!("/api/v1/tables/{t}/records/{}", id(&hidden.body)))

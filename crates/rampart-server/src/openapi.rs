@@ -98,6 +98,8 @@ api_routes! {
     post "/api/v1/tables/{table_id}/records" => records::create,
     post "/api/v1/tables/{table_id}/records/batch" => records::batch,
     get "/api/v1/tables/{table_id}/records/{record_id}" => records::get,
+    get "/api/v1/tables/{table_id}/records/{record_id}/explain" => records::explain,
+    get "/api/v1/tables/{table_id}/simulate" => records::simulate,
     patch "/api/v1/tables/{table_id}/records/{record_id}" => records::update,
     delete "/api/v1/tables/{table_id}/records/{record_id}" => records::delete,
 }

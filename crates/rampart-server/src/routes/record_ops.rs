@@ -343,3 +343,177 @@ pub fn in_op(op: &str, mut e: ApiError) -> ApiError {
     }
     e
 }
+
+/// What `explain` found for one grant.
+#[derive(Debug)]
+pub struct ExplainedGrant {
+    pub source: String,
+    pub allows_operation: bool,
+    pub rule: Option<String>,
+    pub clauses: Vec<(String, bool)>,
+    pub allows_record: bool,
+}
+
+#[derive(Debug)]
+pub struct Explained {
+    pub exists: bool,
+    pub allowed: bool,
+    pub reason: String,
+    pub grants: Vec<ExplainedGrant>,
+    pub visible_fields: Vec<String>,
+}
+
+fn split_or_expr(e: &rampart_rules::Expr, out: &mut Vec<rampart_rules::Expr>) {
+    match e {
+        rampart_rules::Expr::Or(a, b) => {
+            split_or_expr(a, out);
+            split_or_expr(b, out);
+        }
+        other => out.push(other.clone()),
+    }
+}
+
+fn split_or_pred(p: &rampart_rules::Pred, out: &mut Vec<rampart_rules::Pred>) {
+    match p {
+        rampart_rules::Pred::Or(parts) => parts.iter().for_each(|q| split_or_pred(q, out)),
+        other => out.push(other.clone()),
+    }
+}
+
+/// Why `principal` may or may not perform `op` on a record: every grant, its rule and which
+/// clause of the rule matched, evaluated by the same SQL the operation itself would run.
+pub async fn explain(
+    tx: &mut Tx,
+    principal: &Principal,
+    table_id: TableId,
+    id: RecordId,
+    op: Op,
+) -> Result<Explained, ApiError> {
+    use std::collections::HashMap;
+    let facts = user_facts(tx, principal).await?;
+    let access = table_access(tx, &facts, table_id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    let table = access.table.clone();
+    let mut tables: HashMap<TableId, rampart_core::TableDef> =
+        HashMap::from([(table.id, table.clone())]);
+    for f in &table.fields {
+        if let rampart_core::FieldType::Link(o) = &f.field_type
+            && let Some(t) = rampart_store::schema::load_table(tx, o.table_id).await?
+        {
+            tables.insert(t.id, t);
+        }
+    }
+    let dialect = tx.dialect();
+    let compile = |p: &rampart_rules::Pred| {
+        rampart_rules::compile(p, &facts.ctx, dialect).map_err(|e| ApiError::internal(&e))
+    };
+    let exists = records::check_flags(tx, &table, id, vec![true_sql(tx)])
+        .await?
+        .is_some();
+    let mut grants = Vec::new();
+    let mut read_answers = Vec::new();
+    let mut readable = false;
+    for g in &access.grants {
+        let allows_operation = g.def.allows(op);
+        let rule = g
+            .rule_text
+            .get(&op)
+            .and_then(|text| rampart_rules::parse(text).ok())
+            .map(|e| rampart_auth::authz::definition::translate_rule(&e, &table, &tables, false));
+        let mut clauses = Vec::new();
+        let mut allows_record = allows_operation && exists;
+        if let (Some(expr), Some(pred)) = (&rule, g.rules.get(&op)) {
+            let (mut texts, mut preds) = (Vec::new(), Vec::new());
+            split_or_expr(expr, &mut texts);
+            split_or_pred(pred, &mut preds);
+            let sql = preds.iter().map(&compile).collect::<Result<Vec<_>, _>>()?;
+            let answers = if exists {
+                records::check_flags(tx, &table, id, sql)
+                    .await?
+                    .unwrap_or_default()
+            } else {
+                vec![false; preds.len()]
+            };
+            let aligned = texts.len() == preds.len();
+            for (i, matched) in answers.iter().enumerate() {
+                let text = if aligned {
+                    texts[i].to_string()
+                } else {
+                    format!("clause {}", i + 1)
+                };
+                clauses.push((text, *matched));
+            }
+            allows_record = allows_operation && answers.iter().any(|a| *a);
+        }
+        // Read access of this grant to this record, for field visibility.
+        if g.def.read {
+            let read_ok = match g.rules.get(&Op::Read) {
+                None => exists,
+                Some(p) => {
+                    let sql = compile(p)?;
+                    records::check_flags(tx, &table, id, vec![sql])
+                        .await?
+                        .is_some_and(|a| a[0])
+                }
+            };
+            read_answers.push(read_ok);
+            readable |= read_ok;
+        }
+        grants.push(ExplainedGrant {
+            source: g.source.describe(),
+            allows_operation,
+            rule: rule.map(|e| e.to_string()),
+            clauses,
+            allows_record,
+        });
+    }
+    let admitted: Vec<&ExplainedGrant> = grants.iter().filter(|g| g.allows_record).collect();
+    let (allowed, reason) = if !exists {
+        (false, "the record does not exist".to_owned())
+    } else if op != Op::Read && !readable {
+        (
+            false,
+            "the user may not read the record, so it does not exist for them".to_owned(),
+        )
+    } else if let Some(first) = admitted.first() {
+        let clause = first
+            .clauses
+            .iter()
+            .find(|(_, m)| *m)
+            .map(|(c, _)| format!(" by the clause {c}"))
+            .unwrap_or_default();
+        (true, format!("allowed by {}{clause}", first.source))
+    } else if grants.iter().any(|g| g.allows_operation) {
+        (
+            false,
+            format!(
+                "no rule of the grants allowing {} matches this record",
+                op.as_str()
+            ),
+        )
+    } else {
+        (
+            false,
+            format!("no grant of the user allows {}", op.as_str()),
+        )
+    };
+    let visible_fields = if readable {
+        let visible = access.visible_fields(&read_answers);
+        table
+            .fields
+            .iter()
+            .filter(|f| visible.contains(&f.id))
+            .map(|f| f.name.clone())
+            .collect()
+    } else {
+        Vec::new()
+    };
+    Ok(Explained {
+        exists,
+        allowed,
+        reason,
+        grants,
+        visible_fields,
+    })
+}

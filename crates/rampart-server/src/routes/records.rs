@@ -345,6 +345,39 @@ pub async fn list(
     ApiPath(table_id): ApiPath<TableId>,
     ApiQuery(query): ApiQuery<ListQueryIn>,
 ) -> ApiResult<axum::Json<ListOut>> {
+    let req = page_request(
+        &state,
+        query,
+        caller.tenant.tenant.id,
+        caller.principal.user.id,
+    )?;
+    let principal = caller.principal.clone();
+    let out = caller
+        .tenant
+        .read(move |tx: &mut Tx| Box::pin(async move { page(tx, &principal, table_id, req).await }))
+        .await?;
+    Ok(axum::Json(out))
+}
+
+/// A validated list request.
+struct PageRequest {
+    query: ListQueryIn,
+    parsed: Option<rampart_rules::Expr>,
+    limit: u32,
+    exact: bool,
+    limits: crate::config::LimitsConfig,
+    key: std::sync::Arc<Vec<u8>>,
+    tenant: rampart_core::TenantId,
+    /// Who the cursor is bound to: the caller (also when simulating another user).
+    cursor_user: UserId,
+}
+
+fn page_request(
+    state: &AppState,
+    query: ListQueryIn,
+    tenant: rampart_core::TenantId,
+    cursor_user: UserId,
+) -> ApiResult<PageRequest> {
     let limits = state.config.limits.clone();
     let limit = query.limit.unwrap_or(limits.default_page_size);
     if limit == 0 || limit > limits.max_page_size {
@@ -375,157 +408,364 @@ pub async fn list(
         })?),
         None => None,
     };
-    let principal = caller.principal.clone();
-    let tenant = caller.tenant.tenant.id;
-    let key = state.cursor_key.clone();
+    Ok(PageRequest {
+        query,
+        parsed,
+        limit,
+        exact,
+        limits,
+        key: state.cursor_key.clone(),
+        tenant,
+        cursor_user,
+    })
+}
+
+/// One page of a table as `principal` may see it: the caller, or the user an admin simulates.
+async fn page(
+    tx: &mut Tx,
+    principal: &rampart_auth::Principal,
+    table_id: TableId,
+    req: PageRequest,
+) -> Result<ListOut, ApiError> {
+    let PageRequest {
+        query,
+        parsed,
+        limit,
+        exact,
+        limits,
+        key,
+        tenant,
+        cursor_user,
+    } = req;
+    let scoped = scoped(tx, &principal, table_id).await?;
+    if !scoped.access.allows(Op::Read) {
+        return Err(ApiError::forbidden(
+            "forbidden",
+            "your permissions do not allow reading this table",
+        ));
+    }
+    let table = scoped.access.table.clone();
+    let can_use = |_: TableId, f: FieldId| scoped.access.filterable(f);
+    let sort = match query.sort.as_deref() {
+        Some(s) => parse_sort(&table, s)?,
+        None => Sort::default(),
+    };
+    for k in &sort.keys {
+        if let SortTarget::Field(f) = &k.target
+            && !scoped.access.filterable(f.id)
+        {
+            return Err(ApiError::field(
+                "sort",
+                "unknown_field",
+                format!("no field named {:?}", f.name),
+            ));
+        }
+    }
+    let (pred, filter_text) = match &parsed {
+        None => (None, String::new()),
+        Some(expr) => {
+            let mut linked: HashMap<TableId, TableDef> = HashMap::new();
+            for f in &table.fields {
+                if let rampart_core::FieldType::Link(o) = &f.field_type
+                    && let Some(t) = load_table(tx, o.table_id).await?
+                {
+                    linked.insert(t.id, t);
+                }
+            }
+            let lookup = |id: TableId| linked.get(&id).cloned();
+            let scope = rampart_rules::check::Scope {
+                tables: &lookup,
+                readable: Some(&can_use),
+                attributes: &scoped.facts.attributes,
+                rule: false,
+            };
+            (
+                Some(rampart_rules::check(expr, &table, &scope, "filter")?),
+                expr.to_string(),
+            )
+        }
+    };
+    // A simulated list's cursors are the admin's, and differ from their own list's.
+    let bound_filter = if cursor_user == principal.user.id {
+        filter_text.clone()
+    } else {
+        format!("as {}: {filter_text}", principal.user.id)
+    };
+    let binding = Binding {
+        tenant,
+        table: &table,
+        user: cursor_user,
+        sort: &sort,
+        filter: &bound_filter,
+    };
+    let after = match &query.cursor {
+        Some(c) => Some(cursor::decode(&key, &binding, c)?),
+        None => None,
+    };
+    let dialect = tx.dialect();
+    let visible = scoped.visible_sql(tx)?;
+    let user_filter = match &pred {
+        Some(p) => Some(
+            rampart_rules::compile(p, &scoped.facts.ctx, dialect)
+                .map_err(|e| ApiError::internal(&e))?,
+        ),
+        None => None,
+    };
+    // A top-level OR of the caller's rules becomes one index range scan per branch.
+    let branches: Vec<rampart_sql::Sql> = match scoped.access.read_branches() {
+        Some(parts) if sort.keys.is_empty() => parts
+            .iter()
+            .map(|p| rampart_rules::compile(p, &scoped.facts.ctx, dialect))
+            .collect::<Result<_, _>>()
+            .map_err(|e| ApiError::internal(&e))?,
+        _ => Vec::new(),
+    };
+    let page_filter = if branches.is_empty() {
+        None
+    } else {
+        user_filter.clone()
+    };
+    let combined = match (visible, user_filter) {
+        (None, None) => None,
+        (Some(a), None) | (None, Some(a)) => Some(a),
+        (Some(a), Some(b)) => {
+            let mut c = tx.sql();
+            c.push("(").append(a).push(") AND (").append(b).push(")");
+            Some(c)
+        }
+    };
+    let count = if exact {
+        let n = records::count(tx, &table, combined.clone(), limits.max_exact_count).await?;
+        if n > limits.max_exact_count {
+            return Err(ApiError::field(
+                "count",
+                "count_too_large",
+                format!(
+                    "more than {} records match; exact counts stop there",
+                    limits.max_exact_count
+                ),
+            ));
+        }
+        Some(n)
+    } else {
+        None
+    };
+    let flags = scoped.read_flags(tx)?;
+    let page = records::list(
+        tx,
+        &table,
+        ListQuery {
+            filter: if branches.is_empty() {
+                combined
+            } else {
+                page_filter
+            },
+            flags,
+            branches,
+            sort: sort.keys.clone(),
+            id_descending: sort.id_descending,
+            after,
+            limit,
+        },
+    )
+    .await?;
+    let next_cursor = match (page.has_more, page.records.last()) {
+        (true, Some(last)) => Some(cursor::encode(&key, &binding, last)),
+        _ => None,
+    };
+    Ok(ListOut {
+        records: page
+            .records
+            .iter()
+            .zip(&page.flags)
+            .map(|(r, f)| scoped.project(r, f))
+            .collect(),
+        has_more: page.has_more,
+        next_cursor,
+        count,
+    })
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct SimulateQuery {
+    /// The user whose view is simulated.
+    #[param(value_type = String)]
+    user_id: UserId,
+    filter: Option<String>,
+    sort: Option<String>,
+    limit: Option<u32>,
+    cursor: Option<String>,
+    count: Option<String>,
+}
+
+/// Loads a user of the tenant as a principal (for simulate and explain), after checking the
+/// caller administers the table's project.
+async fn as_user(
+    tx: &mut Tx,
+    caller: &rampart_auth::Principal,
+    table_id: TableId,
+    user: UserId,
+) -> Result<rampart_auth::Principal, ApiError> {
+    let table = load_table(tx, table_id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    rampart_auth::authz::authorize(
+        tx,
+        caller,
+        table.project_id,
+        rampart_core::TableAction::ManageMembers,
+    )
+    .await??;
+    let user = rampart_store::identity::user_by_id(tx, user)
+        .await?
+        .ok_or_else(|| ApiError::field("user_id", "unknown_user", "no such user in this tenant"))?;
+    Ok(rampart_auth::Principal {
+        user,
+        via: rampart_auth::authn::Via::Session { id_hash: [0; 32] },
+    })
+}
+
+/// Lists a table as another user would see it (project admins): the same path as their own
+/// list, with their grants, rules and field access.
+#[utoipa::path(get, path = "/api/v1/tables/{table_id}/simulate", tag = "permissions",
+    params(("table_id" = String, Path), SimulateQuery),
+    responses((status = 200, body = ListOut)), security(("session" = []), ("token" = [])))]
+pub async fn simulate(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(table_id): ApiPath<TableId>,
+    ApiQuery(q): ApiQuery<SimulateQuery>,
+) -> ApiResult<axum::Json<ListOut>> {
+    let query = ListQueryIn {
+        filter: q.filter,
+        sort: q.sort,
+        limit: q.limit,
+        cursor: q.cursor,
+        count: q.count,
+    };
+    let req = page_request(
+        &state,
+        query,
+        caller.tenant.tenant.id,
+        caller.principal.user.id,
+    )?;
+    let admin = caller.principal.clone();
+    let target = q.user_id;
     let out = caller
         .tenant
         .read(move |tx: &mut Tx| {
             Box::pin(async move {
-                let scoped = scoped(tx, &principal, table_id).await?;
-                if !scoped.access.allows(Op::Read) {
-                    return Err(ApiError::forbidden(
-                        "forbidden",
-                        "your permissions do not allow reading this table",
-                    ));
-                }
-                let table = scoped.access.table.clone();
-                let can_use = |_: TableId, f: FieldId| scoped.access.filterable(f);
-                let sort = match query.sort.as_deref() {
-                    Some(s) => parse_sort(&table, s)?,
-                    None => Sort::default(),
-                };
-                for k in &sort.keys {
-                    if let SortTarget::Field(f) = &k.target
-                        && !scoped.access.filterable(f.id)
-                    {
-                        return Err(ApiError::field(
-                            "sort",
-                            "unknown_field",
-                            format!("no field named {:?}", f.name),
-                        ));
-                    }
-                }
-                let (pred, filter_text) = match &parsed {
-                    None => (None, String::new()),
-                    Some(expr) => {
-                        let mut linked: HashMap<TableId, TableDef> = HashMap::new();
-                        for f in &table.fields {
-                            if let rampart_core::FieldType::Link(o) = &f.field_type
-                                && let Some(t) = load_table(tx, o.table_id).await?
-                            {
-                                linked.insert(t.id, t);
-                            }
-                        }
-                        let lookup = |id: TableId| linked.get(&id).cloned();
-                        let scope = rampart_rules::check::Scope {
-                            tables: &lookup,
-                            readable: Some(&can_use),
-                            attributes: &scoped.facts.attributes,
-                            rule: false,
-                        };
-                        (
-                            Some(rampart_rules::check(expr, &table, &scope, "filter")?),
-                            expr.to_string(),
-                        )
-                    }
-                };
-                let binding = Binding {
-                    tenant,
-                    table: &table,
-                    user: principal.user.id,
-                    sort: &sort,
-                    filter: &filter_text,
-                };
-                let after = match &query.cursor {
-                    Some(c) => Some(cursor::decode(&key, &binding, c)?),
-                    None => None,
-                };
-                let dialect = tx.dialect();
-                let visible = scoped.visible_sql(tx)?;
-                let user_filter = match &pred {
-                    Some(p) => Some(
-                        rampart_rules::compile(p, &scoped.facts.ctx, dialect)
-                            .map_err(|e| ApiError::internal(&e))?,
-                    ),
-                    None => None,
-                };
-                // A top-level OR of the caller's rules becomes one index range scan per branch.
-                let branches: Vec<rampart_sql::Sql> = match scoped.access.read_branches() {
-                    Some(parts) if sort.keys.is_empty() => parts
-                        .iter()
-                        .map(|p| rampart_rules::compile(p, &scoped.facts.ctx, dialect))
-                        .collect::<Result<_, _>>()
-                        .map_err(|e| ApiError::internal(&e))?,
-                    _ => Vec::new(),
-                };
-                let page_filter = if branches.is_empty() {
-                    None
-                } else {
-                    user_filter.clone()
-                };
-                let combined = match (visible, user_filter) {
-                    (None, None) => None,
-                    (Some(a), None) | (None, Some(a)) => Some(a),
-                    (Some(a), Some(b)) => {
-                        let mut c = tx.sql();
-                        c.push("(").append(a).push(") AND (").append(b).push(")");
-                        Some(c)
-                    }
-                };
-                let count = if exact {
-                    let n = records::count(tx, &table, combined.clone(), limits.max_exact_count)
-                        .await?;
-                    if n > limits.max_exact_count {
-                        return Err(ApiError::field(
-                            "count",
-                            "count_too_large",
-                            format!(
-                                "more than {} records match; exact counts stop there",
-                                limits.max_exact_count
-                            ),
-                        ));
-                    }
-                    Some(n)
-                } else {
-                    None
-                };
-                let flags = scoped.read_flags(tx)?;
-                let page = records::list(
-                    tx,
-                    &table,
-                    ListQuery {
-                        filter: if branches.is_empty() {
-                            combined
-                        } else {
-                            page_filter
-                        },
-                        flags,
-                        branches,
-                        sort: sort.keys.clone(),
-                        id_descending: sort.id_descending,
-                        after,
-                        limit,
-                    },
-                )
-                .await?;
-                let next_cursor = match (page.has_more, page.records.last()) {
-                    (true, Some(last)) => Some(cursor::encode(&key, &binding, last)),
-                    _ => None,
-                };
-                Ok(ListOut {
-                    records: page
-                        .records
-                        .iter()
-                        .zip(&page.flags)
-                        .map(|(r, f)| scoped.project(r, f))
-                        .collect(),
-                    has_more: page.has_more,
-                    next_cursor,
-                    count,
-                })
+                let principal = as_user(tx, &admin, table_id, target).await?;
+                page(tx, &principal, table_id, req).await
             })
         })
         .await?;
+    tracing::info!(target: "rampart::audit", event = "simulate", table = %table_id, as_user = %target, by = %caller.principal.user.id);
     Ok(axum::Json(out))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ExplainQuery {
+    /// The user whose access is explained.
+    #[param(value_type = String)]
+    user_id: UserId,
+    /// `read` (default), `update` or `delete`.
+    operation: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ClauseOut {
+    /// One top-level alternative of the rule (`a || b` has two), with current names.
+    clause: String,
+    matched: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct GrantOut {
+    /// `project role editor`, `permission set "Authors"`.
+    source: String,
+    /// Whether this grant includes the operation at all.
+    allows_operation: bool,
+    /// The grant's rule for the operation, with current names (none: every record).
+    rule: Option<String>,
+    clauses: Vec<ClauseOut>,
+    /// Whether this grant allows the operation on this record.
+    allows_record: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ExplainOut {
+    user_id: String,
+    record_id: String,
+    operation: String,
+    exists: bool,
+    /// Whether the user may perform the operation on the record.
+    allowed: bool,
+    /// Why, in one sentence.
+    reason: String,
+    grants: Vec<GrantOut>,
+    /// For `read`: the fields the user would see on this record.
+    visible_fields: Vec<String>,
+}
+
+/// Explains why a user may or may not read, update or delete a record (project admins):
+/// each grant, its rule and which of the rule's clauses matched.
+#[utoipa::path(get, path = "/api/v1/tables/{table_id}/records/{record_id}/explain", tag = "permissions",
+    params(("table_id" = String, Path), ("record_id" = String, Path), ExplainQuery),
+    responses((status = 200, body = ExplainOut)), security(("session" = []), ("token" = [])))]
+pub async fn explain(
+    caller: Caller,
+    ApiPath((table_id, record_id)): ApiPath<(TableId, RecordId)>,
+    ApiQuery(q): ApiQuery<ExplainQuery>,
+) -> ApiResult<axum::Json<ExplainOut>> {
+    let op = match q.operation.as_deref().unwrap_or("read") {
+        "read" => Op::Read,
+        "update" => Op::Update,
+        "delete" => Op::Delete,
+        _ => {
+            return Err(ApiError::field(
+                "operation",
+                "invalid_value",
+                "one of read, update, delete",
+            ));
+        }
+    };
+    let admin = caller.principal.clone();
+    let target = q.user_id;
+    let out = caller
+        .tenant
+        .read(move |tx: &mut Tx| {
+            Box::pin(async move {
+                let principal = as_user(tx, &admin, table_id, target).await?;
+                super::record_ops::explain(tx, &principal, table_id, record_id, op).await
+            })
+        })
+        .await?;
+    tracing::info!(target: "rampart::audit", event = "explain", table = %table_id, record = %record_id, as_user = %target, by = %caller.principal.user.id);
+    Ok(axum::Json(ExplainOut {
+        user_id: target.to_string(),
+        record_id: record_id.to_string(),
+        operation: op.as_str().to_owned(),
+        exists: out.exists,
+        allowed: out.allowed,
+        reason: out.reason,
+        grants: out
+            .grants
+            .into_iter()
+            .map(|g| GrantOut {
+                source: g.source,
+                allows_operation: g.allows_operation,
+                rule: g.rule,
+                clauses: g
+                    .clauses
+                    .into_iter()
+                    .map(|(clause, matched)| ClauseOut { clause, matched })
+                    .collect(),
+                allows_record: g.allows_record,
+            })
+            .collect(),
+        visible_fields: out.visible_fields,
+    }))
 }
