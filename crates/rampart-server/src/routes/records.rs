@@ -437,7 +437,7 @@ async fn page(
         tenant,
         cursor_user,
     } = req;
-    let scoped = scoped(tx, &principal, table_id).await?;
+    let scoped = scoped(tx, principal, table_id).await?;
     if !scoped.access.allows(Op::Read) {
         return Err(ApiError::forbidden(
             "forbidden",
