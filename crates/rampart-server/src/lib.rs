@@ -87,6 +87,7 @@ pub async fn app_state(config: Arc<Config>, store: Store) -> Result<AppState, St
         store,
         hasher,
         cursor_key: Arc::new(cursor_key),
+        access_caches: Arc::default(),
     })
 }
 

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use rampart_auth::PasswordHasher;
 use rampart_auth::authn::SessionPolicy;
+use rampart_auth::authz::cache::AccessCache;
 use rampart_store::Store;
 
 use crate::config::Config;
@@ -15,9 +16,21 @@ pub struct AppState {
     pub hasher: PasswordHasher,
     /// Key for signing list cursors.
     pub cursor_key: Arc<Vec<u8>>,
+    /// Authorization decisions cached per tenant.
+    pub access_caches:
+        Arc<std::sync::Mutex<std::collections::HashMap<rampart_core::TenantId, Arc<AccessCache>>>>,
 }
 
 impl AppState {
+    /// The decision cache of a tenant.
+    pub fn access_cache(&self, tenant: rampart_core::TenantId) -> Arc<AccessCache> {
+        match self.access_caches.lock() {
+            Ok(mut caches) => caches.entry(tenant).or_default().clone(),
+            // A poisoned lock only loses caching, never correctness.
+            Err(_) => Arc::new(AccessCache::default()),
+        }
+    }
+
     pub fn session_policy(&self) -> SessionPolicy {
         SessionPolicy {
             idle: chrono::Duration::minutes(i64::from(self.config.auth.session_idle_minutes)),

@@ -18,6 +18,8 @@ use crate::state::AppState;
 pub struct TenantCtx {
     pub tenant: Tenant,
     pub store: TenantStore,
+    /// Authorization decisions cached for this tenant.
+    pub access: std::sync::Arc<rampart_auth::authz::cache::AccessCache>,
     /// `scheme://host[:port]` as the client addressed us; cookie-authenticated writes must
     /// come from this origin.
     pub origin: String,
@@ -102,9 +104,11 @@ async fn resolve(
         TenantStatus::Deleting => return Err(ApiError::not_found()),
     }
     let store = state.store.tenant_store(&tenant).await?;
+    let access = state.access_cache(tenant.id);
     Ok(TenantCtx {
         tenant,
         store,
+        access,
         origin: format!("http://{authority}"),
     })
 }

@@ -71,6 +71,7 @@ pub async fn group(tx: &mut Tx, id: GroupId) -> Result<Option<Group>, StoreError
 }
 
 pub async fn rename_group(tx: &mut Tx, id: GroupId, name: String) -> Result<Group, StoreError> {
+    crate::epoch::bump(tx).await?;
     let mut q = tx.sql();
     q.push("UPDATE groups SET name = ")
         .param(Param::Text(name.clone()))
@@ -85,6 +86,7 @@ pub async fn rename_group(tx: &mut Tx, id: GroupId, name: String) -> Result<Grou
 }
 
 pub async fn delete_group(tx: &mut Tx, id: GroupId) -> Result<(), StoreError> {
+    crate::epoch::bump(tx).await?;
     let mut q = tx.sql();
     q.push("DELETE FROM groups WHERE id = ")
         .param(Param::Uuid(id));
@@ -95,6 +97,7 @@ pub async fn delete_group(tx: &mut Tx, id: GroupId) -> Result<(), StoreError> {
 }
 
 pub async fn add_member(tx: &mut Tx, id: GroupId, user: UserId) -> Result<(), StoreError> {
+    crate::epoch::bump(tx).await?;
     let mut q = tx.sql();
     q.push("INSERT INTO group_members (group_id, user_id) VALUES (")
         .param_list([Param::Uuid(id), Param::Uuid(user.0)])
@@ -104,6 +107,7 @@ pub async fn add_member(tx: &mut Tx, id: GroupId, user: UserId) -> Result<(), St
 }
 
 pub async fn remove_member(tx: &mut Tx, id: GroupId, user: UserId) -> Result<(), StoreError> {
+    crate::epoch::bump(tx).await?;
     let mut q = tx.sql();
     q.push("DELETE FROM group_members WHERE group_id = ")
         .param(Param::Uuid(id))

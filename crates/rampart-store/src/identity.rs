@@ -155,6 +155,7 @@ pub async fn update_user(
     disabled: Option<bool>,
     display_name: Option<String>,
 ) -> Result<User, StoreError> {
+    crate::epoch::bump(tx).await?;
     let mut q = tx.sql();
     q.push("UPDATE users SET updated_at = ")
         .param(Param::Timestamp(crate::now()));
@@ -423,6 +424,7 @@ pub async fn attribute_defs(tx: &mut Tx) -> Result<Vec<AttributeDef>, StoreError
 
 /// Replaces the tenant's attribute definitions.
 pub async fn set_attribute_defs(tx: &mut Tx, defs: &[AttributeDef]) -> Result<(), StoreError> {
+    crate::epoch::bump(tx).await?;
     let mut q = tx.sql();
     q.push("DELETE FROM user_attributes");
     tx.execute(q).await?;
@@ -460,6 +462,7 @@ pub async fn set_user_attributes(
     user: UserId,
     attributes: serde_json::Map<String, serde_json::Value>,
 ) -> Result<(), StoreError> {
+    crate::epoch::bump(tx).await?;
     let mut q = tx.sql();
     q.push("UPDATE users SET attributes = ")
         .param(Param::Json(serde_json::Value::Object(attributes)))

@@ -8,6 +8,7 @@
 //! SQL text is built only with `rampart_sql::Sql`: internal names, bound values.
 
 pub mod db;
+pub mod epoch;
 pub mod error;
 pub mod groups;
 pub mod identity;

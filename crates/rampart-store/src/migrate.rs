@@ -48,6 +48,11 @@ const SQLITE_TENANT: &[Migration] = &[
         name: "groups_attributes_permission_sets",
         sql: include_str!("../migrations/sqlite/tenant/0002_groups_attributes_permission_sets.sql"),
     },
+    Migration {
+        version: 3,
+        name: "authz_epoch",
+        sql: include_str!("../migrations/sqlite/tenant/0003_authz_epoch.sql"),
+    },
 ];
 
 const POSTGRES_TENANT: &[Migration] = &[
@@ -62,6 +67,11 @@ const POSTGRES_TENANT: &[Migration] = &[
         sql: include_str!(
             "../migrations/postgres/tenant/0002_groups_attributes_permission_sets.sql"
         ),
+    },
+    Migration {
+        version: 3,
+        name: "authz_epoch",
+        sql: include_str!("../migrations/postgres/tenant/0003_authz_epoch.sql"),
     },
 ];
 

@@ -54,6 +54,7 @@ pub async fn create(
     name: String,
     definition: serde_json::Value,
 ) -> Result<PermissionSet, StoreError> {
+    crate::epoch::bump(tx).await?;
     let now = crate::now();
     let set = PermissionSet {
         id: Uuid::now_v7(),
@@ -89,6 +90,7 @@ pub async fn update(
     name: String,
     definition: serde_json::Value,
 ) -> Result<PermissionSet, StoreError> {
+    crate::epoch::bump(tx).await?;
     let mut q = tx.sql();
     q.push("UPDATE permission_sets SET name = ")
         .param(Param::Text(name.clone()))
@@ -119,6 +121,7 @@ pub async fn get(tx: &mut Tx, id: SetId) -> Result<Option<PermissionSet>, StoreE
 }
 
 pub async fn delete(tx: &mut Tx, id: SetId) -> Result<(), StoreError> {
+    crate::epoch::bump(tx).await?;
     let mut q = tx.sql();
     q.push("DELETE FROM permission_sets WHERE id = ")
         .param(Param::Uuid(id));
@@ -172,6 +175,7 @@ pub async fn projects_with_sets(tx: &mut Tx, user: UserId) -> Result<Vec<Project
 }
 
 pub async fn assign_user(tx: &mut Tx, set: SetId, user: UserId) -> Result<(), StoreError> {
+    crate::epoch::bump(tx).await?;
     let mut q = tx.sql();
     q.push("INSERT INTO permission_set_users (set_id, user_id) VALUES (")
         .param_list([Param::Uuid(set), Param::Uuid(user.0)])
@@ -181,6 +185,7 @@ pub async fn assign_user(tx: &mut Tx, set: SetId, user: UserId) -> Result<(), St
 }
 
 pub async fn unassign_user(tx: &mut Tx, set: SetId, user: UserId) -> Result<(), StoreError> {
+    crate::epoch::bump(tx).await?;
     let mut q = tx.sql();
     q.push("DELETE FROM permission_set_users WHERE set_id = ")
         .param(Param::Uuid(set))
@@ -193,6 +198,7 @@ pub async fn unassign_user(tx: &mut Tx, set: SetId, user: UserId) -> Result<(), 
 }
 
 pub async fn assign_group(tx: &mut Tx, set: SetId, group: GroupId) -> Result<(), StoreError> {
+    crate::epoch::bump(tx).await?;
     let mut q = tx.sql();
     q.push("INSERT INTO permission_set_groups (set_id, group_id) VALUES (")
         .param_list([Param::Uuid(set), Param::Uuid(group)])
@@ -202,6 +208,7 @@ pub async fn assign_group(tx: &mut Tx, set: SetId, group: GroupId) -> Result<(),
 }
 
 pub async fn unassign_group(tx: &mut Tx, set: SetId, group: GroupId) -> Result<(), StoreError> {
+    crate::epoch::bump(tx).await?;
     let mut q = tx.sql();
     q.push("DELETE FROM permission_set_groups WHERE set_id = ")
         .param(Param::Uuid(set))

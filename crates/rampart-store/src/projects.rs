@@ -42,6 +42,7 @@ pub async fn create_project(
     name: String,
     creator: UserId,
 ) -> Result<Project, StoreError> {
+    crate::epoch::bump(tx).await?;
     let project = Project {
         id: ProjectId::generate(),
         name,
@@ -145,6 +146,7 @@ pub async fn set_member(
     user: UserId,
     role: ProjectRole,
 ) -> Result<(), StoreError> {
+    crate::epoch::bump(tx).await?;
     let mut q = tx.sql();
     q.push("INSERT INTO project_members (project_id, user_id, role) VALUES (")
         .param_list([
@@ -162,6 +164,7 @@ pub async fn remove_member(
     project: ProjectId,
     user: UserId,
 ) -> Result<(), StoreError> {
+    crate::epoch::bump(tx).await?;
     let mut q = tx.sql();
     q.push("DELETE FROM project_members WHERE project_id = ")
         .param(Param::Uuid(project.0))
@@ -205,6 +208,7 @@ pub async fn list_members(tx: &mut Tx, project: ProjectId) -> Result<Vec<Member>
 
 /// Deletes a project; its tables must have been dropped first (see `schema::drop_table`).
 pub async fn delete_project_row(tx: &mut Tx, id: ProjectId) -> Result<(), StoreError> {
+    crate::epoch::bump(tx).await?;
     let mut q = tx.sql();
     q.push("DELETE FROM projects WHERE id = ")
         .param(Param::Uuid(id.0));

@@ -8,6 +8,7 @@
 //! set, plus the permission sets the caller holds, with their field access and record rules.
 
 pub mod access;
+pub mod cache;
 pub mod definition;
 
 use rampart_core::{ProjectId, ProjectRole, TableAction};

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use rampart_auth::Principal;
 use rampart_auth::authz::access::{TableAccess, UserFacts, WriteDenied, table_access, user_facts};
+use rampart_auth::authz::cache::AccessCache;
 use rampart_auth::authz::definition::Op;
 use rampart_core::record::{InputMode, parse_input};
 use rampart_core::{FieldError, FieldId, Invalid, Record, RecordId, TableId, UserId, Value};
@@ -20,20 +21,19 @@ use crate::error::ApiError;
 /// A table as one caller may use it.
 #[derive(Debug)]
 pub struct Scoped {
-    pub access: TableAccess,
-    pub facts: UserFacts,
+    pub access: std::sync::Arc<TableAccess>,
+    pub facts: std::sync::Arc<UserFacts>,
 }
 
 /// Loads the caller's access to a table; a table they may not know about is "not found".
 pub async fn scoped(
     tx: &mut Tx,
+    cache: &AccessCache,
     principal: &Principal,
     table: TableId,
 ) -> Result<Scoped, ApiError> {
-    let facts = user_facts(tx, principal).await?;
-    let access = table_access(tx, &facts, table)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
+    let (facts, access) = cache.get(tx, principal, table).await?;
+    let access = access.ok_or_else(ApiError::not_found)?;
     if !access.visible() {
         return Err(ApiError::not_found());
     }

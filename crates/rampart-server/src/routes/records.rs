@@ -86,11 +86,12 @@ pub async fn create(
     ApiJson(body): ApiJson<RecordIn>,
 ) -> ApiResult<(StatusCode, axum::Json<Json>)> {
     let principal = caller.principal.clone();
+    let cache = caller.tenant.access.clone();
     let out = caller
         .tenant
         .write(move |tx: &mut Tx| {
             Box::pin(async move {
-                let scoped = scoped(tx, &principal, table_id).await?;
+                let scoped = scoped(tx, &cache, &principal, table_id).await?;
                 scoped.create(tx, &body.fields, body.owner, "fields").await
             })
         })
@@ -107,11 +108,12 @@ pub async fn get(
     ApiPath((table_id, record_id)): ApiPath<(TableId, RecordId)>,
 ) -> ApiResult<axum::Json<Json>> {
     let principal = caller.principal.clone();
+    let cache = caller.tenant.access.clone();
     let out = caller
         .tenant
         .read(move |tx: &mut Tx| {
             Box::pin(async move {
-                let scoped = scoped(tx, &principal, table_id).await?;
+                let scoped = scoped(tx, &cache, &principal, table_id).await?;
                 scoped.get(tx, record_id).await
             })
         })
@@ -130,11 +132,12 @@ pub async fn update(
 ) -> ApiResult<axum::Json<Json>> {
     let version = body.version.ok_or_else(version_required)?;
     let principal = caller.principal.clone();
+    let cache = caller.tenant.access.clone();
     let out = caller
         .tenant
         .write(move |tx: &mut Tx| {
             Box::pin(async move {
-                let scoped = scoped(tx, &principal, table_id).await?;
+                let scoped = scoped(tx, &cache, &principal, table_id).await?;
                 scoped
                     .update(tx, record_id, version, &body.fields, body.owner, "fields")
                     .await
@@ -162,11 +165,12 @@ pub async fn delete(
 ) -> ApiResult<StatusCode> {
     let version = query.version.ok_or_else(version_required)?;
     let principal = caller.principal.clone();
+    let cache = caller.tenant.access.clone();
     caller
         .tenant
         .write(move |tx: &mut Tx| {
             Box::pin(async move {
-                let scoped = scoped(tx, &principal, table_id).await?;
+                let scoped = scoped(tx, &cache, &principal, table_id).await?;
                 scoped.delete(tx, record_id, version).await
             })
         })
@@ -253,11 +257,12 @@ pub async fn batch(
         return Err(version_required().detail(format!("version missing in {}", missing.join(", "))));
     }
     let principal = caller.principal.clone();
+    let cache = caller.tenant.access.clone();
     let out = caller
         .tenant
         .write(move |tx: &mut Tx| {
             Box::pin(async move {
-                let scoped = scoped(tx, &principal, table_id).await?;
+                let scoped = scoped(tx, &cache, &principal, table_id).await?;
                 let mut out = BatchOut {
                     created: vec![],
                     updated: vec![],
@@ -352,9 +357,12 @@ pub async fn list(
         caller.principal.user.id,
     )?;
     let principal = caller.principal.clone();
+    let cache = caller.tenant.access.clone();
     let out = caller
         .tenant
-        .read(move |tx: &mut Tx| Box::pin(async move { page(tx, &principal, table_id, req).await }))
+        .read(move |tx: &mut Tx| {
+            Box::pin(async move { page(tx, &cache, &principal, table_id, req).await })
+        })
         .await?;
     Ok(axum::Json(out))
 }
@@ -423,6 +431,7 @@ fn page_request(
 /// One page of a table as `principal` may see it: the caller, or the user an admin simulates.
 async fn page(
     tx: &mut Tx,
+    cache: &rampart_auth::authz::cache::AccessCache,
     principal: &rampart_auth::Principal,
     table_id: TableId,
     req: PageRequest,
@@ -437,7 +446,7 @@ async fn page(
         tenant,
         cursor_user,
     } = req;
-    let scoped = scoped(tx, principal, table_id).await?;
+    let scoped = scoped(tx, cache, principal, table_id).await?;
     if !scoped.access.allows(Op::Read) {
         return Err(ApiError::forbidden(
             "forbidden",
@@ -651,13 +660,14 @@ pub async fn simulate(
         caller.principal.user.id,
     )?;
     let admin = caller.principal.clone();
+    let cache = caller.tenant.access.clone();
     let target = q.user_id;
     let out = caller
         .tenant
         .read(move |tx: &mut Tx| {
             Box::pin(async move {
                 let principal = as_user(tx, &admin, table_id, target).await?;
-                page(tx, &principal, table_id, req).await
+                page(tx, &cache, &principal, table_id, req).await
             })
         })
         .await?;

@@ -282,11 +282,12 @@ pub async fn get(
     ApiPath(table_id): ApiPath<TableId>,
 ) -> ApiResult<axum::Json<TableOut>> {
     let principal = caller.principal.clone();
+    let cache = caller.tenant.access.clone();
     let out = caller
         .tenant
         .read(move |tx: &mut Tx| {
             Box::pin(async move {
-                let scoped = super::record_ops::scoped(tx, &principal, table_id).await?;
+                let scoped = super::record_ops::scoped(tx, &cache, &principal, table_id).await?;
                 Ok(visible_table(&scoped.access))
             })
         })

@@ -150,6 +150,7 @@ pub async fn add_field(
     table: &TableDef,
     new: NewField,
 ) -> Result<TableDef, StoreError> {
+    crate::epoch::bump(tx).await?;
     if table.name_taken(&new.name, None) {
         return Err(StoreError::NameTaken { what: "field name" });
     }
@@ -348,6 +349,7 @@ pub async fn change_field(
     field_id: FieldId,
     change: FieldChange,
 ) -> Result<TableDef, StoreError> {
+    crate::epoch::bump(tx).await?;
     let old = table.field(field_id).ok_or(StoreError::NotFound)?.clone();
     let mut new = old.clone();
     if let Some(name) = change.name {
@@ -580,6 +582,7 @@ pub async fn delete_field(
     table: &TableDef,
     field_id: FieldId,
 ) -> Result<TableDef, StoreError> {
+    crate::epoch::bump(tx).await?;
     let field = table.field(field_id).ok_or(StoreError::NotFound)?.clone();
     if field.field_type.kind() == FieldKind::Link {
         let mut q = tx.sql();

@@ -16,6 +16,7 @@ pub async fn create_table(
     name: String,
     fields: Vec<NewField>,
 ) -> Result<TableDef, StoreError> {
+    crate::epoch::bump(tx).await?;
     let id = TableId::generate();
     let storage = next_storage(tx, "t").await?;
     let t = ident(&storage)?;
@@ -90,6 +91,7 @@ pub async fn rename_table(
     table: &TableDef,
     name: String,
 ) -> Result<TableDef, StoreError> {
+    crate::epoch::bump(tx).await?;
     let mut q = tx.sql();
     q.push("UPDATE data_tables SET name = ")
         .param(Param::Text(name.clone()))
@@ -136,6 +138,7 @@ pub async fn incoming_links(
 
 /// Drops a table and its data. Refused while other tables link to it.
 pub async fn drop_table(tx: &mut Tx, table: &TableDef) -> Result<(), StoreError> {
+    crate::epoch::bump(tx).await?;
     let foreign: Vec<String> = incoming_links(tx, table.id)
         .await?
         .into_iter()
