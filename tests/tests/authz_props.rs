@@ -112,17 +112,13 @@ fn set_spec() -> impl Strategy<Value = SetSpec> {
         )
 }
 
+/// owner index, team, level, public, title, folder index
+type DocSpec = (usize, Option<&'static str>, i64, bool, String, Option<usize>);
+
 #[derive(Debug, Clone)]
 struct Case {
     sets: Vec<SetSpec>,
-    docs: Vec<(
-        usize,
-        Option<&'static str>,
-        i64,
-        bool,
-        String,
-        Option<usize>,
-    )>,
+    docs: Vec<DocSpec>,
     folders: Vec<(usize, Option<&'static str>)>,
     user_team: Vec<Option<&'static str>>,
     user_teams: Vec<Vec<&'static str>>,
