@@ -113,7 +113,14 @@ fn set_spec() -> impl Strategy<Value = SetSpec> {
 }
 
 /// owner index, team, level, public, title, folder index
-type DocSpec = (usize, Option<&'static str>, i64, bool, String, Option<usize>);
+type DocSpec = (
+    usize,
+    Option<&'static str>,
+    i64,
+    bool,
+    String,
+    Option<usize>,
+);
 
 #[derive(Debug, Clone)]
 struct Case {

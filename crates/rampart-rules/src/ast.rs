@@ -268,7 +268,8 @@ impl fmt::Display for Operand {
                 Ok(())
             }
             Operand::Context { name, attr, .. } => {
-                write!(f, "@{name}")?;
+                f.write_str("@")?;
+                write_name(f, name)?;
                 if let Some(a) = attr {
                     f.write_str(".")?;
                     write_name(f, a)?;
@@ -290,23 +291,55 @@ impl fmt::Display for Operand {
     }
 }
 
+/// Binding strength: `||` < `&&` < `!` and comparisons.
+fn precedence(e: &Expr) -> u8 {
+    match e {
+        Expr::Or(..) => 1,
+        Expr::And(..) => 2,
+        _ => 3,
+    }
+}
+
+/// Writes `e`, in parentheses when it binds more loosely than `min` requires.
+fn write_operand(f: &mut fmt::Formatter<'_>, e: &Expr, min: u8) -> fmt::Result {
+    if precedence(e) < min {
+        write!(f, "({e})")
+    } else {
+        write!(f, "{e}")
+    }
+}
+
+/// The canonical form: parentheses only where precedence needs them, so printing never nests
+/// deeper than the text it came from and always parses back to the same tree.
 impl fmt::Display for Expr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Expr::And(a, b) => write!(f, "({a} && {b})"),
-            Expr::Or(a, b) => write!(f, "({a} || {b})"),
-            Expr::Not(e, _) => write!(f, "!{e}"),
+            // Both operators associate to the left: a right operand of the same kind needs
+            // parentheses, a left one does not.
+            Expr::Or(a, b) => {
+                write_operand(f, a, 1)?;
+                f.write_str(" || ")?;
+                write_operand(f, b, 2)
+            }
+            Expr::And(a, b) => {
+                write_operand(f, a, 2)?;
+                f.write_str(" && ")?;
+                write_operand(f, b, 3)
+            }
+            Expr::Not(e, _) => {
+                f.write_str("!")?;
+                write_operand(f, e, 3)
+            }
             Expr::Cmp {
                 left, op, right, ..
-            } => write!(f, "({left} {} {right})", op.symbol()),
+            } => write!(f, "{left} {} {right}", op.symbol()),
             Expr::In {
                 needle, haystack, ..
-            } => write!(f, "({needle} in {haystack})"),
-            Expr::Bare(o) => write!(f, "({o})"),
+            } => write!(f, "{needle} in {haystack}"),
+            Expr::Bare(o) => write!(f, "{o}"),
             Expr::AccessVia { field, .. } => {
-                f.write_str("(access via ")?;
-                write_name(f, field)?;
-                f.write_str(")")
+                f.write_str("access via ")?;
+                write_name(f, field)
             }
         }
     }

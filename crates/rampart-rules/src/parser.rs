@@ -277,17 +277,43 @@ mod tests {
         let e = parse(r#"status = "open" && (priority >= 3 || assignee = @user.id)"#).unwrap();
         assert_eq!(
             e.to_string(),
-            r#"((status = "open") && ((priority >= 3) || (assignee = @user.id)))"#
+            r#"status = "open" && (priority >= 3 || assignee = @user.id)"#
         );
         let e = parse("a = 1 || b = 2 && c = 3").unwrap();
-        assert_eq!(e.to_string(), "((a = 1) || ((b = 2) && (c = 3)))");
+        assert_eq!(e.to_string(), "a = 1 || b = 2 && c = 3");
         let e = parse("!a = 1 && `Due date` != null").unwrap();
-        assert_eq!(e.to_string(), "(!(a = 1) && (`Due date` != null))");
+        assert_eq!(e.to_string(), "!a = 1 && `Due date` != null");
         let e = parse(r#"thread.status in ["a", "b"] && "x" in tags"#).unwrap();
         assert_eq!(
             e.to_string(),
-            r#"((thread.status in ["a", "b"]) && ("x" in tags))"#
+            r#"thread.status in ["a", "b"] && "x" in tags"#
         );
+    }
+
+    #[test]
+    fn printing_never_nests_deeper_than_the_input() {
+        // Found by the fuzzer: 32 negations printed with parentheses nested 33 deep.
+        let deep = format!("{}am", "!".repeat(32));
+        let e = parse(&deep).unwrap();
+        assert_eq!(
+            parse(&e.to_string()).unwrap().without_positions(),
+            e.without_positions()
+        );
+        // A long chain of && prints without any parentheses.
+        let chain = (0..60)
+            .map(|i| format!("a{i} = 1"))
+            .collect::<Vec<_>>()
+            .join(" && ");
+        let e = parse(&chain).unwrap();
+        assert_eq!(e.to_string(), chain);
+        // Found by the fuzzer: a quoted context name must stay quoted.
+        let e = parse("@`#b s` = 1").unwrap();
+        assert_eq!(
+            parse(&e.to_string()).unwrap().without_positions(),
+            e.without_positions()
+        );
+        let mixed = "a = 1 || (b = 2 || c = 3) && !(d = 4 && e = 5)";
+        assert_eq!(parse(mixed).unwrap().to_string(), mixed);
     }
 
     #[test]
