@@ -7,6 +7,7 @@ use rampart_tests::{Backend, Client, Resp, TestServer, backend_tests};
 use serde_json::{Value, json};
 
 backend_tests!(
+    owner_write_lets_a_user_give_a_record_away,
     sets_grant_records_and_fields_by_rule,
     field_visibility_combines_per_record,
     groups_and_user_attributes_grant_access,
@@ -807,5 +808,52 @@ async fn an_admin_of_one_project_has_nothing_in_another(backend: Backend) {
     assert_eq!(r.status, 404);
     let projects = carol.get("/api/v1/projects").await;
     assert_eq!(projects.body.as_array().unwrap().len(), 1);
+    server.stop().await;
+}
+
+async fn owner_write_lets_a_user_give_a_record_away(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let owner = server.owner("acme").await;
+    let alice = server
+        .user(&owner, "acme", "alice@acme.test", "member")
+        .await;
+    let bob = server.user(&owner, "acme", "bob@acme.test", "member").await;
+    let n = notes(&owner).await;
+    let t = &n.table;
+    let s = set(
+        &owner,
+        &n.project,
+        "Own",
+        json!({ t.clone(): {"read": true, "create": true, "update": true, "fields": {"owner": "write"},
+            "rules": {"read": "owner = @user.id", "update": "owner = @user.id"}}}),
+    )
+    .await;
+    assert_eq!(s.status, 201, "{s:?}");
+    let (a, b) = (me(&alice).await, me(&bob).await);
+    grant(&owner, &id(&s.body), &a).await;
+    grant(&owner, &id(&s.body), &b).await;
+    let rec = create(&alice, t, json!({"title": "gift"})).await;
+    let url = format!("/api/v1/tables/{t}/records/{}", id(&rec.body));
+    let r = alice.patch(&url, json!({"version": 1, "owner": b})).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.body["owner"], b);
+    assert_eq!(
+        r.body["fields"],
+        json!({}),
+        "alice no longer reads what she gave away"
+    );
+    assert_eq!(alice.get(&url).await.status, 404);
+    assert_eq!(bob.get(&url).await.body["fields"]["title"], "gift");
+    // An owner that is not a user of the tenant is refused.
+    let r = bob
+        .patch(
+            &url,
+            json!({"version": 2, "owner": uuid::Uuid::now_v7().to_string()}),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body["errors"][0]["code"].as_str()),
+        (400, Some("unknown_user"))
+    );
     server.stop().await;
 }
