@@ -10,6 +10,8 @@
 pub mod authn;
 pub mod authz;
 pub mod hasher;
+pub mod policy;
+pub mod totp;
 
 pub use authn::{AuthError, Credential, Principal};
 pub use authz::{Denied, Grant};

@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use rampart_core::{GlobalRole, TokenId, UserId};
 use rampart_sql::{Param, ParamType};
+use uuid::Uuid;
 
 use crate::db::{DbRow, Tx};
 use crate::error::StoreError;
@@ -187,6 +188,8 @@ pub struct Session {
     pub created_at: DateTime<Utc>,
     pub last_seen_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
+    /// When the user last proved who they are in this session (login or re-authentication).
+    pub authenticated_at: DateTime<Utc>,
 }
 
 pub async fn insert_session(
@@ -196,11 +199,12 @@ pub async fn insert_session(
     expires_at: DateTime<Utc>,
     ip: Option<String>,
     user_agent: Option<String>,
-) -> Result<(), StoreError> {
+) -> Result<Uuid, StoreError> {
     let now = crate::now();
+    let public_id = Uuid::now_v7();
     let mut q = tx.sql();
     q.push(
-        "INSERT INTO sessions (id_hash, user_id, created_at, last_seen_at, expires_at, ip, user_agent) VALUES (",
+        "INSERT INTO sessions (id_hash, user_id, created_at, last_seen_at, expires_at, ip, user_agent, public_id, authenticated_at) VALUES (",
     )
     .param_list([
         Param::Bytes(id_hash.to_vec()),
@@ -210,10 +214,109 @@ pub async fn insert_session(
         Param::Timestamp(expires_at),
         ip.map_or(Param::Null(ParamType::Text), Param::Text),
         user_agent.map_or(Param::Null(ParamType::Text), Param::Text),
+        Param::Uuid(public_id),
+        Param::Timestamp(now),
     ])
     .push(")");
     tx.execute(q).await?;
+    let mut q = tx.sql();
+    q.push("UPDATE users SET last_login_at = ")
+        .param(Param::Timestamp(now))
+        .push(" WHERE id = ")
+        .param(Param::Uuid(user.0));
+    tx.execute(q).await?;
+    Ok(public_id)
+}
+
+/// A session as its owner sees it in their list.
+#[derive(Debug, Clone)]
+pub struct SessionInfo {
+    pub public_id: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub last_seen_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub id_hash: Vec<u8>,
+}
+
+pub async fn list_sessions(tx: &mut Tx, user: UserId) -> Result<Vec<SessionInfo>, StoreError> {
+    let mut q = tx.sql();
+    q.push("SELECT public_id, created_at, last_seen_at, expires_at, ip, user_agent, id_hash FROM sessions WHERE public_id IS NOT NULL AND user_id = ")
+        .param(Param::Uuid(user.0))
+        .push(" ORDER BY created_at DESC");
+    tx.fetch_all(q)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(SessionInfo {
+                public_id: r.uuid(0)?,
+                created_at: r.timestamp(1)?,
+                last_seen_at: r.timestamp(2)?,
+                expires_at: r.timestamp(3)?,
+                ip: r.opt_text(4)?,
+                user_agent: r.opt_text(5)?,
+                id_hash: r.bytes(6)?,
+            })
+        })
+        .collect()
+}
+
+/// Deletes one of a user's sessions by its public id.
+pub async fn delete_session_by_public_id(
+    tx: &mut Tx,
+    user: UserId,
+    id: Uuid,
+) -> Result<(), StoreError> {
+    let mut q = tx.sql();
+    q.push("DELETE FROM sessions WHERE public_id = ")
+        .param(Param::Uuid(id))
+        .push(" AND user_id = ")
+        .param(Param::Uuid(user.0));
+    match tx.execute(q).await? {
+        0 => Err(StoreError::NotFound),
+        _ => Ok(()),
+    }
+}
+
+/// Deletes every session of a user except `keep`.
+pub async fn delete_other_sessions(
+    tx: &mut Tx,
+    user: UserId,
+    keep: [u8; 32],
+) -> Result<u64, StoreError> {
+    let mut q = tx.sql();
+    q.push("DELETE FROM sessions WHERE user_id = ")
+        .param(Param::Uuid(user.0))
+        .push(" AND id_hash <> ")
+        .param(Param::Bytes(keep.to_vec()));
+    tx.execute(q).await
+}
+
+/// Marks a session as freshly authenticated (for sensitive actions).
+pub async fn reauthenticate_session(tx: &mut Tx, id_hash: [u8; 32]) -> Result<(), StoreError> {
+    let mut q = tx.sql();
+    q.push("UPDATE sessions SET authenticated_at = ")
+        .param(Param::Timestamp(crate::now()))
+        .push(" WHERE id_hash = ")
+        .param(Param::Bytes(id_hash.to_vec()));
+    tx.execute(q).await?;
     Ok(())
+}
+
+/// Replaces a user's password hash.
+pub async fn set_password_hash(tx: &mut Tx, user: UserId, hash: String) -> Result<(), StoreError> {
+    let mut q = tx.sql();
+    q.push("UPDATE users SET password_hash = ")
+        .param(Param::Text(hash))
+        .push(", updated_at = ")
+        .param(Param::Timestamp(crate::now()))
+        .push(" WHERE id = ")
+        .param(Param::Uuid(user.0));
+    match tx.execute(q).await? {
+        0 => Err(StoreError::NotFound),
+        _ => Ok(()),
+    }
 }
 
 pub async fn session_by_hash(
@@ -221,7 +324,7 @@ pub async fn session_by_hash(
     id_hash: [u8; 32],
 ) -> Result<Option<Session>, StoreError> {
     let mut q = tx.sql();
-    q.push("SELECT user_id, created_at, last_seen_at, expires_at FROM sessions WHERE id_hash = ")
+    q.push("SELECT user_id, created_at, last_seen_at, expires_at, authenticated_at FROM sessions WHERE id_hash = ")
         .param(Param::Bytes(id_hash.to_vec()));
     let Some(row) = tx.fetch_optional(q).await? else {
         return Ok(None);
@@ -231,6 +334,7 @@ pub async fn session_by_hash(
         created_at: row.timestamp(1)?,
         last_seen_at: row.timestamp(2)?,
         expires_at: row.timestamp(3)?,
+        authenticated_at: row.opt_timestamp(4)?.unwrap_or(row.timestamp(1)?),
     }))
 }
 

@@ -10,6 +10,7 @@
 pub mod db;
 pub mod epoch;
 pub mod error;
+pub mod factors;
 pub mod groups;
 pub mod identity;
 pub mod migrate;
@@ -17,8 +18,10 @@ pub mod permission_sets;
 pub mod projects;
 pub mod records;
 pub mod schema;
+pub mod settings;
 pub mod storage_types;
 mod tenants;
+pub mod throttle;
 
 pub use db::{DbRow, Tx, TxFn, TxFuture};
 pub use error::StoreError;

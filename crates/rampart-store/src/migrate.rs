@@ -53,6 +53,11 @@ const SQLITE_TENANT: &[Migration] = &[
         name: "authz_epoch",
         sql: include_str!("../migrations/sqlite/tenant/0003_authz_epoch.sql"),
     },
+    Migration {
+        version: 4,
+        name: "second_factors_and_throttling",
+        sql: include_str!("../migrations/sqlite/tenant/0004_second_factors_and_throttling.sql"),
+    },
 ];
 
 const POSTGRES_TENANT: &[Migration] = &[
@@ -72,6 +77,11 @@ const POSTGRES_TENANT: &[Migration] = &[
         version: 3,
         name: "authz_epoch",
         sql: include_str!("../migrations/postgres/tenant/0003_authz_epoch.sql"),
+    },
+    Migration {
+        version: 4,
+        name: "second_factors_and_throttling",
+        sql: include_str!("../migrations/postgres/tenant/0004_second_factors_and_throttling.sql"),
     },
 ];
 

@@ -1,0 +1,28 @@
+//! Tenant-wide settings, as JSON values by name.
+
+use rampart_sql::Param;
+
+use crate::db::Tx;
+use crate::error::StoreError;
+
+pub async fn get(tx: &mut Tx, name: &str) -> Result<Option<serde_json::Value>, StoreError> {
+    let mut q = tx.sql();
+    q.push("SELECT value FROM tenant_settings WHERE name = ")
+        .param(Param::Text(name.to_owned()));
+    match tx.fetch_optional(q).await? {
+        None => Ok(None),
+        Some(r) => serde_json::from_str(&r.text(0)?)
+            .map(Some)
+            .map_err(|e| StoreError::internal(format!("stored setting {name}: {e}"))),
+    }
+}
+
+pub async fn set(tx: &mut Tx, name: &str, value: &serde_json::Value) -> Result<(), StoreError> {
+    crate::epoch::bump(tx).await?;
+    let mut q = tx.sql();
+    q.push("INSERT INTO tenant_settings (name, value) VALUES (")
+        .param_list([Param::Text(name.to_owned()), Param::Text(value.to_string())])
+        .push(") ON CONFLICT (name) DO UPDATE SET value = excluded.value");
+    tx.execute(q).await?;
+    Ok(())
+}
