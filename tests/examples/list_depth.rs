@@ -11,7 +11,6 @@
 use std::time::{Duration, Instant};
 
 use rampart_auth::Principal;
-use rampart_auth::authn::Via;
 use rampart_auth::authz::cache::AccessCache;
 use rampart_core::record::{InputMode, parse_input};
 use rampart_core::{FieldKind, FieldType, GlobalRole, RecordId, TableDef, UserId};
@@ -169,10 +168,7 @@ async fn time_list_as(
         .await
         .unwrap()
         .unwrap();
-    let principal = Principal {
-        user,
-        via: Via::Session { id_hash: [0; 32] },
-    };
+    let principal = Principal::for_simulation(user);
     let mut samples = Vec::with_capacity(RUNS);
     let mut plan = Vec::new();
     for run in 0..RUNS {

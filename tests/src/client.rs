@@ -10,6 +10,7 @@ use serde_json::Value;
 #[derive(Debug, Clone)]
 pub struct Client {
     http: reqwest::Client,
+    addr: SocketAddr,
     base: String,
     pub host: String,
     pub session: Option<String>,
@@ -36,20 +37,36 @@ impl Resp {
 
 impl Client {
     pub fn new(addr: SocketAddr, host: &str) -> Self {
+        Self::from_source(addr, host, None)
+    }
+
+    fn from_source(addr: SocketAddr, host: &str, source: Option<std::net::IpAddr>) -> Self {
         let bare = host.split(':').next().unwrap_or(host);
         let http = reqwest::Client::builder()
             .resolve(bare, addr)
             .redirect(reqwest::redirect::Policy::none())
+            .local_address(source)
             .build()
             .unwrap();
         let base = format!("http://{bare}:{}", addr.port());
         Self {
             http,
+            addr,
             base,
             host: bare.to_owned(),
             session: None,
             token: None,
             same_origin: true,
+        }
+    }
+
+    /// The same client connecting from another loopback address (`127.0.0.<n>`), to look
+    /// like a different client machine to the server.
+    pub fn from_loopback(&self, n: u8) -> Self {
+        let source = std::net::IpAddr::from([127, 0, 0, n]);
+        Self {
+            http: Self::from_source(self.addr, &self.host, Some(source)).http,
+            ..self.clone()
         }
     }
 
@@ -151,15 +168,25 @@ impl Client {
             )
             .await;
         assert_eq!(r.status, 200, "login failed: {r:?}");
-        let cookie = r
-            .headers
+        self.with_session_of(&r)
+    }
+
+    /// The session cookie a response sets, if any.
+    pub fn session_cookie(r: &Resp) -> Option<String> {
+        r.headers
             .get_all("set-cookie")
             .iter()
             .filter_map(|v| v.to_str().ok())
             .find_map(|v| v.strip_prefix("__Host-rampart_session="))
             .and_then(|v| v.split(';').next())
-            .unwrap()
-            .to_owned();
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+    }
+
+    /// This client carrying the session a sign-in response set.
+    pub fn with_session_of(&self, r: &Resp) -> Self {
+        let cookie = Self::session_cookie(r)
+            .unwrap_or_else(|| panic!("the response sets no session cookie: {r:?}"));
         Self {
             session: Some(cookie),
             token: None,

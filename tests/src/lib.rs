@@ -8,6 +8,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod authenticator;
 pub mod client;
 
 use std::net::SocketAddr;
@@ -19,6 +20,7 @@ use rampart_store::{Store, StoreConfig, Tenant, TenantStore};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::oneshot;
 
+pub use authenticator::Authenticator;
 pub use client::{Client, Resp};
 
 pub const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
@@ -283,4 +285,4 @@ impl Drop for TestServer {
 }
 
 /// The password every test user has.
-pub const PASSWORD: &str = "correct horse battery staple";
+pub const PASSWORD: &str = "velvet cactus orbit lantern";

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeSet;
 
-use rampart_tests::{Backend, Client, PASSWORD, Resp, TestServer, backend_tests};
+use rampart_tests::{Authenticator, Backend, Client, PASSWORD, Resp, TestServer, backend_tests};
 use serde_json::{Value, json};
 
 backend_tests!(every_operation_answers_as_documented);
@@ -450,6 +450,7 @@ async fn every_operation_answers_as_documented(backend: Backend) {
         "/api/v1/projects/{project_id}",
         &owner.delete(&pp).await,
     );
+    let owner = account_operations(&mut c, &anon, owner).await;
     c.check(
         "post",
         "/api/v1/auth/logout",
@@ -462,4 +463,166 @@ async fn every_operation_answers_as_documented(backend: Backend) {
         "operations not exercised against the document: {missing:?}"
     );
     server.stop().await;
+}
+
+/// Sessions, re-authentication, second factors, security settings and the password change
+/// (last: it replaces the owner's session, which is returned).
+async fn account_operations(c: &mut Conformance, anon: &Client, owner: Client) -> Client {
+    let _other = anon.login("o@acme.test", PASSWORD).await;
+    let sessions = c.check(
+        "get",
+        "/api/v1/me/sessions",
+        &owner.get("/api/v1/me/sessions").await,
+    );
+    let other_id = sessions
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["current"] == false)
+        .map(id)
+        .unwrap();
+    c.check(
+        "delete",
+        "/api/v1/me/sessions/{session_id}",
+        &owner
+            .delete(&format!("/api/v1/me/sessions/{other_id}"))
+            .await,
+    );
+    c.check(
+        "delete",
+        "/api/v1/me/sessions/{session_id}",
+        &owner
+            .delete(&format!("/api/v1/me/sessions/{other_id}"))
+            .await,
+    );
+    c.check(
+        "delete",
+        "/api/v1/me/sessions",
+        &owner.delete("/api/v1/me/sessions").await,
+    );
+    let r = owner
+        .post(
+            "/api/v1/auth/reauth",
+            json!({"password": "not my password"}),
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    c.check("post", "/api/v1/auth/reauth", &r);
+    let r = owner
+        .post("/api/v1/auth/reauth", json!({"password": PASSWORD}))
+        .await;
+    assert_eq!(r.status, 204);
+    c.check("post", "/api/v1/auth/reauth", &r);
+
+    c.check(
+        "get",
+        "/api/v1/me/second-factors",
+        &owner.get("/api/v1/me/second-factors").await,
+    );
+    let r = owner
+        .post("/api/v1/me/second-factors/totp", json!({}))
+        .await;
+    assert_eq!(r.status, 201);
+    let enrolment = c.check("post", "/api/v1/me/second-factors/totp", &r);
+    let mut app = Authenticator::from_uri(enrolment["uri"].as_str().unwrap());
+    let confirm = "/api/v1/me/second-factors/totp/confirm";
+    let r = owner.post(confirm, json!({"code": app.wrong_code()})).await;
+    assert_eq!(r.status, 400);
+    c.check("post", confirm, &r);
+    let r = owner
+        .post(confirm, json!({"code": app.next_code().await}))
+        .await;
+    assert_eq!(r.status, 200);
+    c.check("post", confirm, &r);
+    c.check(
+        "post",
+        "/api/v1/me/second-factors/recovery-codes",
+        &owner
+            .post("/api/v1/me/second-factors/recovery-codes", json!({}))
+            .await,
+    );
+    c.check(
+        "get",
+        "/api/v1/settings/security",
+        &owner.get("/api/v1/settings/security").await,
+    );
+    c.check(
+        "patch",
+        "/api/v1/settings/security",
+        &owner
+            .patch(
+                "/api/v1/settings/security",
+                json!({"require_second_factor": true}),
+            )
+            .await,
+    );
+    c.check(
+        "patch",
+        "/api/v1/settings/security",
+        &owner
+            .patch("/api/v1/settings/security", json!({"bogus": true}))
+            .await,
+    );
+
+    let r = anon
+        .post(
+            "/api/v1/auth/login",
+            json!({"email": "o@acme.test", "password": PASSWORD}),
+        )
+        .await;
+    let challenge = c.check("post", "/api/v1/auth/login", &r)["challenge"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let second = "/api/v1/auth/login/second-factor";
+    let r = anon
+        .post(
+            second,
+            json!({"challenge": challenge, "code": app.wrong_code()}),
+        )
+        .await;
+    assert_eq!(r.status, 401);
+    c.check("post", second, &r);
+    let r = anon
+        .post(
+            second,
+            json!({"challenge": challenge, "code": app.next_code().await}),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    c.check("post", second, &r);
+    c.check(
+        "patch",
+        "/api/v1/settings/security",
+        &owner
+            .patch(
+                "/api/v1/settings/security",
+                json!({"require_second_factor": false}),
+            )
+            .await,
+    );
+    c.check(
+        "delete",
+        "/api/v1/me/second-factors/totp",
+        &owner.delete("/api/v1/me/second-factors/totp").await,
+    );
+
+    let password = "/api/v1/me/password";
+    let r = owner
+        .post(
+            password,
+            json!({"current_password": PASSWORD, "new_password": "password123456"}),
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    c.check("post", password, &r);
+    let r = owner
+        .post(
+            password,
+            json!({"current_password": PASSWORD, "new_password": "amber quiver tundra mosaic"}),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    c.check("post", password, &r);
+    owner.with_session_of(&r)
 }

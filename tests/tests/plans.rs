@@ -5,7 +5,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use rampart_auth::Principal;
-use rampart_auth::authn::Via;
 use rampart_auth::authz::access::{table_access, user_facts};
 use rampart_core::record::{InputMode, parse_input};
 use rampart_core::{FieldKind, FieldType, GlobalRole, RecordId, TableDef, UserId};
@@ -132,10 +131,7 @@ async fn the_reference_rule_lists_by_index_range_scans(backend: Backend) {
         let (plan, visible) = ts
             .read(move |tx: &mut Tx| {
                 Box::pin(async move {
-                    let principal = Principal {
-                        user: u,
-                        via: Via::Session { id_hash: [0; 32] },
-                    };
+                    let principal = Principal::for_simulation(u);
                     let facts = user_facts(tx, &principal).await?;
                     let access = table_access(tx, &facts, t.id).await?.unwrap();
                     let branches = access

@@ -28,19 +28,31 @@ pub fn base32(seed: &[u8]) -> String {
     Secret::Raw(seed.to_vec()).to_encoded().to_string()
 }
 
-/// The `otpauth://` URI for a QR code.
+/// The `otpauth://` URI for a QR code. Colons would break the label, so none get through.
 pub fn otpauth_uri(seed: &[u8], issuer: &str, account: &str) -> String {
-    let label: String =
-        url::form_urlencoded::byte_serialize(format!("{issuer}:{account}").as_bytes()).collect();
-    let issuer_q: String = url::form_urlencoded::byte_serialize(issuer.as_bytes()).collect();
-    format!(
-        "otpauth://totp/{label}?secret={}&issuer={issuer_q}&algorithm=SHA1&digits={DIGITS}&period={STEP_SECS}",
-        base32(seed)
+    TOTP::new_unchecked(
+        Algorithm::SHA1,
+        DIGITS,
+        0,
+        STEP_SECS,
+        seed.to_vec(),
+        Some(issuer.replace(':', " ")),
+        account.replace(':', " "),
     )
+    .get_url()
 }
 
 fn totp(seed: &[u8]) -> Option<TOTP> {
-    TOTP::new(Algorithm::SHA1, DIGITS, 0, STEP_SECS, seed.to_vec()).ok()
+    TOTP::new(
+        Algorithm::SHA1,
+        DIGITS,
+        0,
+        STEP_SECS,
+        seed.to_vec(),
+        None,
+        String::new(),
+    )
+    .ok()
 }
 
 /// The code for a step (for tests and the software authenticators of tests).
@@ -92,9 +104,11 @@ mod tests {
         );
         assert_eq!(matching_step(&seed, &code, now + 90), None);
         assert_eq!(matching_step(&seed, "12345", now), None);
+        let uri = otpauth_uri(&seed, "Rampart (acme)", "a@b.c");
         assert!(
-            otpauth_uri(&seed, "Rampart", "a@b.c")
-                .starts_with("otpauth://totp/Rampart%3Aa%40b.c?secret=")
+            uri.starts_with("otpauth://totp/Rampart%20%28acme%29:a%40b.c?secret="),
+            "{uri}"
         );
+        assert!(uri.contains(&format!("secret={}", base32(&seed))), "{uri}");
     }
 }

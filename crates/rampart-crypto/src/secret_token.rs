@@ -5,6 +5,7 @@
 //!   The checksum lets us reject typos and random strings before touching the database.
 //! * Setup tokens (first owner of a tenant): `rps_` + the same shape.
 //! * Session ids: `rss_` + the same shape; they travel only in the session cookie.
+//! * Login challenges (a password accepted, a second factor awaited): `rpc_` + the same shape.
 //!
 //! Only the SHA-256 of a secret is stored.
 
@@ -19,6 +20,7 @@ pub enum SecretKind {
     ApiToken,
     SetupToken,
     Session,
+    LoginChallenge,
 }
 
 impl SecretKind {
@@ -27,6 +29,7 @@ impl SecretKind {
             Self::ApiToken => "rpt_",
             Self::SetupToken => "rps_",
             Self::Session => "rss_",
+            Self::LoginChallenge => "rpc_",
         }
     }
 }

@@ -104,7 +104,39 @@ impl FromRequestParts<AppState> for Caller {
         };
         let principal =
             authn::authenticate(&tenant.store, credential, state.session_policy()).await?;
+        if principal.must_enrol_second_factor() && !open_before_enrolment(parts.uri.path()) {
+            return Err(ApiError::forbidden(
+                "second_factor_enrolment_required",
+                "this tenant requires a second factor: enrol one under /api/v1/me/second-factors first",
+            ));
+        }
         Ok(Self { principal, tenant })
+    }
+}
+
+/// What a user who must enrol a second factor may still reach: their own account (to enrol,
+/// see their sessions, change their password) and signing out or re-authenticating.
+fn open_before_enrolment(path: &str) -> bool {
+    path == "/api/v1/me" || path.starts_with("/api/v1/me/") || path.starts_with("/api/v1/auth/")
+}
+
+impl Caller {
+    /// Sensitive actions (credentials, second factors, tokens, roles) need a session whose
+    /// user gave their password recently (`POST /api/v1/auth/reauth`).
+    pub fn require_recent_auth(&self, state: &AppState) -> Result<(), ApiError> {
+        if !self.principal.is_cookie_session() {
+            return Err(ApiError::session_required());
+        }
+        if self.principal.recently_authenticated(state.reauth_window()) {
+            return Ok(());
+        }
+        Err(ApiError::forbidden(
+            "reauthentication_required",
+            format!(
+                "confirm your password with POST /api/v1/auth/reauth (valid {} minutes), then retry",
+                state.config.auth.reauth_minutes
+            ),
+        ))
     }
 }
 

@@ -55,6 +55,13 @@ pub struct AuthConfig {
     /// Longest lifetime of an API token.
     pub token_max_days: u32,
     pub setup_token_hours: u32,
+    /// Shortest new password (NIST SP 800-63B: at least 8; we default to 12).
+    pub password_min_length: usize,
+    /// Lowest zxcvbn strength score (0 to 4) a new password must reach.
+    pub password_min_score: u8,
+    /// How recently a session must have given its password for sensitive actions (changing
+    /// second factors, tokens, roles).
+    pub reauth_minutes: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -121,6 +128,9 @@ impl Default for AuthConfig {
             hash_concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),
             token_max_days: 366,
             setup_token_hours: 24,
+            password_min_length: 12,
+            password_min_score: 3,
+            reauth_minutes: 10,
         }
     }
 }
@@ -298,6 +308,18 @@ impl Config {
         }
         if self.auth.token_max_days == 0 || self.auth.token_max_days > 3660 {
             problem("auth.token_max_days", "must be between 1 and 3660".into());
+        }
+        if !(8..=128).contains(&self.auth.password_min_length) {
+            problem(
+                "auth.password_min_length",
+                "must be between 8 and 128".into(),
+            );
+        }
+        if self.auth.password_min_score > 4 {
+            problem("auth.password_min_score", "must be between 0 and 4".into());
+        }
+        if self.auth.reauth_minutes == 0 || self.auth.reauth_minutes > 24 * 60 {
+            problem("auth.reauth_minutes", "must be between 1 and 1440".into());
         }
         if self.limits.body_bytes < 1024 {
             problem("limits.body_bytes", "must be at least 1024".into());

@@ -48,6 +48,8 @@ pub struct ApiError {
     pub detail: Option<String>,
     pub errors: Vec<FieldError>,
     pub www_authenticate: bool,
+    /// Seconds to wait, sent as `Retry-After`.
+    pub retry_after: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -73,6 +75,7 @@ impl ApiError {
             detail: None,
             errors: Vec::new(),
             www_authenticate: false,
+            retry_after: None,
         }
     }
 
@@ -120,6 +123,14 @@ impl ApiError {
         Self::new(StatusCode::FORBIDDEN, code, "Forbidden").detail(detail)
     }
 
+    /// Sensitive actions are for signed-in sessions, never API tokens.
+    pub fn session_required() -> Self {
+        Self::forbidden(
+            "session_required",
+            "this sensitive action needs a signed-in session, not an API token",
+        )
+    }
+
     pub fn not_found() -> Self {
         Self::new(StatusCode::NOT_FOUND, "not_found", "Not found")
     }
@@ -136,6 +147,22 @@ impl ApiError {
             "internal_error",
             "Internal server error",
         )
+    }
+
+    /// Too many failed attempts: wait `retry_after_secs`.
+    pub fn throttled(retry_after_secs: u64) -> Self {
+        Self {
+            retry_after: Some(retry_after_secs.max(1)),
+            ..Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "login_throttled",
+                "Too many attempts",
+            )
+            .detail(format!(
+                "too many failed attempts; try again in {} seconds",
+                retry_after_secs.max(1)
+            ))
+        }
     }
 
     pub fn unavailable(detail: impl Into<String>) -> Self {
@@ -168,6 +195,9 @@ impl IntoResponse for ApiError {
         );
         if self.www_authenticate {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let Some(secs) = self.retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         response
     }
@@ -237,6 +267,11 @@ impl From<AuthError> for ApiError {
     fn from(e: AuthError) -> Self {
         match e {
             AuthError::Unauthenticated => Self::unauthenticated(),
+            AuthError::Throttled { retry_after_secs } => Self::throttled(retry_after_secs),
+            AuthError::WrongPassword => {
+                Self::field("password", "wrong_password", "the password is wrong")
+            }
+            AuthError::SessionRequired => Self::session_required(),
             AuthError::Unavailable => {
                 Self::unavailable("authentication is temporarily unavailable")
             }

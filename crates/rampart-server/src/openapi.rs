@@ -9,7 +9,9 @@ use utoipa::openapi::OpenApi as OpenApiDoc;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{groups, identity, permission_sets, projects, records, tables, tokens, users};
+use crate::routes::{
+    account, groups, identity, permission_sets, projects, records, settings, tables, tokens, users,
+};
 use crate::state::AppState;
 
 /// Endpoints reachable without a session or token (DESIGN.md section 7). Everything else
@@ -18,6 +20,7 @@ pub const PUBLIC_ENDPOINTS: &[(&str, &str)] = &[
     ("get", "/api/v1/openapi.json"),
     ("post", "/api/v1/setup"),
     ("post", "/api/v1/auth/login"),
+    ("post", "/api/v1/auth/login/second-factor"),
 ];
 
 /// Declares every API route once: the router and the OpenAPI document are generated from
@@ -32,7 +35,8 @@ macro_rules! api_routes {
             modifiers(&SecuritySchemes, &ProblemResponses),
             tags(
                 (name = "identity", description = "Setup, sign-in and the current user"),
-                (name = "users", description = "Tenant administration of users"),
+                (name = "account", description = "The caller's own password, sessions and second factors"),
+                (name = "users", description = "Tenant administration of users and security settings"),
                 (name = "tokens", description = "The caller's API tokens"),
                 (name = "projects", description = "Projects and members"),
                 (name = "tables", description = "Tables and fields"),
@@ -52,8 +56,21 @@ macro_rules! api_routes {
 api_routes! {
     post "/api/v1/setup" => identity::setup,
     post "/api/v1/auth/login" => identity::login,
+    post "/api/v1/auth/login/second-factor" => identity::login_second_factor,
+    post "/api/v1/auth/reauth" => identity::reauth,
     post "/api/v1/auth/logout" => identity::logout,
     get "/api/v1/me" => identity::me,
+    post "/api/v1/me/password" => account::change_password,
+    get "/api/v1/me/sessions" => account::sessions,
+    delete "/api/v1/me/sessions" => account::revoke_other_sessions,
+    delete "/api/v1/me/sessions/{session_id}" => account::revoke_session,
+    get "/api/v1/me/second-factors" => account::factors,
+    post "/api/v1/me/second-factors/totp" => account::begin_totp,
+    delete "/api/v1/me/second-factors/totp" => account::remove_totp,
+    post "/api/v1/me/second-factors/totp/confirm" => account::confirm_totp,
+    post "/api/v1/me/second-factors/recovery-codes" => account::regenerate_recovery_codes,
+    get "/api/v1/settings/security" => settings::get,
+    patch "/api/v1/settings/security" => settings::update,
     get "/api/v1/users" => users::list,
     post "/api/v1/users" => users::create,
     get "/api/v1/users/{user_id}" => users::get,

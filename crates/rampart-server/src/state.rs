@@ -5,6 +5,7 @@ use std::sync::Arc;
 use rampart_auth::PasswordHasher;
 use rampart_auth::authn::SessionPolicy;
 use rampart_auth::authz::cache::AccessCache;
+use rampart_auth::policy::PasswordPolicy;
 use rampart_store::Store;
 
 use crate::config::Config;
@@ -29,6 +30,18 @@ impl AppState {
             // A poisoned lock only loses caching, never correctness.
             Err(_) => Arc::new(AccessCache::default()),
         }
+    }
+
+    pub fn password_policy(&self) -> PasswordPolicy {
+        PasswordPolicy {
+            min_length: self.config.auth.password_min_length,
+            min_score: self.config.auth.password_min_score,
+        }
+    }
+
+    /// How recently a session must have given its password for sensitive actions.
+    pub fn reauth_window(&self) -> chrono::Duration {
+        chrono::Duration::minutes(i64::from(self.config.auth.reauth_minutes))
     }
 
     pub fn session_policy(&self) -> SessionPolicy {

@@ -186,3 +186,17 @@ pub async fn delete_challenge(tx: &mut Tx, hash: [u8; 32]) -> Result<(), StoreEr
     tx.execute(q).await?;
     Ok(())
 }
+
+/// Whether a user has a confirmed second factor.
+pub async fn has_second_factor(tx: &mut Tx, user: UserId) -> Result<bool, StoreError> {
+    Ok(totp(tx, user).await?.is_some_and(|t| t.enabled))
+}
+
+/// Drops a user's pending login challenges (their password changed).
+pub async fn delete_challenges_of(tx: &mut Tx, user: UserId) -> Result<(), StoreError> {
+    let mut q = tx.sql();
+    q.push("DELETE FROM login_challenges WHERE user_id = ")
+        .param(Param::Uuid(user.0));
+    tx.execute(q).await?;
+    Ok(())
+}

@@ -110,6 +110,22 @@ pub async fn user_by_email(
         .transpose()
 }
 
+/// A user with the stored password hash, by id.
+pub async fn credentials_by_id(
+    tx: &mut Tx,
+    id: UserId,
+) -> Result<Option<UserCredentials>, StoreError> {
+    let mut q = tx.sql();
+    q.push(USER_COLUMNS)
+        .push(" WHERE id = ")
+        .param(Param::Uuid(id.0));
+    tx.fetch_optional(q)
+        .await?
+        .as_ref()
+        .map(user_from_row)
+        .transpose()
+}
+
 pub async fn user_by_id(tx: &mut Tx, id: UserId) -> Result<Option<User>, StoreError> {
     let mut q = tx.sql();
     q.push(USER_COLUMNS)

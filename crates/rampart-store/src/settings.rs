@@ -5,6 +5,9 @@ use rampart_sql::Param;
 use crate::db::Tx;
 use crate::error::StoreError;
 
+/// Whether every user of the tenant must have a second factor.
+pub const REQUIRE_SECOND_FACTOR: &str = "require_second_factor";
+
 pub async fn get(tx: &mut Tx, name: &str) -> Result<Option<serde_json::Value>, StoreError> {
     let mut q = tx.sql();
     q.push("SELECT value FROM tenant_settings WHERE name = ")
@@ -15,6 +18,14 @@ pub async fn get(tx: &mut Tx, name: &str) -> Result<Option<serde_json::Value>, S
             .map(Some)
             .map_err(|e| StoreError::internal(format!("stored setting {name}: {e}"))),
     }
+}
+
+/// A boolean setting, `false` when unset.
+pub async fn flag(tx: &mut Tx, name: &str) -> Result<bool, StoreError> {
+    Ok(get(tx, name)
+        .await?
+        .and_then(|v| v.as_bool())
+        .unwrap_or(false))
 }
 
 pub async fn set(tx: &mut Tx, name: &str, value: &serde_json::Value) -> Result<(), StoreError> {

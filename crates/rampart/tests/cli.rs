@@ -143,13 +143,13 @@ fn first_start_prints_a_setup_token_and_serves_both_listeners() {
 
     let r = c
         .post(format!("{}/api/v1/setup", server.public))
-        .json(&json!({"token": token, "email": "me@example.com", "password": "a long enough password"}))
+        .json(&json!({"token": token, "email": "me@example.com", "password": "quartz meadow fiddle syntax"}))
         .send()
         .unwrap();
     assert_eq!(r.status(), 201);
     let r = c
         .post(format!("{}/api/v1/auth/login", server.public))
-        .json(&json!({"email": "me@example.com", "password": "a long enough password"}))
+        .json(&json!({"email": "me@example.com", "password": "quartz meadow fiddle syntax"}))
         .send()
         .unwrap();
     assert_eq!(r.status(), 200);
@@ -328,8 +328,7 @@ fn config_check_reports_every_mistake_with_its_key() {
 fn owner_token(server: &Running) -> String {
     let c = http();
     let token = server.setup_token.clone().unwrap();
-    let body =
-        json!({"token": token, "email": "me@example.com", "password": "a long enough password"});
+    let body = json!({"token": token, "email": "me@example.com", "password": "quartz meadow fiddle syntax"});
     assert_eq!(
         c.post(format!("{}/api/v1/setup", server.public))
             .json(&body)
@@ -340,7 +339,7 @@ fn owner_token(server: &Running) -> String {
     );
     let login = c
         .post(format!("{}/api/v1/auth/login", server.public))
-        .json(&json!({"email": "me@example.com", "password": "a long enough password"}))
+        .json(&json!({"email": "me@example.com", "password": "quartz meadow fiddle syntax"}))
         .send()
         .unwrap();
     let cookie = login.headers()["set-cookie"]

@@ -1,12 +1,14 @@
 //! Route handlers, one module per resource. Handlers are thin: parse, authorize, call the
 //! store or the auth crate, map the result.
 
+pub mod account;
 pub mod groups;
 pub mod identity;
 pub mod permission_sets;
 pub mod projects;
 pub mod record_ops;
 pub mod records;
+pub mod settings;
 pub mod tables;
 pub mod tokens;
 pub mod users;

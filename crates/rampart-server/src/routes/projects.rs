@@ -1,5 +1,6 @@
 //! Projects and their members.
 
+use axum::extract::State;
 use axum::http::StatusCode;
 use rampart_auth::authz;
 use rampart_core::names::validate_display_name;
@@ -13,6 +14,7 @@ use utoipa::ToSchema;
 use crate::caller::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath};
+use crate::state::AppState;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ProjectOut {
@@ -212,15 +214,18 @@ pub struct MemberIn {
     role: ProjectRole,
 }
 
-/// Adds a member or changes their role (project admins; only owners grant ownership).
+/// Adds a member or changes their role (project admins; only owners grant ownership). Needs a
+/// recently re-authenticated session.
 #[utoipa::path(put, path = "/api/v1/projects/{project_id}/members/{user_id}", tag = "projects",
     request_body = MemberIn, params(("project_id" = String, Path), ("user_id" = String, Path)),
     responses((status = 204)), security(("session" = []), ("token" = [])))]
 pub async fn set_member(
+    State(state): State<AppState>,
     caller: Caller,
     ApiPath((project_id, user_id)): ApiPath<(ProjectId, UserId)>,
     ApiJson(body): ApiJson<MemberIn>,
 ) -> ApiResult<StatusCode> {
+    caller.require_recent_auth(&state)?;
     let principal = caller.principal.clone();
     caller
         .tenant

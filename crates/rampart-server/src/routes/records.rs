@@ -629,10 +629,7 @@ async fn as_user(
     let user = rampart_store::identity::user_by_id(tx, user)
         .await?
         .ok_or_else(|| ApiError::field("user_id", "unknown_user", "no such user in this tenant"))?;
-    Ok(rampart_auth::Principal {
-        user,
-        via: rampart_auth::authn::Via::Session { id_hash: [0; 32] },
-    })
+    Ok(rampart_auth::Principal::for_simulation(user))
 }
 
 /// Lists a table as another user would see it (project admins): the same path as their own

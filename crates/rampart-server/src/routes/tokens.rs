@@ -67,7 +67,7 @@ pub async fn list(caller: Caller) -> ApiResult<axum::Json<Vec<TokenOut>>> {
     Ok(axum::Json(tokens.into_iter().map(TokenOut::from).collect()))
 }
 
-/// Creates a token for the caller.
+/// Creates a token for the caller (from a recently re-authenticated session).
 #[utoipa::path(post, path = "/api/v1/tokens", tag = "tokens", request_body = CreateTokenIn,
     responses((status = 201, body = CreatedTokenOut)), security(("session" = []), ("token" = [])))]
 pub async fn create(
@@ -75,6 +75,7 @@ pub async fn create(
     caller: Caller,
     ApiJson(body): ApiJson<CreateTokenIn>,
 ) -> ApiResult<(StatusCode, axum::Json<CreatedTokenOut>)> {
+    caller.require_recent_auth(&state)?;
     validate_display_name("name", &body.name)?;
     let max = state.config.auth.token_max_days;
     if body.expires_in_days == 0 || body.expires_in_days > max {

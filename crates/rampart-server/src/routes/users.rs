@@ -11,7 +11,7 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::Checks;
-use super::identity::{UserOut, check_password};
+use super::identity::{UserOut, check_new_password};
 use crate::caller::TenantAdmin;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath};
@@ -44,7 +44,8 @@ fn member() -> GlobalRole {
     GlobalRole::Member
 }
 
-/// Creates a user. Admins create members; owners create any role.
+/// Creates a user. Admins create members; owners create any role (creating an admin or owner
+/// needs a recently re-authenticated session).
 #[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = CreateUserIn,
     responses((status = 201, body = UserOut)), security(("session" = []), ("token" = [])))]
 pub async fn create(
@@ -55,8 +56,18 @@ pub async fn create(
     let mut checks = Checks::default();
     checks.check(validate_email("email", body.email.trim()));
     checks.check(validate_display_name("display_name", &body.display_name));
-    check_password(&mut checks, "password", &body.password);
+    check_new_password(
+        &state,
+        &mut checks,
+        "password",
+        &body.password,
+        &[&body.email, &body.display_name],
+    )
+    .await;
     checks.finish()?;
+    if body.role >= GlobalRole::Admin {
+        caller.require_recent_auth(&state)?;
+    }
     if !caller.principal.role().may_assign(body.role) {
         return Err(ApiError::forbidden(
             "forbidden",
@@ -171,16 +182,21 @@ fn merge_attributes(
     }
 }
 
-/// Changes a user's role, name or disabled flag. Disabling ends their sessions.
+/// Changes a user's role, name or disabled flag. Disabling ends their sessions. Changing a
+/// role or the disabled flag needs a recently re-authenticated session.
 /// The last enabled owner cannot be demoted or disabled.
 #[utoipa::path(patch, path = "/api/v1/users/{user_id}", tag = "users", request_body = UpdateUserIn,
     params(("user_id" = String, Path)),
     responses((status = 200, body = UserOut)), security(("session" = []), ("token" = [])))]
 pub async fn update(
+    State(state): State<AppState>,
     TenantAdmin(caller): TenantAdmin,
     ApiPath(user_id): ApiPath<UserId>,
     ApiJson(body): ApiJson<UpdateUserIn>,
 ) -> ApiResult<axum::Json<UserOut>> {
+    if body.role.is_some() || body.disabled.is_some() {
+        caller.require_recent_auth(&state)?;
+    }
     if let Some(name) = &body.display_name {
         validate_display_name("display_name", name)?;
     }

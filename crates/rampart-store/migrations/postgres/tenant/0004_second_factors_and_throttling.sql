@@ -35,3 +35,5 @@ CREATE TABLE tenant_settings (
     name text COLLATE "C" PRIMARY KEY,
     value text NOT NULL
 );
+
+CREATE INDEX login_throttle_updated ON login_throttle (updated_at);

@@ -35,3 +35,5 @@ CREATE TABLE tenant_settings (
     name TEXT PRIMARY KEY NOT NULL,
     value TEXT NOT NULL
 );
+
+CREATE INDEX login_throttle_updated ON login_throttle (updated_at);
