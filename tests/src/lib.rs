@@ -244,6 +244,22 @@ impl TestServer {
         self.client(slug).login(email, PASSWORD).await
     }
 
+    /// Runs `sql` (an UPDATE ending in `= `) with a time 30 days ago on tenant `slug`: expiry
+    /// is tested by moving stored times into the past, never by sleeping.
+    pub async fn backdate(&self, slug: &str, sql: &'static str) {
+        let (_, ts) = self.tenant(slug).await;
+        let past = chrono::Utc::now() - chrono::Duration::days(30);
+        ts.write(move |tx: &mut rampart_store::Tx| {
+            Box::pin(async move {
+                let mut q = tx.sql();
+                q.push(sql).param(rampart_sql::Param::Timestamp(past));
+                tx.execute(q).await.map(|_| ())
+            })
+        })
+        .await
+        .unwrap();
+    }
+
     /// Stops the server and removes what it created.
     pub async fn stop(mut self) {
         self.shutdown().await;

@@ -553,25 +553,13 @@ mod expiry {
 
     backend_tests!(idle_and_absolute_session_expiry_and_token_expiry);
 
-    async fn backdate(server: &TestServer, sql: &'static str) {
-        let (_, ts) = server.tenant("acme").await;
-        let past = chrono::Utc::now() - chrono::Duration::days(30);
-        ts.write(move |tx: &mut rampart_store::Tx| {
-            Box::pin(async move {
-                let mut q = tx.sql();
-                q.push(sql).param(rampart_sql::Param::Timestamp(past));
-                tx.execute(q).await.map(|_| ())
-            })
-        })
-        .await
-        .unwrap();
-    }
-
     async fn idle_and_absolute_session_expiry_and_token_expiry(backend: Backend) {
         let server = TestServer::start(backend).await;
         let owner = server.owner("acme").await;
         assert_eq!(owner.get("/api/v1/me").await.status, 200);
-        backdate(&server, "UPDATE sessions SET last_seen_at = ").await;
+        server
+            .backdate("acme", "UPDATE sessions SET last_seen_at = ")
+            .await;
         assert_eq!(
             owner.get("/api/v1/me").await.status,
             401,
@@ -582,7 +570,9 @@ mod expiry {
             .client("acme")
             .login("owner@acme.test", PASSWORD)
             .await;
-        backdate(&server, "UPDATE sessions SET expires_at = ").await;
+        server
+            .backdate("acme", "UPDATE sessions SET expires_at = ")
+            .await;
         assert_eq!(
             owner.get("/api/v1/me").await.status,
             401,
@@ -602,7 +592,9 @@ mod expiry {
             .to_owned();
         let api = owner.with_token(&secret);
         assert_eq!(api.get("/api/v1/me").await.status, 200);
-        backdate(&server, "UPDATE api_tokens SET expires_at = ").await;
+        server
+            .backdate("acme", "UPDATE api_tokens SET expires_at = ")
+            .await;
         assert_eq!(
             api.get("/api/v1/me").await.status,
             401,
