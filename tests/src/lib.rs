@@ -247,12 +247,25 @@ impl TestServer {
     /// Runs `sql` (an UPDATE ending in `= `) with a time 30 days ago on tenant `slug`: expiry
     /// is tested by moving stored times into the past, never by sleeping.
     pub async fn backdate(&self, slug: &str, sql: &'static str) {
-        let (_, ts) = self.tenant(slug).await;
         let past = chrono::Utc::now() - chrono::Duration::days(30);
+        self.set_time(slug, sql, past, "").await;
+    }
+
+    /// Runs `<sql> <when> <rest>` on tenant `slug`, `when` bound as a parameter.
+    pub async fn set_time(
+        &self,
+        slug: &str,
+        sql: &'static str,
+        when: chrono::DateTime<chrono::Utc>,
+        rest: &'static str,
+    ) {
+        let (_, ts) = self.tenant(slug).await;
         ts.write(move |tx: &mut rampart_store::Tx| {
             Box::pin(async move {
                 let mut q = tx.sql();
-                q.push(sql).param(rampart_sql::Param::Timestamp(past));
+                q.push(sql)
+                    .param(rampart_sql::Param::Timestamp(when))
+                    .push(rest);
                 tx.execute(q).await.map(|_| ())
             })
         })

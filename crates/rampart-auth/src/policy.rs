@@ -44,6 +44,26 @@ pub fn is_common(password: &str) -> bool {
         })
 }
 
+/// What a password must not lean on: each context string whole, its words, and its words run
+/// together (`Jordan Example` gives `jordan example`, `jordan`, `example`, `jordanexample`).
+fn context_words(context: &[&str]) -> Vec<String> {
+    let mut words = Vec::new();
+    for text in context {
+        let lower = text.trim().to_lowercase();
+        let parts: Vec<&str> = lower
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| w.chars().count() >= 3)
+            .collect();
+        words.push(parts.concat());
+        words.extend(parts.iter().map(|p| (*p).to_owned()));
+        words.push(lower);
+    }
+    words.retain(|w| !w.is_empty());
+    words.sort();
+    words.dedup();
+    words
+}
+
 impl PasswordPolicy {
     /// Checks a new password; `context` holds words the password must not lean on (the
     /// user's email, name). CPU-bound (zxcvbn): call from a blocking thread.
@@ -70,7 +90,9 @@ impl PasswordPolicy {
                 "this password is too common; choose another",
             ));
         }
-        let estimate = zxcvbn::zxcvbn(password, context);
+        let words = context_words(context);
+        let words: Vec<&str> = words.iter().map(String::as_str).collect();
+        let estimate = zxcvbn::zxcvbn(password, &words);
         let score = u8::from(estimate.score());
         if score < self.min_score {
             let hint = estimate
@@ -154,6 +176,10 @@ mod tests {
                 "alice.smith@example.com1",
                 &["alice.smith@example.com"],
             )
+            .unwrap_err();
+        assert_eq!(e.code, "password_weak", "{e:?}");
+        let e = p
+            .check("password", "jordanexample1", &["Jordan Example"])
             .unwrap_err();
         assert_eq!(e.code, "password_weak", "{e:?}");
     }
