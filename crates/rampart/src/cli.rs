@@ -46,6 +46,11 @@ pub enum Command {
         #[command(subcommand)]
         command: TenantCommand,
     },
+    /// Break-glass actions on a tenant's users (the instance operator's job).
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
     /// Inspect the configuration.
     Config {
         #[command(subcommand)]
@@ -77,6 +82,23 @@ pub enum TenantCommand {
     },
     /// Issue a new one-time setup token for a tenant that has no user yet.
     SetupToken { slug: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Give a user a new random password (printed once) and end their sessions.
+    ResetPassword {
+        /// The tenant's slug.
+        tenant: String,
+        email: String,
+    },
+    /// Remove a user's second factors (TOTP, recovery codes) and end their sessions.
+    #[command(name = "reset-2fa")]
+    Reset2fa {
+        /// The tenant's slug.
+        tenant: String,
+        email: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -1,9 +1,10 @@
-//! `rampart`: serve the API, and the operator's commands (tenants, configuration).
+//! `rampart`: serve the API, and the operator's commands (tenants, users, configuration).
 
 mod cli;
 mod load;
 mod serve;
 mod tenant_cmd;
+mod user_cmd;
 
 use std::process::ExitCode;
 
@@ -47,6 +48,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Serve => serve::serve(config).await,
             Command::Tenant { command } => tenant_cmd::run(config, command).await,
+            Command::User { command } => user_cmd::run(config, command).await,
             Command::Config { .. } => Ok(()),
         }
     });

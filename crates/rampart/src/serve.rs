@@ -9,7 +9,7 @@ use rampart_store::Store;
 use secrecy::ExposeSecret;
 use tracing_subscriber::EnvFilter;
 
-fn init_logging(config: &Config) {
+pub fn init_logging(config: &Config) {
     let filter = EnvFilter::try_new(&config.log.level).unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -458,3 +458,121 @@ fn acknowledged_writes_survive_a_kill() {
         acked.len()
     );
 }
+
+/// Signs in to the default tenant; returns the answer's body and session cookie, if any.
+fn sign_in(server: &Running, password: &str) -> (u16, serde_json::Value, Option<String>) {
+    let r = http()
+        .post(format!("{}/api/v1/auth/login", server.public))
+        .json(&json!({"email": "me@example.com", "password": password}))
+        .send()
+        .unwrap();
+    let status = r.status().as_u16();
+    let cookie = r
+        .headers()
+        .get("set-cookie")
+        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned());
+    (status, r.json().unwrap_or_default(), cookie)
+}
+
+fn post_with(
+    server: &Running,
+    cookie: &str,
+    path: &str,
+    body: serde_json::Value,
+) -> serde_json::Value {
+    http()
+        .post(format!("{}{path}", server.public))
+        .header("cookie", cookie)
+        .header("sec-fetch-site", "same-origin")
+        .json(&body)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap()
+}
+
+#[test]
+fn break_glass_resets_a_locked_out_owner() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve(dir.path());
+    owner_token(&server);
+    let password = "quartz meadow fiddle syntax";
+    let (_, _, cookie) = sign_in(&server, password);
+    let cookie = cookie.unwrap();
+    let enrolment = post_with(
+        &server,
+        &cookie,
+        "/api/v1/me/second-factors/totp",
+        json!({}),
+    );
+    let app = totp_rs::TOTP::from_url(enrolment["uri"].as_str().unwrap()).unwrap();
+    let confirmed = post_with(
+        &server,
+        &cookie,
+        "/api/v1/me/second-factors/totp/confirm",
+        json!({"code": app.generate_current().unwrap()}),
+    );
+    assert_eq!(confirmed["recovery_codes"].as_array().unwrap().len(), 10);
+    let (_, body, _) = sign_in(&server, password);
+    assert_eq!(body["status"], "second_factor_required");
+
+    // The owner lost the authenticator and the recovery codes.
+    let out = rampart(dir.path())
+        .args(["user", "reset-2fa", "default", "me@example.com"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("break_glass_second_factors_reset"),
+        "logged: {stderr}"
+    );
+    let me = |cookie: &str| {
+        http()
+            .get(format!("{}/api/v1/me", server.public))
+            .header("cookie", cookie)
+            .send()
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert_eq!(me(&cookie), 401, "their sessions ended");
+    let (_, body, _) = sign_in(&server, password);
+    assert_eq!(body["status"], "signed_in");
+
+    // ...or forgot the password.
+    let out = rampart(dir.path())
+        .args(["user", "reset-password", "default", "me@example.com"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("break_glass_password_reset"));
+    let new_password = stdout
+        .lines()
+        .find_map(|l| l.split_once("change it at once): "))
+        .map(|(_, p)| p.trim().to_owned())
+        .unwrap();
+    assert!(new_password.len() >= 24, "{new_password}");
+    assert_eq!(sign_in(&server, password).0, 401);
+    assert_eq!(sign_in(&server, &new_password).0, 200);
+
+    for (args, message) in [
+        (
+            ["user", "reset-password", "default", "nobody@example.com"],
+            "no user",
+        ),
+        (
+            ["user", "reset-2fa", "nowhere", "me@example.com"],
+            "no such tenant",
+        ),
+    ] {
+        let out = rampart(dir.path()).args(args).output().unwrap();
+        assert!(!out.status.success());
+        assert!(String::from_utf8_lossy(&out.stderr).contains(message));
+    }
+}

@@ -10,6 +10,7 @@
 //! Failures are deliberately uninformative: an unknown email, a wrong password and a disabled
 //! account all give [`AuthError::Unauthenticated`] after the same argon2 work.
 
+pub mod break_glass;
 pub mod login;
 pub mod password;
 pub mod second_factor;
