@@ -291,8 +291,19 @@ async fn api_tokens_are_shown_once_expire_and_can_be_revoked(backend: Backend) {
     let server = TestServer::start(backend).await;
     let owner = server.owner("acme").await;
     let r = owner.post("/api/v1/tokens", json!({"name": "ci"})).await;
-    assert_eq!(r.status, 400, "an expiry is mandatory");
-    assert_eq!(r.body["errors"][0]["field"], "expires_in_days");
+    assert_eq!(r.status, 201, "without an expiry the default applies");
+    let expires =
+        chrono::DateTime::parse_from_rfc3339(r.body["token"]["expires_at"].as_str().unwrap())
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+    let days = (expires - chrono::Utc::now()).num_hours() as f64 / 24.0;
+    assert!(
+        (89.9..=90.1).contains(&days),
+        "default lifetime 90 days, got {days}"
+    );
+    let default_id = r.body["token"]["id"].as_str().unwrap().to_owned();
+    let r = owner.delete(&format!("/api/v1/tokens/{default_id}")).await;
+    assert_eq!(r.status, 204);
     let r = owner
         .post(
             "/api/v1/tokens",

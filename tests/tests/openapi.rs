@@ -168,9 +168,17 @@ async fn every_operation_answers_as_documented(backend: Backend) {
         .await;
     let created = c.check("post", "/api/v1/tokens", &r);
     c.check("get", "/api/v1/tokens", &owner.get("/api/v1/tokens").await);
-    let api = owner.with_token(created["secret"].as_str().unwrap());
+    let old_api = owner.with_token(created["secret"].as_str().unwrap());
+    let r = old_api
+        .post(
+            &format!("/api/v1/tokens/{}/rotate", id(&created["token"])),
+            json!({}),
+        )
+        .await;
+    let rotated = c.check("post", "/api/v1/tokens/{token_id}/rotate", &r);
+    let api = owner.with_token(rotated["secret"].as_str().unwrap());
     let r = owner
-        .delete(&format!("/api/v1/tokens/{}", id(&created["token"])))
+        .delete(&format!("/api/v1/tokens/{}", id(&rotated["token"])))
         .await;
     c.check("delete", "/api/v1/tokens/{token_id}", &r);
     assert_eq!(api.get("/api/v1/me").await.status, 401);

@@ -102,8 +102,22 @@ impl FromRequestParts<AppState> for Caller {
                 Credential::SessionCookie(value)
             }
         };
+        let client_ip = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip().to_string());
         let principal =
-            authn::authenticate(&tenant.store, credential, state.session_policy()).await?;
+            authn::authenticate(&tenant.store, credential, state.session_policy(), client_ip)
+                .await?;
+        if principal.scope.read_only
+            && !is_safe(&parts.method)
+            && !is_token_rotation(parts.uri.path())
+        {
+            return Err(ApiError::forbidden(
+                "token_read_only",
+                "this API token may only read",
+            ));
+        }
         if principal.must_enrol_second_factor() && !open_before_enrolment(parts.uri.path()) {
             return Err(ApiError::forbidden(
                 "second_factor_enrolment_required",
@@ -112,6 +126,12 @@ impl FromRequestParts<AppState> for Caller {
         }
         Ok(Self { principal, tenant })
     }
+}
+
+/// A token may rotate itself whatever its scope: the successor has the same scope.
+fn is_token_rotation(path: &str) -> bool {
+    path.strip_prefix("/api/v1/tokens/")
+        .is_some_and(|rest| rest.ends_with("/rotate") && rest.matches('/').count() == 1)
 }
 
 /// What a user who must enrol a second factor may still reach: their own account (to enrol,
@@ -148,6 +168,9 @@ impl FromRequestParts<AppState> for TenantAdmin {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let caller = Caller::from_request_parts(parts, state).await?;
+        if caller.principal.is_scoped() {
+            return Err(ApiError::token_scope());
+        }
         if caller.principal.role() >= GlobalRole::Admin {
             Ok(Self(caller))
         } else {

@@ -54,6 +54,10 @@ pub struct AuthConfig {
     pub hash_concurrency: usize,
     /// Longest lifetime of an API token.
     pub token_max_days: u32,
+    /// Lifetime of an API token when none is asked for.
+    pub token_default_days: u32,
+    /// How long a rotated API token keeps working next to its successor.
+    pub token_rotation_grace_hours: u32,
     pub setup_token_hours: u32,
     /// Shortest new password (NIST SP 800-63B: at least 8; we default to 12).
     pub password_min_length: usize,
@@ -127,6 +131,8 @@ impl Default for AuthConfig {
             session_absolute_hours: 12,
             hash_concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),
             token_max_days: 366,
+            token_default_days: 90,
+            token_rotation_grace_hours: 24,
             setup_token_hours: 24,
             password_min_length: 12,
             password_min_score: 3,
@@ -320,6 +326,20 @@ impl Config {
         }
         if self.auth.reauth_minutes == 0 || self.auth.reauth_minutes > 24 * 60 {
             problem("auth.reauth_minutes", "must be between 1 and 1440".into());
+        }
+        if self.auth.token_default_days == 0
+            || self.auth.token_default_days > self.auth.token_max_days
+        {
+            problem(
+                "auth.token_default_days",
+                "must be between 1 and auth.token_max_days".into(),
+            );
+        }
+        if self.auth.token_rotation_grace_hours > 24 * 30 {
+            problem(
+                "auth.token_rotation_grace_hours",
+                "must be at most 720 (30 days)".into(),
+            );
         }
         if self.limits.body_bytes < 1024 {
             problem("limits.body_bytes", "must be at least 1024".into());

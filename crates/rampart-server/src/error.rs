@@ -131,6 +131,14 @@ impl ApiError {
         )
     }
 
+    /// A scoped API token reaching beyond its scope (tenant administration, new projects).
+    pub fn token_scope() -> Self {
+        Self::forbidden(
+            "token_scope",
+            "this API token is scoped to some projects or to reading; this needs an unscoped one",
+        )
+    }
+
     pub fn not_found() -> Self {
         Self::new(StatusCode::NOT_FOUND, "not_found", "Not found")
     }

@@ -94,6 +94,7 @@ api_routes! {
     delete "/api/v1/permission-sets/{set_id}/groups/{group_id}" => permission_sets::unassign_group,
     get "/api/v1/tokens" => tokens::list,
     post "/api/v1/tokens" => tokens::create,
+    post "/api/v1/tokens/{token_id}/rotate" => tokens::rotate,
     delete "/api/v1/tokens/{token_id}" => tokens::revoke,
     get "/api/v1/projects" => projects::list,
     post "/api/v1/projects" => projects::create,

@@ -1,8 +1,8 @@
-//! Users, sessions, API tokens and one-time setup tokens of a tenant.
+//! Users, sessions and one-time setup tokens of a tenant (API tokens: [`crate::tokens`]).
 //! Secrets arrive here already hashed; this module never sees a plaintext secret.
 
 use chrono::{DateTime, Utc};
-use rampart_core::{GlobalRole, TokenId, UserId};
+use rampart_core::{GlobalRole, UserId};
 use rampart_sql::{Param, ParamType};
 use uuid::Uuid;
 
@@ -191,7 +191,9 @@ pub async fn update_user(
         return Err(StoreError::NotFound);
     }
     if disabled == Some(true) {
+        // A disabled user's sessions and tokens die at once, and stay dead if re-enabled.
         delete_sessions_of(tx, id).await?;
+        crate::tokens::delete_all_of(tx, id).await?;
     }
     user_by_id(tx, id).await?.ok_or(StoreError::NotFound)
 }
@@ -378,111 +380,6 @@ pub async fn delete_sessions_of(tx: &mut Tx, user: UserId) -> Result<(), StoreEr
         .param(Param::Uuid(user.0));
     tx.execute(q).await?;
     Ok(())
-}
-
-// ---- API tokens -----------------------------------------------------------------------------
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ApiToken {
-    pub id: TokenId,
-    pub user_id: UserId,
-    pub name: String,
-    pub created_at: DateTime<Utc>,
-    pub expires_at: DateTime<Utc>,
-    pub last_used_at: Option<DateTime<Utc>>,
-}
-
-const TOKEN_COLUMNS: &str =
-    "SELECT id, user_id, name, created_at, expires_at, last_used_at FROM api_tokens";
-
-fn token_from_row(row: &DbRow) -> Result<ApiToken, StoreError> {
-    Ok(ApiToken {
-        id: TokenId(row.uuid(0)?),
-        user_id: UserId(row.uuid(1)?),
-        name: row.text(2)?,
-        created_at: row.timestamp(3)?,
-        expires_at: row.timestamp(4)?,
-        last_used_at: row.opt_timestamp(5)?,
-    })
-}
-
-pub async fn insert_token(
-    tx: &mut Tx,
-    user: UserId,
-    name: String,
-    token_hash: [u8; 32],
-    expires_at: DateTime<Utc>,
-) -> Result<ApiToken, StoreError> {
-    let token = ApiToken {
-        id: TokenId::generate(),
-        user_id: user,
-        name,
-        created_at: crate::now(),
-        expires_at,
-        last_used_at: None,
-    };
-    let mut q = tx.sql();
-    q.push(
-        "INSERT INTO api_tokens (id, user_id, name, token_hash, created_at, expires_at) VALUES (",
-    )
-    .param_list([
-        Param::Uuid(token.id.0),
-        Param::Uuid(user.0),
-        Param::Text(token.name.clone()),
-        Param::Bytes(token_hash.to_vec()),
-        Param::Timestamp(token.created_at),
-        Param::Timestamp(expires_at),
-    ])
-    .push(")");
-    tx.execute(q).await?;
-    Ok(token)
-}
-
-pub async fn token_by_hash(
-    tx: &mut Tx,
-    token_hash: [u8; 32],
-) -> Result<Option<ApiToken>, StoreError> {
-    let mut q = tx.sql();
-    q.push(TOKEN_COLUMNS)
-        .push(" WHERE token_hash = ")
-        .param(Param::Bytes(token_hash.to_vec()));
-    tx.fetch_optional(q)
-        .await?
-        .as_ref()
-        .map(token_from_row)
-        .transpose()
-}
-
-pub async fn list_tokens(tx: &mut Tx, user: UserId) -> Result<Vec<ApiToken>, StoreError> {
-    let mut q = tx.sql();
-    q.push(TOKEN_COLUMNS)
-        .push(" WHERE user_id = ")
-        .param(Param::Uuid(user.0))
-        .push(" ORDER BY created_at, id");
-    tx.fetch_all(q).await?.iter().map(token_from_row).collect()
-}
-
-pub async fn touch_token(tx: &mut Tx, id: TokenId) -> Result<(), StoreError> {
-    let mut q = tx.sql();
-    q.push("UPDATE api_tokens SET last_used_at = ")
-        .param(Param::Timestamp(crate::now()))
-        .push(" WHERE id = ")
-        .param(Param::Uuid(id.0));
-    tx.execute(q).await?;
-    Ok(())
-}
-
-/// Deletes one of a user's tokens; `NotFound` if it is not theirs.
-pub async fn delete_token(tx: &mut Tx, user: UserId, id: TokenId) -> Result<(), StoreError> {
-    let mut q = tx.sql();
-    q.push("DELETE FROM api_tokens WHERE id = ")
-        .param(Param::Uuid(id.0))
-        .push(" AND user_id = ")
-        .param(Param::Uuid(user.0));
-    match tx.execute(q).await? {
-        0 => Err(StoreError::NotFound),
-        _ => Ok(()),
-    }
 }
 
 // ---- setup tokens ---------------------------------------------------------------------------

@@ -22,6 +22,7 @@ pub mod settings;
 pub mod storage_types;
 mod tenants;
 pub mod throttle;
+pub mod tokens;
 
 pub use db::{DbRow, Tx, TxFn, TxFuture};
 pub use error::StoreError;

@@ -58,6 +58,11 @@ const SQLITE_TENANT: &[Migration] = &[
         name: "second_factors_and_throttling",
         sql: include_str!("../migrations/sqlite/tenant/0004_second_factors_and_throttling.sql"),
     },
+    Migration {
+        version: 5,
+        name: "token_scopes",
+        sql: include_str!("../migrations/sqlite/tenant/0005_token_scopes.sql"),
+    },
 ];
 
 const POSTGRES_TENANT: &[Migration] = &[
@@ -82,6 +87,11 @@ const POSTGRES_TENANT: &[Migration] = &[
         version: 4,
         name: "second_factors_and_throttling",
         sql: include_str!("../migrations/postgres/tenant/0004_second_factors_and_throttling.sql"),
+    },
+    Migration {
+        version: 5,
+        name: "token_scopes",
+        sql: include_str!("../migrations/postgres/tenant/0005_token_scopes.sql"),
     },
 ];
 

@@ -21,13 +21,14 @@ use chrono::{DateTime, Duration, Utc};
 use rampart_core::{GlobalRole, TokenId};
 use rampart_crypto::secret_token::{self, SecretKind};
 use rampart_store::identity::{self, User};
+use rampart_store::tokens::{self as api_tokens, TokenScope};
 use rampart_store::{StoreError, TenantStore, Tx, factors, settings};
 use secrecy::SecretString;
 
 pub use login::{LoginOutcome, SecondFactorProof, complete_second_factor, login, reauthenticate};
 pub use password::change_password;
 pub use setup::{SetupError, complete_setup, issue_setup_token, needs_setup};
-pub use tokens::create_api_token;
+pub use tokens::{create_api_token, rotate_api_token};
 
 /// Longest password accepted when signing in (hashing cost stays bounded).
 pub const MAX_PASSWORD_CHARS: usize = crate::policy::MAX_CHARS;
@@ -54,6 +55,8 @@ pub struct Principal {
     pub has_second_factor: bool,
     /// Whether the tenant requires one.
     pub second_factor_required: bool,
+    /// What an API token is limited to (sessions: nothing).
+    pub scope: TokenScope,
 }
 
 impl Principal {
@@ -68,6 +71,21 @@ impl Principal {
             },
             has_second_factor: false,
             second_factor_required: false,
+            scope: TokenScope::default(),
+        }
+    }
+
+    /// Whether this is an API token limited beyond its user's own rights.
+    pub fn is_scoped(&self) -> bool {
+        self.scope != TokenScope::default()
+    }
+
+    /// The token a caller came with, if any: decisions cached for a scoped token must not
+    /// serve the same user's session, and the other way round.
+    pub fn token_id(&self) -> Option<TokenId> {
+        match self.via {
+            Via::Token { id } => Some(id),
+            Via::Session { .. } => None,
         }
     }
 
@@ -166,11 +184,13 @@ async fn second_factor_state(tx: &mut Tx, user: &User) -> Result<(bool, bool), S
     ))
 }
 
-/// Resolves a bearer token or session cookie to a principal.
+/// Resolves a bearer token or session cookie to a principal. `client_ip` is recorded as a
+/// token's last-used address.
 pub async fn authenticate(
     ts: &TenantStore,
     credential: Credential<'_>,
     policy: SessionPolicy,
+    client_ip: Option<String>,
 ) -> Result<Principal, AuthError> {
     match credential {
         Credential::Bearer(text) => {
@@ -181,7 +201,7 @@ pub async fn authenticate(
             let found = ts
                 .read(move |tx: &mut Tx| {
                     Box::pin(async move {
-                        let Some(token) = identity::token_by_hash(tx, hash).await? else {
+                        let Some(token) = api_tokens::by_hash(tx, hash).await? else {
                             return Ok(None);
                         };
                         let Some(user) = identity::user_by_id(tx, token.user_id).await? else {
@@ -201,9 +221,11 @@ pub async fn authenticate(
                 security_event("token_refused", "expired token or disabled user");
                 return Err(AuthError::Unauthenticated);
             }
-            if token.last_used_at.is_none_or(|t| now - t > TOUCH_EVERY) {
+            if token.last_used_at.is_none_or(|t| now - t > TOUCH_EVERY)
+                || token.last_used_ip != client_ip
+            {
                 let id = token.id;
-                ts.write(move |tx: &mut Tx| Box::pin(identity::touch_token(tx, id)))
+                ts.write(move |tx: &mut Tx| Box::pin(api_tokens::touch(tx, id, client_ip)))
                     .await?;
             }
             Ok(Principal {
@@ -211,6 +233,7 @@ pub async fn authenticate(
                 via: Via::Token { id: token.id },
                 has_second_factor,
                 second_factor_required,
+                scope: token.scope,
             })
         }
         Credential::SessionCookie(text) => {
@@ -252,6 +275,7 @@ pub async fn authenticate(
                 },
                 has_second_factor,
                 second_factor_required,
+                scope: TokenScope::default(),
             })
         }
     }

@@ -14,7 +14,7 @@ use rampart_core::field::FieldType;
 use rampart_core::{FieldId, ProjectRole, TableDef, TableId};
 use rampart_rules::check::{AttrValue, AttributeDef, Scope};
 use rampart_rules::{Context, Pred, UserContext};
-use rampart_store::permission_sets::{self, SetId};
+use rampart_store::permission_sets::SetId;
 use rampart_store::schema::load_table;
 use rampart_store::{StoreError, Tx, groups, identity};
 
@@ -252,7 +252,7 @@ fn load<'a>(
         };
         let role = super::effective_role(tx, &facts.principal, table.project_id).await?;
         let mut grants: Vec<Grant> = role.map(role_grant).into_iter().collect();
-        let sets = permission_sets::held_by(tx, facts.principal.user.id, table.project_id).await?;
+        let sets = super::held_sets(tx, &facts.principal, table.project_id).await?;
         // Tables the rules may reach through links.
         let mut linked: HashMap<TableId, TableDef> = HashMap::new();
         for f in &table.fields {
@@ -264,9 +264,12 @@ fn load<'a>(
         }
         for set in sets {
             let def = SetDefinition::from_stored(&set.definition);
-            let Some(grant) = def.grant(table.id).cloned() else {
+            let Some(mut grant) = def.grant(table.id).cloned() else {
                 continue;
             };
+            if facts.principal.scope.read_only {
+                grant = grant.read_only();
+            }
             let mut rules = BTreeMap::new();
             let mut rule_text = BTreeMap::new();
             for op in Op::ALL {

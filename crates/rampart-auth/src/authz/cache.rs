@@ -1,4 +1,4 @@
-//! Decisions cached per (user, table) for one tenant, valid while the tenant's authorization
+//! Decisions cached per (user, token, table) for one tenant, valid while the tenant's authorization
 //! epoch (`rampart_store::epoch`) is unchanged: rules are parsed, type-checked and resolved
 //! once per change, not once per request. Reading the epoch is one indexed query, in the
 //! transaction that uses the decision, so every node sees a change at once.
@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use rampart_core::{TableId, UserId};
+use rampart_core::{TableId, TokenId, UserId};
 use rampart_store::{StoreError, Tx, epoch};
 
 use super::access::{TableAccess, UserFacts, table_access, user_facts};
@@ -22,10 +22,13 @@ struct Entry {
     access: Option<Arc<TableAccess>>,
 }
 
+/// A token's scope never changes after it is issued, so the token id stands for it.
+type CacheKey = (UserId, Option<TokenId>, TableId);
+
 /// One tenant's cache.
 #[derive(Debug, Default)]
 pub struct AccessCache {
-    entries: Mutex<HashMap<(UserId, TableId), Entry>>,
+    entries: Mutex<HashMap<CacheKey, Entry>>,
 }
 
 impl AccessCache {
@@ -38,7 +41,7 @@ impl AccessCache {
         table: TableId,
     ) -> Result<(Arc<UserFacts>, Option<Arc<TableAccess>>), StoreError> {
         let now = epoch::authz_epoch(tx).await?;
-        let key = (principal.user.id, table);
+        let key = (principal.user.id, principal.token_id(), table);
         if let Ok(entries) = self.entries.lock()
             && let Some(e) = entries.get(&key)
             && e.epoch == now

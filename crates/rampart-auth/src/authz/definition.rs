@@ -117,6 +117,18 @@ pub struct TableGrantDef {
 }
 
 impl TableGrantDef {
+    /// The same grant with every write taken away (for read-only API tokens).
+    pub fn read_only(mut self) -> Self {
+        self.create = false;
+        self.update = false;
+        self.delete = false;
+        self.default_access = self.default_access.min(FieldAccess::Read);
+        for access in self.fields.values_mut() {
+            *access = (*access).min(FieldAccess::Read);
+        }
+        self
+    }
+
     pub fn allows(&self, op: Op) -> bool {
         match op {
             Op::Create => self.create,

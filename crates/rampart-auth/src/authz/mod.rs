@@ -6,14 +6,17 @@
 //! owners and admins act as owners of every project; other users have their project role or
 //! nothing. Record-level decisions come from [`access::table_access`]: the role as a built-in
 //! set, plus the permission sets the caller holds, with their field access and record rules.
+//!
+//! An API token's scope only narrows this: projects outside it do not exist for the token, a
+//! read-only token acts as a viewer, and a token bound to a permission set acts with that
+//! set's grants alone (and only while its user still holds the set or administers the project).
 
 pub mod access;
 pub mod cache;
 pub mod definition;
 
 use rampart_core::{ProjectId, ProjectRole, TableAction};
-use rampart_store::projects;
-use rampart_store::{StoreError, Tx};
+use rampart_store::{StoreError, Tx, permission_sets, projects};
 
 use crate::authn::Principal;
 
@@ -35,8 +38,8 @@ pub struct Grant {
     pub action: TableAction,
 }
 
-/// The caller's effective role in a project, if any.
-pub async fn effective_role(
+/// The user's own role in a project, before any token scope.
+async fn user_role(
     tx: &mut Tx,
     principal: &Principal,
     project: ProjectId,
@@ -50,6 +53,61 @@ pub async fn effective_role(
     projects::member_role(tx, project, principal.user.id).await
 }
 
+fn in_scope(principal: &Principal, project: ProjectId) -> bool {
+    principal
+        .scope
+        .projects
+        .as_ref()
+        .is_none_or(|p| p.contains(&project))
+}
+
+/// The caller's effective role in a project, if any, within its token's scope.
+pub async fn effective_role(
+    tx: &mut Tx,
+    principal: &Principal,
+    project: ProjectId,
+) -> Result<Option<ProjectRole>, StoreError> {
+    if !in_scope(principal, project) || principal.scope.permission_set.is_some() {
+        return Ok(None);
+    }
+    let role = user_role(tx, principal, project).await?;
+    Ok(if principal.scope.read_only {
+        role.map(|r| r.min(ProjectRole::Viewer))
+    } else {
+        role
+    })
+}
+
+/// The permission sets the caller acts with in a project, within its token's scope.
+pub async fn held_sets(
+    tx: &mut Tx,
+    principal: &Principal,
+    project: ProjectId,
+) -> Result<Vec<permission_sets::PermissionSet>, StoreError> {
+    if !in_scope(principal, project) {
+        return Ok(Vec::new());
+    }
+    let held = permission_sets::held_by(tx, principal.user.id, project).await?;
+    let Some(only) = principal.scope.permission_set else {
+        return Ok(held);
+    };
+    if held.iter().any(|s| s.id == only) {
+        return Ok(held.into_iter().filter(|s| s.id == only).collect());
+    }
+    let administers = user_role(tx, principal, project)
+        .await?
+        .is_some_and(|r| r >= ProjectRole::Admin);
+    Ok(if administers {
+        permission_sets::get(tx, only)
+            .await?
+            .filter(|s| s.project_id == project)
+            .into_iter()
+            .collect()
+    } else {
+        Vec::new()
+    })
+}
+
 /// Decides whether `principal` may perform `action` in `project`.
 pub async fn authorize(
     tx: &mut Tx,
@@ -60,9 +118,7 @@ pub async fn authorize(
     let role = effective_role(tx, principal, project).await?;
     if role.is_none()
         && projects::project(tx, project).await?.is_some()
-        && !rampart_store::permission_sets::held_by(tx, principal.user.id, project)
-            .await?
-            .is_empty()
+        && !held_sets(tx, principal, project).await?.is_empty()
     {
         // The caller sees the project through permission sets: what is visible inside is
         // decided per table by `access::table_access`; project-level actions are refused.

@@ -73,6 +73,9 @@ pub async fn create(
     ApiJson(body): ApiJson<ProjectIn>,
 ) -> ApiResult<(StatusCode, axum::Json<ProjectOut>)> {
     validate_display_name("name", &body.name)?;
+    if caller.principal.is_scoped() {
+        return Err(ApiError::token_scope());
+    }
     let user = caller.principal.user.id;
     let project = caller
         .tenant

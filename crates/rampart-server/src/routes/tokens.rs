@@ -1,30 +1,50 @@
-//! The caller's own API tokens: create (shown once), list, revoke.
+//! The caller's own API tokens: create (shown once, optionally scoped), list, rotate, revoke.
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{Duration, Utc};
-use rampart_auth::authn;
-use rampart_core::TokenId;
+use rampart_auth::authn::tokens::TokenError;
+use rampart_auth::authn::{self, Via};
 use rampart_core::names::validate_display_name;
 use rampart_core::record::format_timestamp;
+use rampart_core::{ProjectId, TokenId};
 use rampart_store::Tx;
-use rampart_store::identity::{self, ApiToken};
-use secrecy::ExposeSecret;
+use rampart_store::tokens::{self, ApiToken, TokenScope};
+use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use uuid::Uuid;
 
 use crate::caller::Caller;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ApiPath};
 use crate::state::AppState;
 
+/// What a token may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenAccess {
+    Read,
+    ReadWrite,
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TokenOut {
     id: String,
     name: String,
+    /// Only these projects (absent: every project its user reaches).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    projects: Option<Vec<String>>,
+    access: TokenAccess,
+    /// Acts with this permission set's grants only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    permission_set: Option<String>,
     created_at: String,
     expires_at: String,
     last_used_at: Option<String>,
+    last_used_ip: Option<String>,
+    /// Set once a successor was issued; the token then expires after the grace period.
+    rotated_at: Option<String>,
 }
 
 impl From<ApiToken> for TokenOut {
@@ -32,9 +52,21 @@ impl From<ApiToken> for TokenOut {
         Self {
             id: t.id.to_string(),
             name: t.name,
+            projects: t
+                .scope
+                .projects
+                .map(|p| p.iter().map(ToString::to_string).collect()),
+            access: if t.scope.read_only {
+                TokenAccess::Read
+            } else {
+                TokenAccess::ReadWrite
+            },
+            permission_set: t.scope.permission_set.map(|s| s.to_string()),
             created_at: format_timestamp(&t.created_at),
             expires_at: format_timestamp(&t.expires_at),
             last_used_at: t.last_used_at.as_ref().map(format_timestamp),
+            last_used_ip: t.last_used_ip,
+            rotated_at: t.rotated_at.as_ref().map(format_timestamp),
         }
     }
 }
@@ -43,8 +75,20 @@ impl From<ApiToken> for TokenOut {
 #[serde(deny_unknown_fields)]
 pub struct CreateTokenIn {
     name: String,
-    /// Days until the token expires; every token expires.
-    expires_in_days: u32,
+    /// Days until the token expires (default 90; every token expires).
+    #[serde(default)]
+    expires_in_days: Option<u32>,
+    /// Limit the token to these projects.
+    #[serde(default)]
+    #[schema(value_type = Option<Vec<String>>)]
+    projects: Option<Vec<ProjectId>>,
+    /// `read` or `read_write` (default).
+    #[serde(default)]
+    access: Option<TokenAccess>,
+    /// Limit the token to one permission set's grants (and that set's project).
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    permission_set: Option<Uuid>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -52,6 +96,41 @@ pub struct CreatedTokenOut {
     token: TokenOut,
     /// The token itself. Shown this once; only its hash is stored.
     secret: String,
+}
+
+impl From<TokenError> for ApiError {
+    fn from(e: TokenError) -> Self {
+        match e {
+            TokenError::UnknownProject { index } => ApiError::field(
+                format!("projects[{index}]"),
+                "unknown_project",
+                "no such project, or you cannot see it",
+            ),
+            TokenError::UnknownPermissionSet => ApiError::field(
+                "permission_set",
+                "unknown_permission_set",
+                "no such permission set, or you neither hold it nor administer its project",
+            ),
+            TokenError::PermissionSetOutsideProjects => ApiError::field(
+                "permission_set",
+                "outside_projects",
+                "the permission set's project must be the token's only project",
+            ),
+            TokenError::AlreadyRotated => ApiError::conflict(
+                "already_rotated",
+                "this token was already rotated; rotate its successor",
+            ),
+            TokenError::NotFound => ApiError::not_found(),
+            TokenError::Auth(a) => a.into(),
+        }
+    }
+}
+
+fn created(token: ApiToken, secret: &SecretString) -> axum::Json<CreatedTokenOut> {
+    axum::Json(CreatedTokenOut {
+        token: token.into(),
+        secret: secret.expose_secret().to_owned(),
+    })
 }
 
 /// Lists the caller's tokens (never their secrets).
@@ -62,14 +141,15 @@ pub async fn list(caller: Caller) -> ApiResult<axum::Json<Vec<TokenOut>>> {
     let tokens = caller
         .tenant
         .store
-        .read(move |tx: &mut Tx| Box::pin(identity::list_tokens(tx, user)))
+        .read(move |tx: &mut Tx| Box::pin(tokens::list(tx, user)))
         .await?;
     Ok(axum::Json(tokens.into_iter().map(TokenOut::from).collect()))
 }
 
-/// Creates a token for the caller (from a recently re-authenticated session).
+/// Creates a token for the caller (from a recently re-authenticated session). A scope only
+/// narrows what the caller may do.
 #[utoipa::path(post, path = "/api/v1/tokens", tag = "tokens", request_body = CreateTokenIn,
-    responses((status = 201, body = CreatedTokenOut)), security(("session" = []), ("token" = [])))]
+    responses((status = 201, body = CreatedTokenOut)), security(("session" = [])))]
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -78,28 +158,71 @@ pub async fn create(
     caller.require_recent_auth(&state)?;
     validate_display_name("name", &body.name)?;
     let max = state.config.auth.token_max_days;
-    if body.expires_in_days == 0 || body.expires_in_days > max {
+    let days = body
+        .expires_in_days
+        .unwrap_or(state.config.auth.token_default_days);
+    if days == 0 || days > max {
         return Err(ApiError::field(
             "expires_in_days",
             "out_of_range",
             format!("must be between 1 and {max}"),
         ));
     }
-    let expires_at = Utc::now() + Duration::days(i64::from(body.expires_in_days));
+    if body.projects.as_ref().is_some_and(Vec::is_empty) {
+        return Err(ApiError::field(
+            "projects",
+            "empty",
+            "name at least one project, or leave it out for all",
+        ));
+    }
+    let scope = TokenScope {
+        projects: body.projects,
+        read_only: body.access == Some(TokenAccess::Read),
+        permission_set: body.permission_set,
+    };
+    let expires_at = Utc::now() + Duration::days(i64::from(days));
     let (token, secret) = authn::create_api_token(
         &caller.tenant.store,
-        &caller.principal.user,
+        &caller.principal,
         body.name,
+        scope,
         expires_at,
     )
     .await?;
-    Ok((
-        StatusCode::CREATED,
-        axum::Json(CreatedTokenOut {
-            token: token.into(),
-            secret: secret.expose_secret().to_owned(),
-        }),
-    ))
+    Ok((StatusCode::CREATED, created(token, &secret)))
+}
+
+/// Issues a successor with the same name, scope and lifetime; the old token keeps working for
+/// the grace period (`auth.token_rotation_grace_hours`), then expires. A token may rotate
+/// itself; a session must have re-authenticated recently.
+#[utoipa::path(post, path = "/api/v1/tokens/{token_id}/rotate", tag = "tokens",
+    params(("token_id" = String, Path)),
+    responses((status = 201, body = CreatedTokenOut)), security(("session" = []), ("token" = [])))]
+pub async fn rotate(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(token_id): ApiPath<TokenId>,
+) -> ApiResult<(StatusCode, axum::Json<CreatedTokenOut>)> {
+    match caller.principal.via {
+        Via::Token { id } if id == token_id => {}
+        Via::Token { .. } => {
+            return Err(ApiError::forbidden(
+                "token_scope",
+                "a token may rotate itself only",
+            ));
+        }
+        Via::Session { .. } => caller.require_recent_auth(&state)?,
+    }
+    let auth = &state.config.auth;
+    let (token, secret) = authn::rotate_api_token(
+        &caller.tenant.store,
+        &caller.principal,
+        token_id,
+        Duration::hours(i64::from(auth.token_rotation_grace_hours)),
+        Duration::days(i64::from(auth.token_max_days)),
+    )
+    .await?;
+    Ok((StatusCode::CREATED, created(token, &secret)))
 }
 
 /// Revokes one of the caller's tokens.
@@ -111,7 +234,7 @@ pub async fn revoke(caller: Caller, ApiPath(token_id): ApiPath<TokenId>) -> ApiR
     caller
         .tenant
         .store
-        .write(move |tx: &mut Tx| Box::pin(identity::delete_token(tx, user, token_id)))
+        .write(move |tx: &mut Tx| Box::pin(tokens::delete(tx, user, token_id)))
         .await?;
     tracing::info!(target: "rampart::security", event = "token_revoked", user = %user, token = %token_id);
     Ok(StatusCode::NO_CONTENT)
