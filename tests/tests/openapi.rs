@@ -6,7 +6,9 @@
 
 use std::collections::BTreeSet;
 
-use rampart_tests::{Authenticator, Backend, Client, PASSWORD, Resp, TestServer, backend_tests};
+use rampart_tests::{
+    Authenticator, Backend, Client, PASSWORD, PasskeyDevice, Resp, TestServer, backend_tests,
+};
 use serde_json::{Value, json};
 
 backend_tests!(every_operation_answers_as_documented);
@@ -615,6 +617,8 @@ async fn account_operations(c: &mut Conformance, anon: &Client, owner: Client) -
         &owner.delete("/api/v1/me/second-factors/totp").await,
     );
 
+    passkey_operations(c, anon, &owner).await;
+
     let password = "/api/v1/me/password";
     let r = owner
         .post(
@@ -633,4 +637,89 @@ async fn account_operations(c: &mut Conformance, anon: &Client, owner: Client) -
     assert_eq!(r.status, 200);
     c.check("post", password, &r);
     owner.with_session_of(&r)
+}
+
+/// Passkeys: registration, list, rename, passwordless sign-in, the second factor, removal.
+async fn passkey_operations(c: &mut Conformance, anon: &Client, owner: &Client) {
+    let mut device = PasskeyDevice::new();
+    let begin = "/api/v1/me/passkeys/registrations";
+    let ceremony = c.check("post", begin, &owner.post(begin, json!({})).await);
+    let credential = device.create(owner, &ceremony["options"]);
+    let r = owner
+        .post(
+            "/api/v1/me/passkeys",
+            json!({"ceremony_id": "x", "name": "laptop", "credential": credential}),
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    c.check("post", "/api/v1/me/passkeys", &r);
+    let r = owner
+        .post(
+            "/api/v1/me/passkeys",
+            json!({"ceremony_id": ceremony["ceremony_id"], "name": "laptop", "credential": credential}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{r:?}");
+    let passkey = c.check("post", "/api/v1/me/passkeys", &r)["passkey"].clone();
+    c.check(
+        "get",
+        "/api/v1/me/passkeys",
+        &owner.get("/api/v1/me/passkeys").await,
+    );
+    let path = format!("/api/v1/me/passkeys/{}", id(&passkey));
+    c.check(
+        "patch",
+        "/api/v1/me/passkeys/{passkey_id}",
+        &owner.patch(&path, json!({"name": "work laptop"})).await,
+    );
+
+    let options = "/api/v1/auth/passkey/options";
+    let r = anon.post(options, json!({"email": "o@acme.test"})).await;
+    let ceremony = c.check("post", options, &r);
+    let credential = device.get(anon, &ceremony["options"]).unwrap();
+    let r = anon
+        .post(
+            "/api/v1/auth/passkey",
+            json!({"ceremony_id": ceremony["ceremony_id"], "credential": credential}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    c.check("post", "/api/v1/auth/passkey", &r);
+    let r = anon
+        .post(
+            "/api/v1/auth/passkey",
+            json!({"ceremony_id": ceremony["ceremony_id"], "credential": credential}),
+        )
+        .await;
+    assert_eq!(r.status, 401);
+    c.check("post", "/api/v1/auth/passkey", &r);
+
+    let r = anon
+        .post(
+            "/api/v1/auth/login",
+            json!({"email": "o@acme.test", "password": PASSWORD}),
+        )
+        .await;
+    let challenge = r.body["challenge"].clone();
+    let second_options = "/api/v1/auth/login/second-factor/passkey-options";
+    let r = anon
+        .post(second_options, json!({"challenge": challenge}))
+        .await;
+    let ceremony = c.check("post", second_options, &r);
+    let credential = device.get(anon, &ceremony["options"]).unwrap();
+    let r = anon
+        .post(
+            "/api/v1/auth/login/second-factor",
+            json!({"challenge": challenge,
+                   "passkey": {"ceremony_id": ceremony["ceremony_id"], "credential": credential}}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    c.check("post", "/api/v1/auth/login/second-factor", &r);
+
+    c.check(
+        "delete",
+        "/api/v1/me/passkeys/{passkey_id}",
+        &owner.delete(&path).await,
+    );
 }

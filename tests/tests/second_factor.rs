@@ -74,7 +74,7 @@ async fn totp_enrolment_needs_a_valid_code_and_gives_recovery_codes(backend: Bac
     let r = owner.get("/api/v1/me/second-factors").await;
     assert_eq!(
         r.body,
-        json!({"totp": false, "recovery_codes_left": 0, "required": false})
+        json!({"totp": false, "passkeys": 0, "recovery_codes_left": 0, "required": false})
     );
 
     let r = owner
@@ -131,7 +131,7 @@ async fn totp_enrolment_needs_a_valid_code_and_gives_recovery_codes(backend: Bac
     let r = owner.get("/api/v1/me/second-factors").await;
     assert_eq!(
         r.body,
-        json!({"totp": true, "recovery_codes_left": 10, "required": false})
+        json!({"totp": true, "passkeys": 0, "recovery_codes_left": 10, "required": false})
     );
     assert_eq!(owner.get("/api/v1/me").await.body["second_factor"], true);
 

@@ -82,11 +82,13 @@ pub async fn app_state(config: Arc<Config>, store: Store) -> Result<AppState, St
     let hasher =
         PasswordHasher::new(config.auth.hash_concurrency).map_err(|_| StartError::Hasher)?;
     let cursor_key = store.instance_secret("cursor_hmac").await?;
+    let passkey_decoy_key = store.instance_secret("passkey_decoy").await?;
     Ok(AppState {
         config,
         store,
         hasher,
         cursor_key: Arc::new(cursor_key),
+        passkey_decoy_key: Arc::new(passkey_decoy_key),
         access_caches: Arc::default(),
     })
 }

@@ -10,7 +10,8 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi};
 
 use crate::routes::{
-    account, groups, identity, permission_sets, projects, records, settings, tables, tokens, users,
+    account, groups, identity, passkeys, permission_sets, projects, records, settings, tables,
+    tokens, users,
 };
 use crate::state::AppState;
 
@@ -21,6 +22,9 @@ pub const PUBLIC_ENDPOINTS: &[(&str, &str)] = &[
     ("post", "/api/v1/setup"),
     ("post", "/api/v1/auth/login"),
     ("post", "/api/v1/auth/login/second-factor"),
+    ("post", "/api/v1/auth/login/second-factor/passkey-options"),
+    ("post", "/api/v1/auth/passkey/options"),
+    ("post", "/api/v1/auth/passkey"),
 ];
 
 /// Declares every API route once: the router and the OpenAPI document are generated from
@@ -57,6 +61,9 @@ api_routes! {
     post "/api/v1/setup" => identity::setup,
     post "/api/v1/auth/login" => identity::login,
     post "/api/v1/auth/login/second-factor" => identity::login_second_factor,
+    post "/api/v1/auth/login/second-factor/passkey-options" => passkeys::second_factor_options,
+    post "/api/v1/auth/passkey/options" => passkeys::sign_in_options,
+    post "/api/v1/auth/passkey" => passkeys::sign_in,
     post "/api/v1/auth/reauth" => identity::reauth,
     post "/api/v1/auth/logout" => identity::logout,
     get "/api/v1/me" => identity::me,
@@ -69,6 +76,11 @@ api_routes! {
     delete "/api/v1/me/second-factors/totp" => account::remove_totp,
     post "/api/v1/me/second-factors/totp/confirm" => account::confirm_totp,
     post "/api/v1/me/second-factors/recovery-codes" => account::regenerate_recovery_codes,
+    get "/api/v1/me/passkeys" => passkeys::list,
+    post "/api/v1/me/passkeys" => passkeys::finish_registration,
+    post "/api/v1/me/passkeys/registrations" => passkeys::begin_registration,
+    patch "/api/v1/me/passkeys/{passkey_id}" => passkeys::rename,
+    delete "/api/v1/me/passkeys/{passkey_id}" => passkeys::remove,
     get "/api/v1/settings/security" => settings::get,
     patch "/api/v1/settings/security" => settings::update,
     get "/api/v1/users" => users::list,

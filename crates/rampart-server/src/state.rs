@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use rampart_auth::PasswordHasher;
 use rampart_auth::authn::SessionPolicy;
+use rampart_auth::authn::passkeys::RelyingParty;
 use rampart_auth::authz::cache::AccessCache;
 use rampart_auth::policy::PasswordPolicy;
 use rampart_store::Store;
@@ -17,6 +18,8 @@ pub struct AppState {
     pub hasher: PasswordHasher,
     /// Key for signing list cursors.
     pub cursor_key: Arc<Vec<u8>>,
+    /// Key for the decoy credential ids of passwordless sign-ins for unknown emails.
+    pub passkey_decoy_key: Arc<Vec<u8>>,
     /// Authorization decisions cached per tenant.
     pub access_caches:
         Arc<std::sync::Mutex<std::collections::HashMap<rampart_core::TenantId, Arc<AccessCache>>>>,
@@ -30,6 +33,11 @@ impl AppState {
             // A poisoned lock only loses caching, never correctness.
             Err(_) => Arc::new(AccessCache::default()),
         }
+    }
+
+    /// The WebAuthn relying party of a tenant, bound to the host it was addressed by.
+    pub fn relying_party(&self, tenant: &crate::tenant::TenantCtx) -> Option<RelyingParty> {
+        RelyingParty::new(&tenant.origin, "Rampart", self.passkey_decoy_key.clone())
     }
 
     pub fn password_policy(&self) -> PasswordPolicy {

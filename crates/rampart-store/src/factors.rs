@@ -84,6 +84,14 @@ pub async fn remove_totp(tx: &mut Tx, user: UserId) -> Result<(), StoreError> {
     q.push("DELETE FROM user_totp WHERE user_id = ")
         .param(Param::Uuid(user.0));
     tx.execute(q).await?;
+    drop_orphan_recovery_codes(tx, user).await
+}
+
+/// Recovery codes stand in for a second factor; with none left, they go too.
+pub async fn drop_orphan_recovery_codes(tx: &mut Tx, user: UserId) -> Result<(), StoreError> {
+    if has_second_factor(tx, user).await? {
+        return Ok(());
+    }
     let mut q = tx.sql();
     q.push("DELETE FROM recovery_codes WHERE user_id = ")
         .param(Param::Uuid(user.0));
@@ -187,9 +195,10 @@ pub async fn delete_challenge(tx: &mut Tx, hash: [u8; 32]) -> Result<(), StoreEr
     Ok(())
 }
 
-/// Whether a user has a confirmed second factor.
+/// Whether a user has a confirmed second factor: TOTP or a passkey.
 pub async fn has_second_factor(tx: &mut Tx, user: UserId) -> Result<bool, StoreError> {
-    Ok(totp(tx, user).await?.is_some_and(|t| t.enabled))
+    Ok(totp(tx, user).await?.is_some_and(|t| t.enabled)
+        || crate::passkeys::count(tx, user).await? > 0)
 }
 
 /// Drops a user's pending login challenges (their password changed).

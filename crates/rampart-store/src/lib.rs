@@ -14,6 +14,7 @@ pub mod factors;
 pub mod groups;
 pub mod identity;
 pub mod migrate;
+pub mod passkeys;
 pub mod permission_sets;
 pub mod projects;
 pub mod records;

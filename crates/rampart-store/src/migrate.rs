@@ -63,6 +63,11 @@ const SQLITE_TENANT: &[Migration] = &[
         name: "token_scopes",
         sql: include_str!("../migrations/sqlite/tenant/0005_token_scopes.sql"),
     },
+    Migration {
+        version: 6,
+        name: "passkeys",
+        sql: include_str!("../migrations/sqlite/tenant/0006_passkeys.sql"),
+    },
 ];
 
 const POSTGRES_TENANT: &[Migration] = &[
@@ -92,6 +97,11 @@ const POSTGRES_TENANT: &[Migration] = &[
         version: 5,
         name: "token_scopes",
         sql: include_str!("../migrations/postgres/tenant/0005_token_scopes.sql"),
+    },
+    Migration {
+        version: 6,
+        name: "passkeys",
+        sql: include_str!("../migrations/postgres/tenant/0006_passkeys.sql"),
     },
 ];
 

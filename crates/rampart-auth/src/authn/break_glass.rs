@@ -58,13 +58,15 @@ pub async fn reset_password(
     Ok((user, password))
 }
 
-/// Removes every second factor of the user (TOTP and recovery codes) and ends their sessions.
+/// Removes every second factor of the user (TOTP, recovery codes, passkeys) and ends their
+/// sessions.
 pub async fn reset_second_factors(ts: &TenantStore, email: &str) -> Result<User, BreakGlassError> {
     let user = find(ts, email).await?;
     let id = user.id;
     ts.write(move |tx: &mut Tx| {
         Box::pin(async move {
             factors::remove_totp(tx, id).await?;
+            rampart_store::passkeys::delete_all_of(tx, id).await?;
             identity::delete_sessions_of(tx, id).await?;
             factors::delete_challenges_of(tx, id).await?;
             throttle::clear(tx, &super::login::second_factor_key(id)).await

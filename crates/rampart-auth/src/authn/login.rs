@@ -12,9 +12,10 @@ use chrono::{DateTime, Duration, Utc};
 use rampart_core::UserId;
 use rampart_crypto::secret_token::{self, SecretKind};
 use rampart_store::identity;
-use rampart_store::{StoreError, TenantStore, Tx, factors, throttle};
+use rampart_store::{StoreError, TenantStore, Tx, factors, passkeys, throttle};
 use secrecy::{ExposeSecret, SecretString};
 
+use super::passkeys::PasskeyProof;
 use super::second_factor::{recovery_code_hash, verify_totp};
 use super::{
     AuthError, ClientInfo, MAX_PASSWORD_CHARS, NewSession, Principal, SessionPolicy, Via,
@@ -130,14 +131,15 @@ pub async fn login(
     let accepted = ts
         .write(move |tx: &mut Tx| {
             Box::pin(async move {
-                if factors::has_second_factor(tx, user_id).await? {
+                let methods = challenge_methods(tx, user_id).await?;
+                if !methods.is_empty() {
                     let (token, hash) = secret_token::generate(SecretKind::LoginChallenge);
                     let expires_at = Utc::now() + CHALLENGE_VALID;
                     factors::insert_challenge(tx, hash, user_id, expires_at).await?;
                     return Ok(PasswordAccepted::Challenge(Challenge {
                         token,
                         expires_at,
-                        methods: vec!["totp", "recovery_code"],
+                        methods,
                     }));
                 }
                 if let Some(until) = account_blocked {
@@ -171,11 +173,33 @@ pub async fn login(
     }
 }
 
+/// The second factors a user can answer a challenge with (none: no challenge).
+async fn challenge_methods(tx: &mut Tx, user: UserId) -> Result<Vec<&'static str>, StoreError> {
+    let mut methods = Vec::new();
+    if factors::totp(tx, user).await?.is_some_and(|t| t.enabled) {
+        methods.push("totp");
+    }
+    if passkeys::count(tx, user).await? > 0 {
+        methods.push("passkey");
+    }
+    if !methods.is_empty() && factors::unused_recovery_codes(tx, user).await? > 0 {
+        methods.push("recovery_code");
+    }
+    Ok(methods)
+}
+
+/// The stored hash of a login challenge as presented.
+pub(crate) fn challenge_hash(challenge: &str) -> Result<[u8; 32], AuthError> {
+    secret_token::parse(SecretKind::LoginChallenge, challenge)
+        .map_err(|_| AuthError::Unauthenticated)
+}
+
 /// The answer to a second-factor challenge.
 #[derive(Debug, Clone)]
 pub enum SecondFactorProof {
     Totp(String),
     RecoveryCode(String),
+    Passkey(PasskeyProof),
 }
 
 enum ChallengeAnswer {
@@ -200,8 +224,7 @@ pub async fn complete_second_factor(
     policy: SessionPolicy,
     client: ClientInfo,
 ) -> Result<NewSession, AuthError> {
-    let hash = secret_token::parse(SecretKind::LoginChallenge, challenge)
-        .map_err(|_| AuthError::Unauthenticated)?;
+    let hash = challenge_hash(challenge)?;
     let ip_key = ip_key(&client);
     let ip_blocked = {
         let ip_key = ip_key.clone();
@@ -231,6 +254,7 @@ pub async fn complete_second_factor(
                         Some(h) => factors::use_recovery_code(tx, user_id, h).await?,
                         None => false,
                     },
+                    SecondFactorProof::Passkey(passkey) => passkey.verify(tx, user_id).await?,
                 };
                 let user = identity::user_by_id(tx, user_id).await?;
                 let Some(user) = user.filter(|u| ok && !u.disabled) else {

@@ -3,6 +3,7 @@
 //! * [`login`]: password, then (if the user has one) a second factor; throttled per account
 //!   and per client address with counters in the database; re-authentication.
 //! * [`second_factor`]: TOTP enrolment and recovery codes.
+//! * [`passkeys`]: WebAuthn passkeys, as a second factor and for passwordless sign-in.
 //! * [`password`]: changing a password.
 //! * [`setup`]: the one-time token that creates a tenant's first owner.
 //! * [`tokens`]: API tokens.
@@ -12,6 +13,7 @@
 
 pub mod break_glass;
 pub mod login;
+pub mod passkeys;
 pub mod password;
 pub mod second_factor;
 pub mod setup;

@@ -1,5 +1,5 @@
 //! Second factors a user enrols: TOTP (proved with a code before it is enabled) and the ten
-//! single-use recovery codes that come with it.
+//! single-use recovery codes that come with a first second factor (TOTP or a passkey).
 
 use rampart_core::UserId;
 use rampart_store::identity::User;
@@ -34,6 +34,7 @@ impl From<StoreError> for FactorError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FactorStatus {
     pub totp: bool,
+    pub passkeys: i64,
     pub recovery_codes_left: i64,
 }
 
@@ -43,6 +44,7 @@ pub async fn status(ts: &TenantStore, user: UserId) -> Result<FactorStatus, Auth
             Box::pin(async move {
                 Ok(FactorStatus {
                     totp: factors::totp(tx, user).await?.is_some_and(|t| t.enabled),
+                    passkeys: rampart_store::passkeys::count(tx, user).await?,
                     recovery_codes_left: factors::unused_recovery_codes(tx, user).await?,
                 })
             })
@@ -205,7 +207,7 @@ pub async fn regenerate_recovery_codes(
 
 /// Recovery codes are 80 random bits in base32, shown as `xxxx-xxxx-xxxx-xxxx`. They carry
 /// enough entropy that a plain SHA-256 is a sound way to store them.
-fn new_recovery_codes() -> (Vec<String>, Vec<[u8; 32]>) {
+pub(crate) fn new_recovery_codes() -> (Vec<String>, Vec<[u8; 32]>) {
     (0..RECOVERY_CODES)
         .map(|_| {
             let raw = totp::base32(&rampart_crypto::random_bytes::<10>()).to_lowercase();

@@ -202,6 +202,8 @@ impl From<FactorError> for ApiError {
 pub struct FactorsOut {
     /// TOTP (authenticator app) is enabled.
     totp: bool,
+    /// Passkeys registered (see `/api/v1/me/passkeys`).
+    passkeys: i64,
     /// Unused recovery codes left.
     recovery_codes_left: i64,
     /// The tenant requires a second factor.
@@ -215,6 +217,7 @@ pub async fn factors(caller: Caller) -> ApiResult<axum::Json<FactorsOut>> {
     let status = second_factor::status(&caller.tenant.store, caller.principal.user.id).await?;
     Ok(axum::Json(FactorsOut {
         totp: status.totp,
+        passkeys: status.passkeys,
         recovery_codes_left: status.recovery_codes_left,
         required: caller.principal.second_factor_required,
     }))
@@ -282,7 +285,7 @@ pub async fn confirm_totp(
     }))
 }
 
-/// Removes TOTP and its recovery codes.
+/// Removes TOTP (and the recovery codes, unless a passkey remains).
 #[utoipa::path(delete, path = "/api/v1/me/second-factors/totp", tag = "account",
     responses((status = 204)), security(("session" = [])))]
 pub async fn remove_totp(State(state): State<AppState>, caller: Caller) -> ApiResult<StatusCode> {

@@ -188,7 +188,7 @@ pub fn signed_in(session: NewSession) -> ApiResult<Response> {
     Ok(response)
 }
 
-fn invalid_credentials(detail: &str) -> ApiError {
+pub(crate) fn invalid_credentials(detail: &str) -> ApiError {
     ApiError::new(
         StatusCode::UNAUTHORIZED,
         "invalid_credentials",
@@ -246,6 +246,9 @@ pub struct SecondFactorIn {
     /// Or one of the recovery codes (each works once).
     #[serde(default)]
     recovery_code: Option<String>,
+    /// Or a passkey's answer to `/api/v1/auth/login/second-factor/passkey-options`.
+    #[serde(default)]
+    passkey: Option<super::passkeys::PasskeyAnswerIn>,
 }
 
 /// Completes a login with the second factor; sets the session cookie.
@@ -258,14 +261,17 @@ pub async fn login_second_factor(
     headers: HeaderMap,
     ApiJson(body): ApiJson<SecondFactorIn>,
 ) -> ApiResult<Response> {
-    let proof = match (body.code, body.recovery_code) {
-        (Some(code), None) => SecondFactorProof::Totp(code),
-        (None, Some(code)) => SecondFactorProof::RecoveryCode(code),
+    let proof = match (body.code, body.recovery_code, body.passkey) {
+        (Some(code), None, None) => SecondFactorProof::Totp(code),
+        (None, Some(code), None) => SecondFactorProof::RecoveryCode(code),
+        (None, None, Some(answer)) => {
+            SecondFactorProof::Passkey(answer.into_proof(&state, &tenant)?)
+        }
         _ => {
             return Err(ApiError::field(
                 "code",
                 "one_of_required",
-                "give exactly one of code and recovery_code",
+                "give exactly one of code, recovery_code and passkey",
             ));
         }
     };

@@ -4,6 +4,7 @@
 pub mod account;
 pub mod groups;
 pub mod identity;
+pub mod passkeys;
 pub mod permission_sets;
 pub mod projects;
 pub mod record_ops;
