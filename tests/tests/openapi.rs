@@ -161,6 +161,12 @@ async fn every_operation_answers_as_documented(backend: Backend) {
         &owner.patch(&path, json!({"display_name": "Member"})).await,
     );
 
+    c.check(
+        "get",
+        "/api/v1/users/access-review",
+        &owner.get("/api/v1/users/access-review").await,
+    );
+
     // tokens
     let r = owner
         .post(

@@ -66,6 +66,8 @@ pub struct AuthConfig {
     /// How recently a session must have given its password for sensitive actions (changing
     /// second factors, tokens, roles).
     pub reauth_minutes: u32,
+    /// How often background housekeeping (disabling inactive accounts) runs.
+    pub housekeeping_interval_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -137,6 +139,7 @@ impl Default for AuthConfig {
             password_min_length: 12,
             password_min_score: 3,
             reauth_minutes: 10,
+            housekeeping_interval_secs: 3600,
         }
     }
 }
@@ -333,6 +336,14 @@ impl Config {
             problem(
                 "auth.token_default_days",
                 "must be between 1 and auth.token_max_days".into(),
+            );
+        }
+        if self.auth.housekeeping_interval_secs == 0
+            || self.auth.housekeeping_interval_secs > 24 * 3600
+        {
+            problem(
+                "auth.housekeeping_interval_secs",
+                "must be between 1 and 86400".into(),
             );
         }
         if self.auth.token_rotation_grace_hours > 24 * 30 {

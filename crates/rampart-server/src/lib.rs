@@ -12,6 +12,7 @@ pub mod config;
 pub mod cursor;
 pub mod error;
 pub mod extract;
+mod housekeeping;
 mod internal;
 pub mod openapi;
 pub mod request_id;
@@ -140,6 +141,7 @@ pub async fn run(
         let _ = rx.wait_for(|stopped| *stopped).await;
     };
     let internal = internal::router(state.store.clone(), metrics);
+    tokio::spawn(housekeeping::run(state.clone(), stop_rx.clone()));
     let public = public_router(state);
     let public_server = axum::serve(
         listeners.public,

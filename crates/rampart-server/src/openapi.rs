@@ -10,8 +10,8 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi};
 
 use crate::routes::{
-    account, groups, identity, passkeys, permission_sets, projects, records, settings, tables,
-    tokens, users,
+    access_review, account, groups, identity, passkeys, permission_sets, projects, records,
+    settings, tables, tokens, users,
 };
 use crate::state::AppState;
 
@@ -84,6 +84,7 @@ api_routes! {
     get "/api/v1/settings/security" => settings::get,
     patch "/api/v1/settings/security" => settings::update,
     get "/api/v1/users" => users::list,
+    get "/api/v1/users/access-review" => access_review::review,
     post "/api/v1/users" => users::create,
     get "/api/v1/users/{user_id}" => users::get,
     patch "/api/v1/users/{user_id}" => users::update,

@@ -7,6 +7,7 @@
 //!
 //! SQL text is built only with `rampart_sql::Sql`: internal names, bound values.
 
+pub mod access_review;
 pub mod db;
 pub mod epoch;
 pub mod error;

@@ -7,6 +7,9 @@ use crate::error::StoreError;
 
 /// Whether every user of the tenant must have a second factor.
 pub const REQUIRE_SECOND_FACTOR: &str = "require_second_factor";
+/// Days without any use after which an account (other than an owner) is disabled; unset
+/// or 0: never.
+pub const DISABLE_INACTIVE_AFTER_DAYS: &str = "disable_inactive_after_days";
 
 pub async fn get(tx: &mut Tx, name: &str) -> Result<Option<serde_json::Value>, StoreError> {
     let mut q = tx.sql();

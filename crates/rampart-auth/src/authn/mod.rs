@@ -7,11 +7,14 @@
 //! * [`password`]: changing a password.
 //! * [`setup`]: the one-time token that creates a tenant's first owner.
 //! * [`tokens`]: API tokens.
+//! * [`inactive`]: disabling accounts left unused.
+//! * [`break_glass`]: the operator's password and second-factor resets.
 //!
 //! Failures are deliberately uninformative: an unknown email, a wrong password and a disabled
 //! account all give [`AuthError::Unauthenticated`] after the same argon2 work.
 
 pub mod break_glass;
+pub mod inactive;
 pub mod login;
 pub mod passkeys;
 pub mod password;

@@ -1,6 +1,7 @@
 //! Route handlers, one module per resource. Handlers are thin: parse, authorize, call the
 //! store or the auth crate, map the result.
 
+pub mod access_review;
 pub mod account;
 pub mod groups;
 pub mod identity;

@@ -1,6 +1,7 @@
 //! Tenant-wide security settings (tenant admins).
 
 use axum::extract::State;
+use rampart_auth::authn::inactive;
 use rampart_store::{Tx, settings};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -14,6 +15,9 @@ use crate::state::AppState;
 pub struct SecuritySettingsOut {
     /// Every user must enrol a second factor; until they do, only their own account answers.
     require_second_factor: bool,
+    /// Accounts (other than owners) unused this many days are disabled; absent: never.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    disable_inactive_after_days: Option<u32>,
 }
 
 async fn current(caller: &crate::caller::Caller) -> ApiResult<SecuritySettingsOut> {
@@ -24,8 +28,12 @@ async fn current(caller: &crate::caller::Caller) -> ApiResult<SecuritySettingsOu
         .await?;
     Ok(SecuritySettingsOut {
         require_second_factor,
+        disable_inactive_after_days: inactive::inactivity_limit_days(&caller.tenant.store).await?,
     })
 }
+
+/// Longest inactivity limit accepted (ten years).
+const MAX_INACTIVE_DAYS: u32 = 3650;
 
 /// The tenant's security settings.
 #[utoipa::path(get, path = "/api/v1/settings/security", tag = "users",
@@ -39,6 +47,9 @@ pub async fn get(TenantAdmin(caller): TenantAdmin) -> ApiResult<axum::Json<Secur
 pub struct SecuritySettingsIn {
     #[serde(default)]
     require_second_factor: Option<bool>,
+    /// Days unused before an account is disabled; 0 turns it off.
+    #[serde(default)]
+    disable_inactive_after_days: Option<u32>,
 }
 
 /// Changes the tenant's security settings. Needs a recently re-authenticated session; to
@@ -52,6 +63,30 @@ pub async fn update(
     ApiJson(body): ApiJson<SecuritySettingsIn>,
 ) -> ApiResult<axum::Json<SecuritySettingsOut>> {
     caller.require_recent_auth(&state)?;
+    if let Some(days) = body.disable_inactive_after_days {
+        if days > MAX_INACTIVE_DAYS {
+            return Err(ApiError::field(
+                "disable_inactive_after_days",
+                "out_of_range",
+                format!("must be between 0 (off) and {MAX_INACTIVE_DAYS}"),
+            ));
+        }
+        caller
+            .tenant
+            .store
+            .write(move |tx: &mut Tx| {
+                Box::pin(async move {
+                    settings::set(
+                        tx,
+                        settings::DISABLE_INACTIVE_AFTER_DAYS,
+                        &serde_json::Value::from(days),
+                    )
+                    .await
+                })
+            })
+            .await?;
+        tracing::warn!(target: "rampart::security", event = "disable_inactive_after_days_set", value = days, by = %caller.principal.user.id);
+    }
     if let Some(require) = body.require_second_factor {
         if require && !caller.principal.has_second_factor {
             return Err(ApiError::conflict(

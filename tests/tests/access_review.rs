@@ -1,0 +1,218 @@
+//! People over time: the access review an admin runs (roles, last sign-in, second factors,
+//! tokens, project roles) and accounts disabled after the tenant's inactivity limit.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::{Duration, Instant};
+
+use rampart_tests::{Backend, Client, PasskeyDevice, TestServer, backend_tests};
+use serde_json::{Value, json};
+
+backend_tests!(
+    the_access_review_shows_roles_sign_ins_factors_and_projects,
+    inactive_accounts_are_disabled_when_the_tenant_asks,
+);
+
+fn by_email<'a>(review: &'a Value, email: &str) -> &'a Value {
+    review
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["email"] == email)
+        .unwrap_or_else(|| panic!("{email} missing from {review}"))
+}
+
+async fn the_access_review_shows_roles_sign_ins_factors_and_projects(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let owner = server.owner("acme").await;
+    let member = server.user(&owner, "acme", "m@acme.test", "member").await;
+    let mut device = PasskeyDevice::new();
+    device.register(&member, "laptop").await;
+    let r = owner
+        .post(
+            "/api/v1/users",
+            json!({"email": "never@acme.test", "display_name": "Never", "password": rampart_tests::PASSWORD}),
+        )
+        .await;
+    assert_eq!(r.status, 201);
+    let project = owner.post("/api/v1/projects", json!({"name": "CRM"})).await;
+    let project_id = project.body["id"].as_str().unwrap().to_owned();
+    let member_id = member.get("/api/v1/me").await.body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = owner
+        .put(
+            &format!("/api/v1/projects/{project_id}/members/{member_id}"),
+            json!({"role": "editor"}),
+        )
+        .await;
+    assert!(r.status < 300, "{r:?}");
+    let r = owner
+        .post(
+            "/api/v1/tokens",
+            json!({"name": "ci", "expires_in_days": 1}),
+        )
+        .await;
+    assert_eq!(r.status, 201);
+
+    let review = owner.get("/api/v1/users/access-review").await;
+    assert_eq!(review.status, 200, "{review:?}");
+    let o = by_email(&review.body, "owner@acme.test");
+    assert_eq!(o["role"], "owner");
+    assert!(o["last_login_at"].is_string());
+    assert_eq!(
+        (o["second_factor"].clone(), o["live_tokens"].clone()),
+        (json!(false), json!(1))
+    );
+    assert_eq!(o["projects"][0]["role"], "owner", "{o}");
+    let m = by_email(&review.body, "m@acme.test");
+    assert_eq!(m["second_factor"], true);
+    assert_eq!(m["passkeys"], 1);
+    assert_eq!(
+        m["projects"],
+        json!([{"project_id": project_id, "project_name": "CRM", "role": "editor"}])
+    );
+    let n = by_email(&review.body, "never@acme.test");
+    assert!(n.get("last_login_at").is_none(), "{n}");
+    assert!(
+        !review.text.contains("password"),
+        "no secrets in the review"
+    );
+
+    // Only tenant admins review access.
+    let r = member.get("/api/v1/users/access-review").await;
+    assert_eq!(r.status, 403, "{r:?}");
+    server.stop().await;
+}
+
+/// Moves every trace of a user's activity 60 days into the past; `who` is a static
+/// `WHERE` clause on `users` and `sessions` respectively.
+async fn age(server: &TestServer, who: (&'static str, &'static str)) {
+    let when = chrono::Utc::now() - chrono::Duration::days(60);
+    server
+        .set_time("acme", "UPDATE users SET last_login_at = ", when, who.0)
+        .await;
+    server
+        .set_time("acme", "UPDATE users SET created_at = ", when, who.0)
+        .await;
+    server
+        .set_time("acme", "UPDATE sessions SET last_seen_at = ", when, who.1)
+        .await;
+}
+
+macro_rules! who {
+    ($email:literal) => {
+        (
+            concat!(" WHERE email = '", $email, "'"),
+            concat!(
+                " WHERE user_id = (SELECT id FROM users WHERE email = '",
+                $email,
+                "')"
+            ),
+        )
+    };
+}
+
+async fn disabled(owner: &Client, email: &str) -> bool {
+    let users = owner.get("/api/v1/users").await;
+    by_email(&users.body, email)["disabled"].as_bool().unwrap()
+}
+
+async fn inactive_accounts_are_disabled_when_the_tenant_asks(backend: Backend) {
+    let server = TestServer::start_with(backend, |c| c.auth.housekeeping_interval_secs = 1).await;
+    let owner = server.owner("acme").await;
+    let stale = server
+        .user(&owner, "acme", "stale@acme.test", "member")
+        .await;
+    let token_user = server
+        .user(&owner, "acme", "tokens@acme.test", "member")
+        .await;
+    server
+        .user(&owner, "acme", "fresh@acme.test", "member")
+        .await;
+    server
+        .user(&owner, "acme", "owner2@acme.test", "owner")
+        .await;
+    let secret = token_user
+        .post(
+            "/api/v1/tokens",
+            json!({"name": "sync", "expires_in_days": 30}),
+        )
+        .await
+        .body["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    age(&server, who!("stale@acme.test")).await;
+    age(&server, who!("tokens@acme.test")).await;
+    age(&server, who!("owner2@acme.test")).await;
+    // The token is in daily use, though its user has not signed in for long.
+    assert_eq!(
+        token_user
+            .with_token(&secret)
+            .get("/api/v1/me")
+            .await
+            .status,
+        200
+    );
+
+    // Off by default: several housekeeping rounds change nothing.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert!(!disabled(&owner, "stale@acme.test").await);
+    let settings = owner.get("/api/v1/settings/security").await;
+    assert!(
+        settings.body.get("disable_inactive_after_days").is_none(),
+        "{settings:?}"
+    );
+
+    let r = owner
+        .patch(
+            "/api/v1/settings/security",
+            json!({"disable_inactive_after_days": 5000}),
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.body["errors"][0]["field"], "disable_inactive_after_days");
+    let r = owner
+        .patch(
+            "/api/v1/settings/security",
+            json!({"disable_inactive_after_days": 30}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.body["disable_inactive_after_days"], 30);
+
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !disabled(&owner, "stale@acme.test").await {
+        assert!(
+            Instant::now() < deadline,
+            "the stale account was never disabled"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        stale.get("/api/v1/me").await.status,
+        401,
+        "its session ended"
+    );
+    assert!(
+        !disabled(&owner, "tokens@acme.test").await,
+        "token use is activity"
+    );
+    assert!(!disabled(&owner, "fresh@acme.test").await);
+    assert!(
+        !disabled(&owner, "owner2@acme.test").await,
+        "owners are never disabled"
+    );
+
+    // Turning it off again stops it.
+    let r = owner
+        .patch(
+            "/api/v1/settings/security",
+            json!({"disable_inactive_after_days": 0}),
+        )
+        .await;
+    assert!(r.body.get("disable_inactive_after_days").is_none(), "{r:?}");
+    server.stop().await;
+}
