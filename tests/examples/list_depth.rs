@@ -168,7 +168,7 @@ async fn time_list_as(
         .await
         .unwrap()
         .unwrap();
-    let principal = Principal::for_simulation(user);
+    let principal = Principal::for_simulation(user, false);
     let mut samples = Vec::with_capacity(RUNS);
     let mut plan = Vec::new();
     for run in 0..RUNS {

@@ -131,7 +131,7 @@ async fn the_reference_rule_lists_by_index_range_scans(backend: Backend) {
         let (plan, visible) = ts
             .read(move |tx: &mut Tx| {
                 Box::pin(async move {
-                    let principal = Principal::for_simulation(u);
+                    let principal = Principal::for_simulation(u, false);
                     let facts = user_facts(tx, &principal).await?;
                     let access = table_access(tx, &facts, t.id).await?.unwrap();
                     let branches = access

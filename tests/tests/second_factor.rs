@@ -12,6 +12,7 @@ backend_tests!(
     sign_in_needs_the_second_factor_and_codes_work_once,
     changing_second_factors_needs_a_recent_password,
     a_tenant_can_require_a_second_factor,
+    a_project_can_require_a_second_factor,
 );
 
 const LOGIN: &str = "/api/v1/auth/login";
@@ -405,5 +406,104 @@ async fn a_tenant_can_require_a_second_factor(backend: Backend) {
 
     // The owner with TOTP is not held.
     assert_eq!(owner.get("/api/v1/projects").await.status, 200);
+    server.stop().await;
+}
+
+async fn a_project_can_require_a_second_factor(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let owner = server.owner("acme").await;
+    let member = server.user(&owner, "acme", "m@acme.test", "member").await;
+    let outsider = server.user(&owner, "acme", "o@acme.test", "member").await;
+    let member_id = member.get("/api/v1/me").await.body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let secure = owner
+        .post("/api/v1/projects", json!({"name": "Payroll"}))
+        .await;
+    let open = owner
+        .post("/api/v1/projects", json!({"name": "Wiki"}))
+        .await;
+    let (secure, open) = (
+        secure.body["id"].as_str().unwrap().to_owned(),
+        open.body["id"].as_str().unwrap().to_owned(),
+    );
+    for p in [&secure, &open] {
+        let r = owner
+            .put(
+                &format!("/api/v1/projects/{p}/members/{member_id}"),
+                json!({"role": "editor"}),
+            )
+            .await;
+        assert!(r.status < 300, "{r:?}");
+    }
+    let table = owner
+        .post(
+            &format!("/api/v1/projects/{secure}/tables"),
+            json!({"name": "Salaries", "fields": [{"name": "who", "type": "text"}]}),
+        )
+        .await;
+    assert_eq!(table.status, 201, "{table:?}");
+    let records = format!(
+        "/api/v1/tables/{}/records",
+        table.body["id"].as_str().unwrap()
+    );
+    assert_eq!(member.get(&records).await.status, 200);
+
+    // Requiring it needs a second factor of one's own.
+    let path = format!("/api/v1/projects/{secure}");
+    let r = owner
+        .patch(&path, json!({"require_second_factor": true}))
+        .await;
+    assert_eq!((r.status, r.code()), (409, "second_factor_required_first"));
+    enrol(&owner).await;
+    let r = owner
+        .patch(&path, json!({"require_second_factor": true}))
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.body["require_second_factor"], true);
+    // An editor may not change it.
+    let r = member
+        .patch(
+            &format!("/api/v1/projects/{open}"),
+            json!({"require_second_factor": false}),
+        )
+        .await;
+    assert_eq!(r.status, 403, "{r:?}");
+
+    // A member without a second factor is told why, for the project and its records; other
+    // projects still work; someone with no access still sees nothing.
+    let r = member.get(&path).await;
+    assert_eq!(
+        (r.status, r.code()),
+        (403, "second_factor_enrolment_required")
+    );
+    let r = member.get(&records).await;
+    assert_eq!(
+        (r.status, r.code()),
+        (403, "second_factor_enrolment_required")
+    );
+    let r = member
+        .post(&records, json!({"fields": {"who": "me"}}))
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (403, "second_factor_enrolment_required")
+    );
+    assert_eq!(
+        member.get(&format!("/api/v1/projects/{open}")).await.status,
+        200
+    );
+    assert_eq!(outsider.get(&path).await.status, 404);
+    assert_eq!(outsider.get(&records).await.status, 404);
+    assert_eq!(owner.get(&records).await.status, 200);
+
+    // Once enrolled, the member is back in.
+    enrol(&member).await;
+    assert_eq!(member.get(&path).await.status, 200);
+    let r = member
+        .post(&records, json!({"fields": {"who": "me"}}))
+        .await;
+    assert_eq!(r.status, 201, "{r:?}");
     server.stop().await;
 }

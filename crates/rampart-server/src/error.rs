@@ -132,6 +132,14 @@ impl ApiError {
     }
 
     /// A scoped API token reaching beyond its scope (tenant administration, new projects).
+    /// A project requires a second factor the caller has not enrolled.
+    pub fn second_factor_required_by_project() -> Self {
+        Self::forbidden(
+            "second_factor_enrolment_required",
+            "this project requires a second factor: enrol one under /api/v1/me/second-factors or /api/v1/me/passkeys",
+        )
+    }
+
     pub fn token_scope() -> Self {
         Self::forbidden(
             "token_scope",
@@ -292,6 +300,7 @@ impl From<Denied> for ApiError {
     fn from(d: Denied) -> Self {
         match d {
             Denied::NotFound => Self::not_found(),
+            Denied::SecondFactorRequired => Self::second_factor_required_by_project(),
             Denied::Forbidden { action } => Self::forbidden(
                 "forbidden",
                 format!("your role does not allow {}", action.as_str()),

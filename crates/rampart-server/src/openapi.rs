@@ -112,7 +112,7 @@ api_routes! {
     get "/api/v1/projects" => projects::list,
     post "/api/v1/projects" => projects::create,
     get "/api/v1/projects/{project_id}" => projects::get,
-    patch "/api/v1/projects/{project_id}" => projects::rename,
+    patch "/api/v1/projects/{project_id}" => projects::update,
     delete "/api/v1/projects/{project_id}" => projects::delete,
     get "/api/v1/projects/{project_id}/members" => projects::members,
     put "/api/v1/projects/{project_id}/members/{user_id}" => projects::set_member,

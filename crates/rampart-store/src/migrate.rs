@@ -68,6 +68,11 @@ const SQLITE_TENANT: &[Migration] = &[
         name: "passkeys",
         sql: include_str!("../migrations/sqlite/tenant/0006_passkeys.sql"),
     },
+    Migration {
+        version: 7,
+        name: "project_second_factor",
+        sql: include_str!("../migrations/sqlite/tenant/0007_project_second_factor.sql"),
+    },
 ];
 
 const POSTGRES_TENANT: &[Migration] = &[
@@ -102,6 +107,11 @@ const POSTGRES_TENANT: &[Migration] = &[
         version: 6,
         name: "passkeys",
         sql: include_str!("../migrations/postgres/tenant/0006_passkeys.sql"),
+    },
+    Migration {
+        version: 7,
+        name: "project_second_factor",
+        sql: include_str!("../migrations/postgres/tenant/0007_project_second_factor.sql"),
     },
 ];
 

@@ -13,6 +13,8 @@ pub struct Project {
     pub name: String,
     pub created_by: Option<UserId>,
     pub created_at: DateTime<Utc>,
+    /// Members without a second factor are refused until they enrol one.
+    pub require_second_factor: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,6 +35,7 @@ fn project_from_row(row: &DbRow) -> Result<Project, StoreError> {
         name: row.text(1)?,
         created_by: row.opt_uuid(2)?.map(UserId),
         created_at: row.timestamp(3)?,
+        require_second_factor: row.bool(4)?,
     })
 }
 
@@ -48,6 +51,7 @@ pub async fn create_project(
         name,
         created_by: Some(creator),
         created_at: crate::now(),
+        require_second_factor: false,
     };
     let mut q = tx.sql();
     q.push("INSERT INTO projects (id, name, name_key, created_by, created_at) VALUES (")
@@ -74,8 +78,10 @@ pub async fn create_project(
 
 pub async fn project(tx: &mut Tx, id: ProjectId) -> Result<Option<Project>, StoreError> {
     let mut q = tx.sql();
-    q.push("SELECT id, name, created_by, created_at FROM projects WHERE id = ")
-        .param(Param::Uuid(id.0));
+    q.push(
+        "SELECT id, name, created_by, created_at, require_second_factor FROM projects WHERE id = ",
+    )
+    .param(Param::Uuid(id.0));
     tx.fetch_optional(q)
         .await?
         .as_ref()
@@ -86,7 +92,9 @@ pub async fn project(tx: &mut Tx, id: ProjectId) -> Result<Option<Project>, Stor
 /// Projects visible to a user: all of them for tenant admins, else those they belong to.
 pub async fn list_projects(tx: &mut Tx, user: Option<UserId>) -> Result<Vec<Project>, StoreError> {
     let mut q = tx.sql();
-    q.push("SELECT p.id, p.name, p.created_by, p.created_at FROM projects p");
+    q.push(
+        "SELECT p.id, p.name, p.created_by, p.created_at, p.require_second_factor FROM projects p",
+    );
     if let Some(user) = user {
         q.push(" JOIN project_members m ON m.project_id = p.id AND m.user_id = ")
             .param(Param::Uuid(user.0));
@@ -118,6 +126,24 @@ pub async fn rename_project(
             what: "project name",
         }),
         Err(e) => Err(e),
+    }
+}
+
+/// Sets whether the project requires a second factor of everyone who works in it.
+pub async fn set_require_second_factor(
+    tx: &mut Tx,
+    id: ProjectId,
+    require: bool,
+) -> Result<(), StoreError> {
+    crate::epoch::bump(tx).await?;
+    let mut q = tx.sql();
+    q.push("UPDATE projects SET require_second_factor = ")
+        .param(Param::Bool(require))
+        .push(" WHERE id = ")
+        .param(Param::Uuid(id.0));
+    match tx.execute(q).await? {
+        0 => Err(StoreError::NotFound),
+        _ => Ok(()),
     }
 }
 

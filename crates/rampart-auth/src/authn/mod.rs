@@ -67,14 +67,14 @@ pub struct Principal {
 impl Principal {
     /// Another user as seen by the authorization path (permission simulation and explain):
     /// never usable for anything but reads done on their behalf in the same request.
-    pub fn for_simulation(user: User) -> Self {
+    pub fn for_simulation(user: User, has_second_factor: bool) -> Self {
         Self {
             user,
             via: Via::Session {
                 id_hash: [0; 32],
                 authenticated_at: DateTime::<Utc>::UNIX_EPOCH,
             },
-            has_second_factor: false,
+            has_second_factor,
             second_factor_required: false,
             scope: TokenScope::default(),
         }

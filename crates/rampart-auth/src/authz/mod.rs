@@ -27,6 +27,8 @@ pub enum Denied {
     NotFound,
     /// The caller sees the project but may not perform `action`.
     Forbidden { action: TableAction },
+    /// The project requires a second factor and the caller, who would have access, has none.
+    SecondFactorRequired,
 }
 
 /// Permission to perform one action in one project.
@@ -53,6 +55,38 @@ async fn user_role(
     projects::member_role(tx, project, principal.user.id).await
 }
 
+/// Whether the project requires a second factor the caller does not have. A project that
+/// requires one gives such a caller no role and no permission set until they enrol.
+async fn lacks_required_factor(
+    tx: &mut Tx,
+    principal: &Principal,
+    project: ProjectId,
+) -> Result<bool, StoreError> {
+    if principal.has_second_factor {
+        return Ok(false);
+    }
+    Ok(projects::project(tx, project)
+        .await?
+        .is_some_and(|p| p.require_second_factor))
+}
+
+/// Whether the caller is kept out of `project` only for want of a second factor (they would
+/// otherwise have a role or a permission set there): the answer is then a clear 403 rather
+/// than "not found".
+pub async fn blocked_by_second_factor(
+    tx: &mut Tx,
+    principal: &Principal,
+    project: ProjectId,
+) -> Result<bool, StoreError> {
+    if !in_scope(principal, project) || !lacks_required_factor(tx, principal, project).await? {
+        return Ok(false);
+    }
+    Ok(user_role(tx, principal, project).await?.is_some()
+        || !permission_sets::held_by(tx, principal.user.id, project)
+            .await?
+            .is_empty())
+}
+
 fn in_scope(principal: &Principal, project: ProjectId) -> bool {
     principal
         .scope
@@ -67,7 +101,10 @@ pub async fn effective_role(
     principal: &Principal,
     project: ProjectId,
 ) -> Result<Option<ProjectRole>, StoreError> {
-    if !in_scope(principal, project) || principal.scope.permission_set.is_some() {
+    if !in_scope(principal, project)
+        || principal.scope.permission_set.is_some()
+        || lacks_required_factor(tx, principal, project).await?
+    {
         return Ok(None);
     }
     let role = user_role(tx, principal, project).await?;
@@ -84,7 +121,7 @@ pub async fn held_sets(
     principal: &Principal,
     project: ProjectId,
 ) -> Result<Vec<permission_sets::PermissionSet>, StoreError> {
-    if !in_scope(principal, project) {
+    if !in_scope(principal, project) || lacks_required_factor(tx, principal, project).await? {
         return Ok(Vec::new());
     }
     let held = permission_sets::held_by(tx, principal.user.id, project).await?;
@@ -132,7 +169,12 @@ pub async fn authorize(
             Err(Denied::Forbidden { action })
         });
     }
-    Ok(decide(role, project, action))
+    let decision = decide(role, project, action);
+    if decision == Err(Denied::NotFound) && blocked_by_second_factor(tx, principal, project).await?
+    {
+        return Ok(Err(Denied::SecondFactorRequired));
+    }
+    Ok(decision)
 }
 
 /// The pure part of [`authorize`].

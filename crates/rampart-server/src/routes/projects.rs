@@ -24,6 +24,8 @@ pub struct ProjectOut {
     /// The caller's effective role in this project; null when they see it only through
     /// permission sets.
     role: Option<String>,
+    /// Members without a second factor are refused until they enrol one.
+    require_second_factor: bool,
 }
 
 fn project_out(p: Project, role: Option<ProjectRole>) -> ProjectOut {
@@ -32,6 +34,7 @@ fn project_out(p: Project, role: Option<ProjectRole>) -> ProjectOut {
         name: p.name,
         created_at: format_timestamp(&p.created_at),
         role: role.map(|r| r.as_str().to_owned()),
+        require_second_factor: p.require_second_factor,
     }
 }
 
@@ -113,24 +116,61 @@ pub async fn get(
     Ok(axum::Json(out))
 }
 
-/// Renames a project (project admins).
-#[utoipa::path(patch, path = "/api/v1/projects/{project_id}", tag = "projects", request_body = ProjectIn,
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectUpdateIn {
+    #[serde(default)]
+    name: Option<String>,
+    /// Require a second factor of everyone who works in the project (project admins, from a
+    /// recently re-authenticated session, who have a second factor themselves).
+    #[serde(default)]
+    require_second_factor: Option<bool>,
+}
+
+/// Renames a project (project admins) or changes its second-factor requirement.
+#[utoipa::path(patch, path = "/api/v1/projects/{project_id}", tag = "projects", request_body = ProjectUpdateIn,
     params(("project_id" = String, Path)),
     responses((status = 200, body = ProjectOut)), security(("session" = []), ("token" = [])))]
-pub async fn rename(
+pub async fn update(
+    State(state): State<AppState>,
     caller: Caller,
     ApiPath(project_id): ApiPath<ProjectId>,
-    ApiJson(body): ApiJson<ProjectIn>,
+    ApiJson(body): ApiJson<ProjectUpdateIn>,
 ) -> ApiResult<axum::Json<ProjectOut>> {
-    validate_display_name("name", &body.name)?;
+    if let Some(name) = &body.name {
+        validate_display_name("name", name)?;
+    }
+    if let Some(require) = body.require_second_factor {
+        caller.require_recent_auth(&state)?;
+        if require && !caller.principal.has_second_factor {
+            return Err(ApiError::conflict(
+                "second_factor_required_first",
+                "enrol a second factor yourself before requiring one in this project",
+            ));
+        }
+    }
     let principal = caller.principal.clone();
     let out = caller
         .tenant
         .write(move |tx: &mut Tx| {
             Box::pin(async move {
-                let grant = authz::authorize(tx, &principal, project_id, TableAction::ManageSchema)
-                    .await??;
-                let project = projects::rename_project(tx, project_id, body.name).await?;
+                let mut grant =
+                    authz::authorize(tx, &principal, project_id, TableAction::ManageSchema)
+                        .await??;
+                if let Some(require) = body.require_second_factor {
+                    grant =
+                        authz::authorize(tx, &principal, project_id, TableAction::ManageMembers)
+                            .await??;
+                    projects::set_require_second_factor(tx, project_id, require).await?;
+                    tracing::warn!(target: "rampart::security", event = "project_require_second_factor_set",
+                        project = %project_id, value = require, by = %principal.user.id);
+                }
+                let project = match body.name {
+                    Some(name) => projects::rename_project(tx, project_id, name).await?,
+                    None => projects::project(tx, project_id)
+                        .await?
+                        .ok_or(rampart_store::StoreError::NotFound)?,
+                };
                 Ok(project_out(project, grant.role))
             })
         })

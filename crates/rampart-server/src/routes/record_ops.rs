@@ -35,6 +35,11 @@ pub async fn scoped(
     let (facts, access) = cache.get(tx, principal, table).await?;
     let access = access.ok_or_else(ApiError::not_found)?;
     if !access.visible() {
+        if rampart_auth::authz::blocked_by_second_factor(tx, principal, access.table.project_id)
+            .await?
+        {
+            return Err(ApiError::second_factor_required_by_project());
+        }
         return Err(ApiError::not_found());
     }
     Ok(Scoped { access, facts })

@@ -629,7 +629,11 @@ async fn as_user(
     let user = rampart_store::identity::user_by_id(tx, user)
         .await?
         .ok_or_else(|| ApiError::field("user_id", "unknown_user", "no such user in this tenant"))?;
-    Ok(rampart_auth::Principal::for_simulation(user))
+    let has_second_factor = rampart_store::factors::has_second_factor(tx, user.id).await?;
+    Ok(rampart_auth::Principal::for_simulation(
+        user,
+        has_second_factor,
+    ))
 }
 
 /// Lists a table as another user would see it (project admins): the same path as their own

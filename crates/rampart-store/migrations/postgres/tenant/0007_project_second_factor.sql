@@ -1,0 +1,1 @@
+ALTER TABLE projects ADD COLUMN require_second_factor boolean NOT NULL DEFAULT false;
