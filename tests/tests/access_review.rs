@@ -1,5 +1,6 @@
 //! People over time: the access review an admin runs (roles, last sign-in, second factors,
-//! tokens, project roles) and accounts disabled after the tenant's inactivity limit.
+//! tokens, project roles), accounts disabled after the tenant's inactivity limit, and users
+//! deleted with their records handed to a successor.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -11,6 +12,7 @@ use serde_json::{Value, json};
 backend_tests!(
     the_access_review_shows_roles_sign_ins_factors_and_projects,
     inactive_accounts_are_disabled_when_the_tenant_asks,
+    deleting_a_user_hands_their_records_to_a_successor,
 );
 
 fn by_email<'a>(review: &'a Value, email: &str) -> &'a Value {
@@ -214,5 +216,137 @@ async fn inactive_accounts_are_disabled_when_the_tenant_asks(backend: Backend) {
         )
         .await;
     assert!(r.body.get("disable_inactive_after_days").is_none(), "{r:?}");
+    server.stop().await;
+}
+
+async fn deleting_a_user_hands_their_records_to_a_successor(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let owner = server.owner("acme").await;
+    let owner_id = owner.get("/api/v1/me").await.body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let member = server
+        .user(&owner, "acme", "leaver@acme.test", "member")
+        .await;
+    let member_id = member.get("/api/v1/me").await.body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let admin = server
+        .user(&owner, "acme", "admin@acme.test", "admin")
+        .await;
+    server
+        .user(&owner, "acme", "owner2@acme.test", "owner")
+        .await;
+    let project = owner.post("/api/v1/projects", json!({"name": "CRM"})).await;
+    let project_id = project.body["id"].as_str().unwrap().to_owned();
+    let r = owner
+        .put(
+            &format!("/api/v1/projects/{project_id}/members/{member_id}"),
+            json!({"role": "editor"}),
+        )
+        .await;
+    assert!(r.status < 300, "{r:?}");
+    let table = owner
+        .post(
+            &format!("/api/v1/projects/{project_id}/tables"),
+            json!({"name": "Deals", "fields": [{"name": "title", "type": "text"}, {"name": "rep", "type": "user"}]}),
+        )
+        .await;
+    let records = format!(
+        "/api/v1/tables/{}/records",
+        table.body["id"].as_str().unwrap()
+    );
+    for title in ["a", "b"] {
+        let r = member
+            .post(
+                &records,
+                json!({"fields": {"title": title, "rep": member_id}}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{r:?}");
+    }
+    let r = owner
+        .post(&records, json!({"fields": {"title": "c"}}))
+        .await;
+    assert_eq!(r.status, 201);
+    let token = member
+        .post("/api/v1/tokens", json!({"name": "t", "expires_in_days": 1}))
+        .await
+        .body["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let path = format!("/api/v1/users/{member_id}");
+    // A successor is required, must be someone else, and must exist.
+    let r = owner.delete(&path).await;
+    assert_eq!(r.status, 400, "{r:?}");
+    let r = owner
+        .delete(&format!("{path}?reassign_to={member_id}"))
+        .await;
+    assert_eq!(r.body["errors"][0]["field"], "reassign_to", "{r:?}");
+    let r = owner
+        .delete(&format!("{path}?reassign_to={}", uuid::Uuid::new_v4()))
+        .await;
+    assert_eq!(r.body["errors"][0]["field"], "reassign_to", "{r:?}");
+    assert_eq!(
+        member.get("/api/v1/me").await.status,
+        200,
+        "nothing changed"
+    );
+    // No one deletes themselves; admins delete members only.
+    let r = owner
+        .delete(&format!("/api/v1/users/{owner_id}?reassign_to={member_id}"))
+        .await;
+    assert_eq!((r.status, r.code()), (409, "cannot_delete_self"));
+    let r = admin
+        .delete(&format!("/api/v1/users/{owner_id}?reassign_to={member_id}"))
+        .await;
+    assert_eq!(r.status, 403, "{r:?}");
+
+    let r = owner
+        .delete(&format!("{path}?reassign_to={owner_id}"))
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(
+        r.body,
+        json!({"records_reassigned": 2, "user_fields_reassigned": 2})
+    );
+    let list = owner.get(&records).await;
+    let rows = list.body["records"].as_array().unwrap();
+    assert_eq!(rows.len(), 3);
+    for row in rows {
+        assert_eq!(row["owner"], owner_id.as_str(), "{row}");
+    }
+    assert_eq!(
+        rows.iter()
+            .filter(|r| r["fields"]["rep"] == owner_id.as_str())
+            .count(),
+        2,
+        "{rows:?}"
+    );
+    assert_eq!(member.get("/api/v1/me").await.status, 401);
+    assert_eq!(
+        member.with_token(&token).get("/api/v1/me").await.status,
+        401
+    );
+    assert_eq!(owner.get(&path).await.status, 404);
+    let review = owner.get("/api/v1/users/access-review").await;
+    assert!(!review.text.contains("leaver@acme.test"));
+
+    // Deleting needs a recent password.
+    server
+        .backdate("acme", "UPDATE sessions SET authenticated_at = ")
+        .await;
+    let admin_id = admin.get("/api/v1/me").await.body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = owner
+        .delete(&format!("/api/v1/users/{admin_id}?reassign_to={owner_id}"))
+        .await;
+    assert_eq!((r.status, r.code()), (403, "reauthentication_required"));
     server.stop().await;
 }

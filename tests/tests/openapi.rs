@@ -166,6 +166,28 @@ async fn every_operation_answers_as_documented(backend: Backend) {
         "/api/v1/users/access-review",
         &owner.get("/api/v1/users/access-review").await,
     );
+    let gone = owner
+        .post(
+            "/api/v1/users",
+            json!({"email": "gone@acme.test", "display_name": "Gone", "password": PASSWORD}),
+        )
+        .await;
+    let me_id = id(&owner.get("/api/v1/me").await.body);
+    let gone_path = format!("/api/v1/users/{}", id(&gone.body));
+    c.check(
+        "delete",
+        "/api/v1/users/{user_id}",
+        &owner
+            .delete(&format!("{gone_path}?reassign_to={}", id(&gone.body)))
+            .await,
+    );
+    c.check(
+        "delete",
+        "/api/v1/users/{user_id}",
+        &owner
+            .delete(&format!("{gone_path}?reassign_to={me_id}"))
+            .await,
+    );
 
     // tokens
     let r = owner

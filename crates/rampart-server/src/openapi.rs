@@ -88,6 +88,7 @@ api_routes! {
     post "/api/v1/users" => users::create,
     get "/api/v1/users/{user_id}" => users::get,
     patch "/api/v1/users/{user_id}" => users::update,
+    delete "/api/v1/users/{user_id}" => users::delete,
     get "/api/v1/groups" => groups::list,
     post "/api/v1/groups" => groups::create,
     patch "/api/v1/groups/{group_id}" => groups::rename,

@@ -25,6 +25,7 @@ pub mod storage_types;
 mod tenants;
 pub mod throttle;
 pub mod tokens;
+pub mod user_removal;
 
 pub use db::{DbRow, Tx, TxFn, TxFuture};
 pub use error::StoreError;

@@ -14,7 +14,7 @@ use super::Checks;
 use super::identity::{UserOut, check_new_password};
 use crate::caller::TenantAdmin;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{ApiJson, ApiPath};
+use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::state::AppState;
 
 /// Lists the tenant's users.
@@ -248,4 +248,92 @@ pub async fn update(
         .await?;
     tracing::info!(target: "rampart::security", event = "user_updated", by = %actor_id, user = %result.id);
     Ok(axum::Json(result.into()))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteUserQuery {
+    /// The user who takes over the deleted user's records and user-field mentions.
+    reassign_to: String,
+}
+
+#[derive(serde::Serialize, ToSchema)]
+pub struct DeletedUserOut {
+    records_reassigned: u64,
+    user_fields_reassigned: u64,
+}
+
+/// Deletes a user. Everything they own passes to `reassign_to` in the same transaction, so
+/// nothing is orphaned; their sessions, tokens and factors end with them. Needs a recently
+/// re-authenticated session; admins delete members only; the last owner stays.
+#[utoipa::path(delete, path = "/api/v1/users/{user_id}", tag = "users",
+    params(("user_id" = String, Path), DeleteUserQuery),
+    responses((status = 200, body = DeletedUserOut)), security(("session" = [])))]
+pub async fn delete(
+    State(state): State<AppState>,
+    TenantAdmin(caller): TenantAdmin,
+    ApiPath(user_id): ApiPath<UserId>,
+    ApiQuery(query): ApiQuery<DeleteUserQuery>,
+) -> ApiResult<axum::Json<DeletedUserOut>> {
+    caller.require_recent_auth(&state)?;
+    let successor = uuid::Uuid::parse_str(&query.reassign_to)
+        .map(UserId)
+        .map_err(|_| ApiError::field("reassign_to", "invalid_id", "not a user id"))?;
+    let actor = caller.principal.user.role;
+    let actor_id = caller.principal.user.id;
+    if user_id == actor_id {
+        return Err(ApiError::conflict(
+            "cannot_delete_self",
+            "ask another administrator to delete your account",
+        ));
+    }
+    if successor == user_id {
+        return Err(ApiError::field(
+            "reassign_to",
+            "same_user",
+            "records must pass to someone else",
+        ));
+    }
+    let moved = caller
+        .tenant
+        .write(move |tx: &mut Tx| {
+            Box::pin(async move {
+                let Some(target) = identity::user_by_id(tx, user_id).await? else {
+                    return Err(ApiError::not_found());
+                };
+                if !actor.may_assign(target.role) {
+                    return Err(ApiError::forbidden(
+                        "forbidden",
+                        "your role may not delete this user",
+                    ));
+                }
+                if target.role == GlobalRole::Owner
+                    && !target.disabled
+                    && identity::count_active_owners(tx).await? <= 1
+                {
+                    return Err(ApiError::conflict(
+                        "last_owner",
+                        "the tenant must keep one enabled owner",
+                    ));
+                }
+                match identity::user_by_id(tx, successor).await? {
+                    Some(s) if !s.disabled => {}
+                    _ => {
+                        return Err(ApiError::field(
+                            "reassign_to",
+                            "unknown_user",
+                            "no enabled user with this id in this tenant",
+                        ));
+                    }
+                }
+                Ok(rampart_store::user_removal::delete_user(tx, user_id, successor).await?)
+            })
+        })
+        .await?;
+    tracing::warn!(target: "rampart::security", event = "user_deleted", by = %actor_id, user = %user_id,
+        successor = %successor, records = moved.records);
+    Ok(axum::Json(DeletedUserOut {
+        records_reassigned: moved.records,
+        user_fields_reassigned: moved.user_fields,
+    }))
 }
