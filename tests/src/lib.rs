@@ -11,6 +11,7 @@
 pub mod authenticator;
 pub mod client;
 pub mod passkey;
+pub mod smtp;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
@@ -24,6 +25,7 @@ use tokio::sync::oneshot;
 pub use authenticator::Authenticator;
 pub use client::{Client, Resp};
 pub use passkey::PasskeyDevice;
+pub use smtp::SmtpSink;
 
 pub const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 

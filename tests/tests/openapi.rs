@@ -668,7 +668,20 @@ async fn account_operations(c: &mut Conformance, anon: &Client, owner: Client) -
 }
 
 /// Passkeys: registration, list, rename, passwordless sign-in, the second factor, removal.
+/// (And the password reset, which without mail configured answers `mail_unavailable`; the
+/// mail itself is tested in `password_reset.rs`.)
 async fn passkey_operations(c: &mut Conformance, anon: &Client, owner: &Client) {
+    let reset = "/api/v1/auth/password-reset";
+    let r = anon.post(reset, json!({"email": "o@acme.test"})).await;
+    assert_eq!(r.status, 503);
+    c.check("post", reset, &r);
+    let confirm = "/api/v1/auth/password-reset/confirm";
+    let r = anon
+        .post(confirm, json!({"token": "rpr_x", "new_password": "x"}))
+        .await;
+    assert_eq!(r.status, 400);
+    c.check("post", confirm, &r);
+
     let mut device = PasskeyDevice::new();
     let begin = "/api/v1/me/passkeys/registrations";
     let ceremony = c.check("post", begin, &owner.post(begin, json!({})).await);

@@ -6,6 +6,7 @@
 //! * Setup tokens (first owner of a tenant): `rps_` + the same shape.
 //! * Session ids: `rss_` + the same shape; they travel only in the session cookie.
 //! * Login challenges (a password accepted, a second factor awaited): `rpc_` + the same shape.
+//! * Password-reset tokens, sent by mail: `rpr_` + the same shape.
 //!
 //! Only the SHA-256 of a secret is stored.
 
@@ -21,6 +22,7 @@ pub enum SecretKind {
     SetupToken,
     Session,
     LoginChallenge,
+    PasswordReset,
 }
 
 impl SecretKind {
@@ -30,6 +32,7 @@ impl SecretKind {
             Self::SetupToken => "rps_",
             Self::Session => "rss_",
             Self::LoginChallenge => "rpc_",
+            Self::PasswordReset => "rpr_",
         }
     }
 }

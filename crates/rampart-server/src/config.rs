@@ -32,6 +32,7 @@ pub struct Config {
     pub auth: AuthConfig,
     pub limits: LimitsConfig,
     pub log: LogConfig,
+    pub smtp: SmtpConfig,
 }
 
 #[derive(Clone, Deserialize)]
@@ -82,6 +83,62 @@ pub struct LimitsConfig {
     pub max_exact_count: u64,
 }
 
+/// How the SMTP connection is protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    /// TLS from the first byte (port 465).
+    Tls,
+    /// Plain connection upgraded with STARTTLS, which is required (port 587).
+    Starttls,
+    /// No encryption: only to a relay on this machine (loopback).
+    None,
+}
+
+/// Outgoing mail (password resets). Without a host, features that send mail answer
+/// `mail_unavailable`.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmtpConfig {
+    pub host: Option<String>,
+    pub port: u16,
+    pub tls: SmtpTls,
+    pub username: Option<String>,
+    pub password: Option<SecretString>,
+    /// The sender, as `Name <address>` or a bare address.
+    pub from: String,
+    /// How long a password-reset link works.
+    pub reset_minutes: u32,
+}
+
+impl Default for SmtpConfig {
+    fn default() -> Self {
+        Self {
+            host: None,
+            port: 587,
+            tls: SmtpTls::Starttls,
+            username: None,
+            password: None,
+            from: "Rampart <rampart@localhost>".into(),
+            reset_minutes: 30,
+        }
+    }
+}
+
+impl fmt::Debug for SmtpConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SmtpConfig")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("tls", &self.tls)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "[redacted]"))
+            .field("from", &self.from)
+            .field("reset_minutes", &self.reset_minutes)
+            .finish()
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
@@ -111,6 +168,7 @@ impl Default for Config {
             auth: AuthConfig::default(),
             limits: LimitsConfig::default(),
             log: LogConfig::default(),
+            smtp: SmtpConfig::default(),
         }
     }
 }
@@ -191,6 +249,7 @@ impl fmt::Debug for Config {
             .field("auth", &self.auth)
             .field("limits", &self.limits)
             .field("log", &self.log)
+            .field("smtp", &self.smtp)
             .finish()
     }
 }
@@ -351,6 +410,27 @@ impl Config {
                 "auth.token_rotation_grace_hours",
                 "must be at most 720 (30 days)".into(),
             );
+        }
+        if let Some(host) = &self.smtp.host {
+            let loopback = host == "localhost"
+                || host
+                    .trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .parse::<IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback());
+            if self.smtp.tls == SmtpTls::None && !loopback {
+                problem(
+                    "smtp.tls",
+                    "\"none\" sends reset links in clear text: only allowed to a relay on loopback"
+                        .into(),
+                );
+            }
+            if self.smtp.from.parse::<lettre::message::Mailbox>().is_err() {
+                problem("smtp.from", "not a mail address".into());
+            }
+        }
+        if self.smtp.reset_minutes == 0 || self.smtp.reset_minutes > 24 * 60 {
+            problem("smtp.reset_minutes", "must be between 1 and 1440".into());
         }
         if self.limits.body_bytes < 1024 {
             problem("limits.body_bytes", "must be at least 1024".into());

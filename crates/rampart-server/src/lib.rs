@@ -14,6 +14,7 @@ pub mod error;
 pub mod extract;
 mod housekeeping;
 mod internal;
+pub mod mail;
 pub mod openapi;
 pub mod request_id;
 pub mod routes;
@@ -74,6 +75,8 @@ impl Listeners {
 pub enum StartError {
     #[error("password hashing cannot be initialised")]
     Hasher,
+    #[error("outgoing mail: {0}")]
+    Mail(String),
     #[error(transparent)]
     Store(#[from] rampart_store::StoreError),
 }
@@ -84,12 +87,14 @@ pub async fn app_state(config: Arc<Config>, store: Store) -> Result<AppState, St
         PasswordHasher::new(config.auth.hash_concurrency).map_err(|_| StartError::Hasher)?;
     let cursor_key = store.instance_secret("cursor_hmac").await?;
     let passkey_decoy_key = store.instance_secret("passkey_decoy").await?;
+    let mailer = mail::Mailer::from_config(&config.smtp).map_err(StartError::Mail)?;
     Ok(AppState {
         config,
         store,
         hasher,
         cursor_key: Arc::new(cursor_key),
         passkey_decoy_key: Arc::new(passkey_decoy_key),
+        mailer,
         access_caches: Arc::default(),
     })
 }

@@ -10,8 +10,8 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi};
 
 use crate::routes::{
-    access_review, account, groups, identity, passkeys, permission_sets, projects, records,
-    settings, tables, tokens, users,
+    access_review, account, groups, identity, passkeys, password_reset, permission_sets, projects,
+    records, settings, tables, tokens, users,
 };
 use crate::state::AppState;
 
@@ -25,6 +25,8 @@ pub const PUBLIC_ENDPOINTS: &[(&str, &str)] = &[
     ("post", "/api/v1/auth/login/second-factor/passkey-options"),
     ("post", "/api/v1/auth/passkey/options"),
     ("post", "/api/v1/auth/passkey"),
+    ("post", "/api/v1/auth/password-reset"),
+    ("post", "/api/v1/auth/password-reset/confirm"),
 ];
 
 /// Declares every API route once: the router and the OpenAPI document are generated from
@@ -64,6 +66,8 @@ api_routes! {
     post "/api/v1/auth/login/second-factor/passkey-options" => passkeys::second_factor_options,
     post "/api/v1/auth/passkey/options" => passkeys::sign_in_options,
     post "/api/v1/auth/passkey" => passkeys::sign_in,
+    post "/api/v1/auth/password-reset" => password_reset::request,
+    post "/api/v1/auth/password-reset/confirm" => password_reset::confirm,
     post "/api/v1/auth/reauth" => identity::reauth,
     post "/api/v1/auth/logout" => identity::logout,
     get "/api/v1/me" => identity::me,

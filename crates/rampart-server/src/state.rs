@@ -20,6 +20,8 @@ pub struct AppState {
     pub cursor_key: Arc<Vec<u8>>,
     /// Key for the decoy credential ids of passwordless sign-ins for unknown emails.
     pub passkey_decoy_key: Arc<Vec<u8>>,
+    /// Outgoing mail, when an SMTP host is configured.
+    pub mailer: Option<crate::mail::Mailer>,
     /// Authorization decisions cached per tenant.
     pub access_caches:
         Arc<std::sync::Mutex<std::collections::HashMap<rampart_core::TenantId, Arc<AccessCache>>>>,
@@ -38,6 +40,31 @@ impl AppState {
     /// The WebAuthn relying party of a tenant, bound to the host it was addressed by.
     pub fn relying_party(&self, tenant: &crate::tenant::TenantCtx) -> Option<RelyingParty> {
         RelyingParty::new(&tenant.origin, "Rampart", self.passkey_decoy_key.clone())
+    }
+
+    /// The address people use for a tenant, for links in mail. With `public_url` set, its
+    /// scheme, host and port (the tenant's slug prefixed unless it is the default tenant);
+    /// otherwise the address the request came to, which tenant resolution has already
+    /// limited to the configured base domains.
+    pub fn tenant_url(&self, tenant: &crate::tenant::TenantCtx) -> String {
+        let Some(public) = self
+            .config
+            .public_url
+            .as_deref()
+            .and_then(|u| url::Url::parse(u).ok())
+        else {
+            return tenant.origin.clone();
+        };
+        let host = public.host_str().unwrap_or("localhost");
+        let host = if self.config.default_tenant.as_deref() == Some(tenant.tenant.slug.as_str()) {
+            host.to_owned()
+        } else {
+            format!("{}.{host}", tenant.tenant.slug)
+        };
+        match public.port() {
+            Some(port) => format!("{}://{host}:{port}", public.scheme()),
+            None => format!("{}://{host}", public.scheme()),
+        }
     }
 
     pub fn password_policy(&self) -> PasswordPolicy {

@@ -73,6 +73,11 @@ const SQLITE_TENANT: &[Migration] = &[
         name: "project_second_factor",
         sql: include_str!("../migrations/sqlite/tenant/0007_project_second_factor.sql"),
     },
+    Migration {
+        version: 8,
+        name: "password_resets",
+        sql: include_str!("../migrations/sqlite/tenant/0008_password_resets.sql"),
+    },
 ];
 
 const POSTGRES_TENANT: &[Migration] = &[
@@ -112,6 +117,11 @@ const POSTGRES_TENANT: &[Migration] = &[
         version: 7,
         name: "project_second_factor",
         sql: include_str!("../migrations/postgres/tenant/0007_project_second_factor.sql"),
+    },
+    Migration {
+        version: 8,
+        name: "password_resets",
+        sql: include_str!("../migrations/postgres/tenant/0008_password_resets.sql"),
     },
 ];
 

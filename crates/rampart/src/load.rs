@@ -24,6 +24,7 @@ const ENV_KEYS: &[&str] = &[
     "auth",
     "limits",
     "log",
+    "smtp",
 ];
 
 fn environment() -> HashMap<String, String> {

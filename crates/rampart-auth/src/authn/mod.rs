@@ -4,7 +4,7 @@
 //!   and per client address with counters in the database; re-authentication.
 //! * [`second_factor`]: TOTP enrolment and recovery codes.
 //! * [`passkeys`]: WebAuthn passkeys, as a second factor and for passwordless sign-in.
-//! * [`password`]: changing a password.
+//! * [`password`]: changing a password; [`reset`]: resetting a forgotten one by mail.
 //! * [`setup`]: the one-time token that creates a tenant's first owner.
 //! * [`tokens`]: API tokens.
 //! * [`inactive`]: disabling accounts left unused.
@@ -18,6 +18,7 @@ pub mod inactive;
 pub mod login;
 pub mod passkeys;
 pub mod password;
+pub mod reset;
 pub mod second_factor;
 pub mod setup;
 pub mod tokens;

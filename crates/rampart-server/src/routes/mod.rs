@@ -6,6 +6,7 @@ pub mod account;
 pub mod groups;
 pub mod identity;
 pub mod passkeys;
+pub mod password_reset;
 pub mod permission_sets;
 pub mod projects;
 pub mod record_ops;

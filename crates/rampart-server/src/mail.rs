@@ -1,0 +1,73 @@
+//! Outgoing mail over SMTP (lettre). Messages are plain text; links point at the tenant's
+//! own address, never at a host taken from the request beyond the tenant's own name.
+
+use lettre::message::Mailbox;
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use secrecy::ExposeSecret;
+
+use crate::config::{SmtpConfig, SmtpTls};
+
+#[derive(Clone)]
+pub struct Mailer {
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    from: Mailbox,
+}
+
+impl std::fmt::Debug for Mailer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mailer")
+            .field("from", &self.from)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Mailer {
+    /// The configured mailer; `None` when no SMTP host is set.
+    pub fn from_config(config: &SmtpConfig) -> Result<Option<Self>, String> {
+        let Some(host) = &config.host else {
+            return Ok(None);
+        };
+        let builder = match config.tls {
+            SmtpTls::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(host),
+            SmtpTls::Starttls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(host),
+            SmtpTls::None => Ok(AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(
+                host,
+            )),
+        }
+        .map_err(|e| format!("smtp: {e}"))?;
+        let mut builder = builder.port(config.port);
+        if let (Some(user), Some(password)) = (&config.username, &config.password) {
+            builder = builder.credentials(Credentials::new(
+                user.clone(),
+                password.expose_secret().to_owned(),
+            ));
+        }
+        let from = config
+            .from
+            .parse::<Mailbox>()
+            .map_err(|e| format!("smtp.from: {e}"))?;
+        Ok(Some(Self {
+            transport: builder.build(),
+            from,
+        }))
+    }
+
+    /// Sends a plain-text message.
+    pub async fn send(&self, to: &str, subject: &str, body: String) -> Result<(), String> {
+        let to = to
+            .parse::<Mailbox>()
+            .map_err(|e| format!("recipient: {e}"))?;
+        let message = Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject(subject)
+            .body(body)
+            .map_err(|e| format!("message: {e}"))?;
+        self.transport
+            .send(message)
+            .await
+            .map(|_| ())
+            .map_err(|e| format!("smtp: {e}"))
+    }
+}
