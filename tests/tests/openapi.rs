@@ -675,6 +675,33 @@ async fn passkey_operations(c: &mut Conformance, anon: &Client, owner: &Client) 
     let r = anon.post(reset, json!({"email": "o@acme.test"})).await;
     assert_eq!(r.status, 503);
     c.check("post", reset, &r);
+    for (path, body) in [
+        ("/api/v1/auth/register", json!({"email": "x@acme.test"})),
+        (
+            "/api/v1/auth/register/confirm",
+            json!({"token": "rpe_x", "display_name": "X", "password": "x"}),
+        ),
+        (
+            "/api/v1/invitations/accept",
+            json!({"token": "rpe_x", "display_name": "X", "password": "x"}),
+        ),
+        (
+            "/api/v1/auth/email-change/confirm",
+            json!({"token": "rpe_x"}),
+        ),
+    ] {
+        let r = anon.post(path, body).await;
+        assert!(matches!(r.status, 400 | 403), "{path}: {r:?}");
+        c.check("post", path, &r);
+    }
+    for (path, body) in [
+        ("/api/v1/invitations", json!({"email": "x@acme.test"})),
+        ("/api/v1/me/email", json!({"email": "x@acme.test"})),
+    ] {
+        let r = owner.post(path, body).await;
+        assert_eq!(r.status, 503, "{path}: {r:?}");
+        c.check("post", path, &r);
+    }
     let confirm = "/api/v1/auth/password-reset/confirm";
     let r = anon
         .post(confirm, json!({"token": "rpr_x", "new_password": "x"}))

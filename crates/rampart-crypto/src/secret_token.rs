@@ -7,6 +7,7 @@
 //! * Session ids: `rss_` + the same shape; they travel only in the session cookie.
 //! * Login challenges (a password accepted, a second factor awaited): `rpc_` + the same shape.
 //! * Password-reset tokens, sent by mail: `rpr_` + the same shape.
+//! * Other mailed tokens (invitations, sign-up and email-change confirmations): `rpe_`.
 //!
 //! Only the SHA-256 of a secret is stored.
 
@@ -23,6 +24,7 @@ pub enum SecretKind {
     Session,
     LoginChallenge,
     PasswordReset,
+    EmailToken,
 }
 
 impl SecretKind {
@@ -33,6 +35,7 @@ impl SecretKind {
             Self::Session => "rss_",
             Self::LoginChallenge => "rpc_",
             Self::PasswordReset => "rpr_",
+            Self::EmailToken => "rpe_",
         }
     }
 }

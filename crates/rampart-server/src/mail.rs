@@ -71,3 +71,23 @@ impl Mailer {
             .map_err(|e| format!("smtp: {e}"))
     }
 }
+
+/// Sends in the background, so that an answer never waits for (or reveals) the mail; a
+/// failure is logged.
+pub fn send_later(mailer: Mailer, to: String, subject: &'static str, body: String) {
+    tokio::spawn(async move {
+        if let Err(e) = mailer.send(&to, subject, body).await {
+            tracing::error!(error = %e, subject, "a mail was not sent");
+        }
+    });
+}
+
+/// The problem answered when a feature needs mail and none is configured.
+pub fn unavailable() -> crate::error::ApiError {
+    crate::error::ApiError::new(
+        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+        "mail_unavailable",
+        "Mail unavailable",
+    )
+    .detail("this server sends no mail (no smtp.host configured); ask an administrator")
+}

@@ -10,8 +10,8 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi};
 
 use crate::routes::{
-    access_review, account, groups, identity, passkeys, password_reset, permission_sets, projects,
-    records, settings, tables, tokens, users,
+    access_review, account, groups, identity, onboarding, passkeys, password_reset,
+    permission_sets, projects, records, settings, tables, tokens, users,
 };
 use crate::state::AppState;
 
@@ -27,6 +27,10 @@ pub const PUBLIC_ENDPOINTS: &[(&str, &str)] = &[
     ("post", "/api/v1/auth/passkey"),
     ("post", "/api/v1/auth/password-reset"),
     ("post", "/api/v1/auth/password-reset/confirm"),
+    ("post", "/api/v1/auth/register"),
+    ("post", "/api/v1/auth/register/confirm"),
+    ("post", "/api/v1/auth/email-change/confirm"),
+    ("post", "/api/v1/invitations/accept"),
 ];
 
 /// Declares every API route once: the router and the OpenAPI document are generated from
@@ -68,6 +72,12 @@ api_routes! {
     post "/api/v1/auth/passkey" => passkeys::sign_in,
     post "/api/v1/auth/password-reset" => password_reset::request,
     post "/api/v1/auth/password-reset/confirm" => password_reset::confirm,
+    post "/api/v1/auth/register" => onboarding::register,
+    post "/api/v1/auth/register/confirm" => onboarding::confirm_registration,
+    post "/api/v1/auth/email-change/confirm" => onboarding::confirm_email,
+    post "/api/v1/invitations" => onboarding::invite,
+    post "/api/v1/invitations/accept" => onboarding::accept,
+    post "/api/v1/me/email" => onboarding::change_email,
     post "/api/v1/auth/reauth" => identity::reauth,
     post "/api/v1/auth/logout" => identity::logout,
     get "/api/v1/me" => identity::me,

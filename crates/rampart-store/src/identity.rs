@@ -95,6 +95,27 @@ pub async fn insert_user(tx: &mut Tx, new: NewUser) -> Result<User, StoreError> 
     }
 }
 
+/// Moves a user to a new email address (already proved by the caller).
+pub async fn set_email(tx: &mut Tx, id: UserId, email: &str) -> Result<(), StoreError> {
+    let mut q = tx.sql();
+    q.push("UPDATE users SET email = ")
+        .param(Param::Text(email.trim().to_owned()))
+        .push(", email_key = ")
+        .param(Param::Text(email_key(email)))
+        .push(", updated_at = ")
+        .param(Param::Timestamp(crate::now()))
+        .push(" WHERE id = ")
+        .param(Param::Uuid(id.0));
+    match tx.execute(q).await {
+        Ok(0) => Err(StoreError::NotFound),
+        Ok(_) => Ok(()),
+        Err(e) if crate::db::unique_violation(&e).is_some() => {
+            Err(StoreError::NameTaken { what: "email" })
+        }
+        Err(e) => Err(e),
+    }
+}
+
 pub async fn user_by_email(
     tx: &mut Tx,
     email: &str,

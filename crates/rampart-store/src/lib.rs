@@ -9,6 +9,7 @@
 
 pub mod access_review;
 pub mod db;
+pub mod email_tokens;
 pub mod epoch;
 pub mod error;
 pub mod factors;

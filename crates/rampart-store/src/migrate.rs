@@ -78,6 +78,11 @@ const SQLITE_TENANT: &[Migration] = &[
         name: "password_resets",
         sql: include_str!("../migrations/sqlite/tenant/0008_password_resets.sql"),
     },
+    Migration {
+        version: 9,
+        name: "email_tokens",
+        sql: include_str!("../migrations/sqlite/tenant/0009_email_tokens.sql"),
+    },
 ];
 
 const POSTGRES_TENANT: &[Migration] = &[
@@ -122,6 +127,11 @@ const POSTGRES_TENANT: &[Migration] = &[
         version: 8,
         name: "password_resets",
         sql: include_str!("../migrations/postgres/tenant/0008_password_resets.sql"),
+    },
+    Migration {
+        version: 9,
+        name: "email_tokens",
+        sql: include_str!("../migrations/postgres/tenant/0009_email_tokens.sql"),
     },
 ];
 

@@ -7,6 +7,10 @@ use crate::error::StoreError;
 
 /// Whether every user of the tenant must have a second factor.
 pub const REQUIRE_SECOND_FACTOR: &str = "require_second_factor";
+/// Whether people may sign up by themselves (confirming their address by mail).
+pub const SELF_REGISTRATION: &str = "self_registration";
+/// The email domains self-registration accepts (a JSON list; empty: any).
+pub const REGISTRATION_DOMAINS: &str = "registration_domains";
 /// Days without any use after which an account (other than an owner) is disabled; unset
 /// or 0: never.
 pub const DISABLE_INACTIVE_AFTER_DAYS: &str = "disable_inactive_after_days";

@@ -8,6 +8,7 @@
 //! * [`setup`]: the one-time token that creates a tenant's first owner.
 //! * [`tokens`]: API tokens.
 //! * [`inactive`]: disabling accounts left unused.
+//! * [`onboarding`]: invitations, self-registration and email changes proved by mail.
 //! * [`break_glass`]: the operator's password and second-factor resets.
 //!
 //! Failures are deliberately uninformative: an unknown email, a wrong password and a disabled
@@ -16,6 +17,7 @@
 pub mod break_glass;
 pub mod inactive;
 pub mod login;
+pub mod onboarding;
 pub mod passkeys;
 pub mod password;
 pub mod reset;

@@ -5,6 +5,7 @@ pub mod access_review;
 pub mod account;
 pub mod groups;
 pub mod identity;
+pub mod onboarding;
 pub mod passkeys;
 pub mod password_reset;
 pub mod permission_sets;

@@ -12,6 +12,7 @@ use super::Checks;
 use super::identity::check_new_password;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiJson;
+use crate::mail;
 use crate::state::AppState;
 use crate::tenant::TenantCtx;
 
@@ -31,12 +32,7 @@ pub async fn request(
     ApiJson(body): ApiJson<ResetRequestIn>,
 ) -> ApiResult<StatusCode> {
     let Some(mailer) = state.mailer.clone() else {
-        return Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "mail_unavailable",
-            "Mail unavailable",
-        )
-        .detail("this server sends no mail (no smtp.host configured); ask an administrator"));
+        return Err(mail::unavailable());
     };
     let valid = Duration::minutes(i64::from(state.config.smtp.reset_minutes));
     let Some((user, token)) = reset::request_reset(&tenant.store, body.email.trim(), valid).await?
@@ -58,14 +54,7 @@ pub async fn request(
         minutes = state.config.smtp.reset_minutes,
         code = token.expose_secret(),
     );
-    tokio::spawn(async move {
-        if let Err(e) = mailer
-            .send(&user.email, "Reset your Rampart password", text)
-            .await
-        {
-            tracing::error!(user = %user.id, error = %e, "the password-reset mail was not sent");
-        }
-    });
+    mail::send_later(mailer, user.email, "Reset your Rampart password", text);
     Ok(StatusCode::ACCEPTED)
 }
 

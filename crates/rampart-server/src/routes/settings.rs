@@ -1,7 +1,7 @@
 //! Tenant-wide security settings (tenant admins).
 
 use axum::extract::State;
-use rampart_auth::authn::inactive;
+use rampart_auth::authn::{inactive, onboarding};
 use rampart_store::{Tx, settings};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -18,9 +18,24 @@ pub struct SecuritySettingsOut {
     /// Accounts (other than owners) unused this many days are disabled; absent: never.
     #[serde(skip_serializing_if = "Option::is_none")]
     disable_inactive_after_days: Option<u32>,
+    /// People may sign up by themselves (`/api/v1/auth/register`).
+    self_registration: bool,
+    /// Sign-ups are limited to these email domains (empty: any).
+    registration_domains: Vec<String>,
+}
+
+async fn stored_domains(caller: &crate::caller::Caller) -> ApiResult<Vec<String>> {
+    Ok(caller
+        .tenant
+        .store
+        .read(|tx: &mut Tx| Box::pin(settings::get(tx, settings::REGISTRATION_DOMAINS)))
+        .await?
+        .and_then(|v| serde_json::from_value(v).ok())
+        .unwrap_or_default())
 }
 
 async fn current(caller: &crate::caller::Caller) -> ApiResult<SecuritySettingsOut> {
+    let registration = onboarding::registration_domains(&caller.tenant.store).await?;
     let require_second_factor = caller
         .tenant
         .store
@@ -29,6 +44,11 @@ async fn current(caller: &crate::caller::Caller) -> ApiResult<SecuritySettingsOu
     Ok(SecuritySettingsOut {
         require_second_factor,
         disable_inactive_after_days: inactive::inactivity_limit_days(&caller.tenant.store).await?,
+        self_registration: registration.is_some(),
+        registration_domains: match registration {
+            Some(d) => d,
+            None => stored_domains(caller).await?,
+        },
     })
 }
 
@@ -50,6 +70,11 @@ pub struct SecuritySettingsIn {
     /// Days unused before an account is disabled; 0 turns it off.
     #[serde(default)]
     disable_inactive_after_days: Option<u32>,
+    #[serde(default)]
+    self_registration: Option<bool>,
+    /// Email domains sign-ups are limited to; `[]` for any.
+    #[serde(default)]
+    registration_domains: Option<Vec<String>>,
 }
 
 /// Changes the tenant's security settings. Needs a recently re-authenticated session; to
@@ -63,6 +88,54 @@ pub async fn update(
     ApiJson(body): ApiJson<SecuritySettingsIn>,
 ) -> ApiResult<axum::Json<SecuritySettingsOut>> {
     caller.require_recent_auth(&state)?;
+    if let Some(domains) = &body.registration_domains {
+        let valid = |d: &String| {
+            !d.is_empty()
+                && d.len() <= 253
+                && d.split('.').count() >= 2
+                && d.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+        };
+        if let Some(bad) = domains.iter().find(|d| !valid(d)) {
+            return Err(ApiError::field(
+                "registration_domains",
+                "invalid_domain",
+                format!("{bad:?} is not a domain name such as example.com"),
+            ));
+        }
+    }
+    let registration = (body.self_registration, body.registration_domains.clone());
+    if registration != (None, None) {
+        let (open, domains) = registration;
+        caller
+            .tenant
+            .store
+            .write(move |tx: &mut Tx| {
+                Box::pin(async move {
+                    if let Some(open) = open {
+                        settings::set(
+                            tx,
+                            settings::SELF_REGISTRATION,
+                            &serde_json::Value::Bool(open),
+                        )
+                        .await?;
+                    }
+                    if let Some(domains) = domains {
+                        let lower: Vec<String> =
+                            domains.iter().map(|d| d.to_ascii_lowercase()).collect();
+                        settings::set(
+                            tx,
+                            settings::REGISTRATION_DOMAINS,
+                            &serde_json::json!(lower),
+                        )
+                        .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .await?;
+        tracing::warn!(target: "rampart::security", event = "self_registration_set", by = %caller.principal.user.id);
+    }
     if let Some(days) = body.disable_inactive_after_days {
         if days > MAX_INACTIVE_DAYS {
             return Err(ApiError::field(
