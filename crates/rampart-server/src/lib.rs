@@ -18,6 +18,7 @@ pub mod mail;
 pub mod openapi;
 pub mod request_id;
 pub mod routes;
+pub mod security_headers;
 pub mod state;
 pub mod tenant;
 
@@ -124,6 +125,7 @@ pub fn public_router(state: AppState) -> Router {
             ApiError::internal(&"a handler panicked").into_response()
         }))
         .layer(middleware::from_fn(request_id::middleware))
+        .layer(middleware::map_response(security_headers::add))
         .with_state(state)
 }
 

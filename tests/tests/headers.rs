@@ -1,0 +1,59 @@
+//! Security headers on every answer of the public listener: successes, problems, unknown
+//! routes and hosts, before and after authentication.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use rampart_server::security_headers::HEADERS;
+use rampart_tests::{Backend, Resp, TestServer, backend_tests};
+use serde_json::json;
+
+backend_tests!(every_answer_carries_the_security_headers);
+
+fn check(what: &str, r: &Resp) {
+    for (name, value) in HEADERS {
+        assert_eq!(
+            r.headers.get(*name).map(|v| v.to_str().unwrap()),
+            Some(*value),
+            "{what}: {name} in {:?}",
+            r.headers
+        );
+    }
+    assert!(
+        r.headers.get("server").is_none(),
+        "{what}: no server banner"
+    );
+}
+
+async fn every_answer_carries_the_security_headers(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let owner = server.owner("acme").await;
+    let anon = server.client("acme");
+    check("openapi", &anon.get("/api/v1/openapi.json").await);
+    check("signed in", &owner.get("/api/v1/me").await);
+    check("unauthenticated", &anon.get("/api/v1/me").await);
+    check("unknown route", &anon.get("/nope").await);
+    check(
+        "wrong method",
+        &anon
+            .send(anon.raw(reqwest::Method::PUT, "/api/v1/openapi.json"))
+            .await,
+    );
+    check(
+        "unknown host",
+        &server.client("nobody").get("/api/v1/me").await,
+    );
+    check(
+        "failed login",
+        &anon
+            .post(
+                "/api/v1/auth/login",
+                json!({"email": "x@acme.test", "password": "wrong one here"}),
+            )
+            .await,
+    );
+    check(
+        "bad json",
+        &owner.post("/api/v1/projects", json!({"name": 5})).await,
+    );
+    server.stop().await;
+}
