@@ -1,5 +1,6 @@
-//! Security headers on every answer of the public listener: successes, problems, unknown
-//! routes and hosts, before and after authentication.
+//! The edge: security headers on every answer of the public listener (successes, problems,
+//! unknown routes and hosts, before and after authentication), and bodies nested too deep
+//! refused before parsing.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -7,7 +8,10 @@ use rampart_server::security_headers::HEADERS;
 use rampart_tests::{Backend, Resp, TestServer, backend_tests};
 use serde_json::json;
 
-backend_tests!(every_answer_carries_the_security_headers);
+backend_tests!(
+    every_answer_carries_the_security_headers,
+    bodies_nested_too_deep_are_refused,
+);
 
 fn check(what: &str, r: &Resp) {
     for (name, value) in HEADERS {
@@ -55,5 +59,27 @@ async fn every_answer_carries_the_security_headers(backend: Backend) {
         "bad json",
         &owner.post("/api/v1/projects", json!({"name": 5})).await,
     );
+    server.stop().await;
+}
+
+async fn bodies_nested_too_deep_are_refused(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let owner = server.owner("acme").await;
+    let deep = format!(
+        r#"{{"name": "P", "x": {}1{}}}"#,
+        "[".repeat(10_000),
+        "]".repeat(10_000)
+    );
+    let r = owner
+        .send(
+            owner
+                .raw(reqwest::Method::POST, "/api/v1/projects")
+                .header("content-type", "application/json")
+                .body(deep),
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (400, "json_too_deep"), "{r:?}");
+    check("too deep", &r);
+    assert_eq!(owner.get("/api/v1/projects").await.body, json!([]));
     server.stop().await;
 }

@@ -27,8 +27,48 @@ fn is_json(req: &Request) -> bool {
         })
 }
 
+/// Deepest nesting of arrays and objects a request body may have. Real bodies (records with
+/// JSON fields, permission-set definitions) stay far below; a deeper one is refused by a
+/// linear scan before any parsing.
+pub const MAX_JSON_DEPTH: usize = 32;
+
+/// Whether `bytes` nests arrays/objects deeper than `limit` (brackets inside strings do not
+/// count). Malformed input is left to the parser.
+fn nests_deeper_than(bytes: &[u8], limit: usize) -> bool {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for &b in bytes {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > limit {
+                    return true;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
+}
+
 /// Parses JSON, naming the path of the first value that does not fit.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if nests_deeper_than(bytes, MAX_JSON_DEPTH) {
+        return Err(ApiError::bad_request(
+            "json_too_deep",
+            format!("the body nests arrays and objects deeper than {MAX_JSON_DEPTH} levels"),
+        ));
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     match serde_path_to_error::deserialize::<_, T>(&mut de) {
         Ok(v) => {
@@ -142,5 +182,22 @@ impl<S: Send + Sync> FromRequestParts<S> for PeerAddr {
                 .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
                 .map(|c| c.0),
         ))
+    }
+}
+
+#[cfg(test)]
+mod depth_tests {
+    use super::*;
+
+    #[test]
+    fn nesting_is_counted_outside_strings_only() {
+        let deep = format!("{}{}", "[".repeat(33), "]".repeat(33));
+        assert!(nests_deeper_than(deep.as_bytes(), 32));
+        let ok = format!("{}{}", "[".repeat(32), "]".repeat(32));
+        assert!(!nests_deeper_than(ok.as_bytes(), 32));
+        let in_string = format!(r#"{{"a": "{}\" {}"}}"#, "[".repeat(100), "{".repeat(100));
+        assert!(!nests_deeper_than(in_string.as_bytes(), 32));
+        assert!(!nests_deeper_than(br#"{"a":[{"b":[1,2]}],"c":"]]]]"}"#, 4));
+        assert!(nests_deeper_than(br#"{"a":[{"b":[1]}]}"#, 3));
     }
 }
