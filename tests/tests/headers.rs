@@ -1,6 +1,6 @@
 //! The edge: security headers on every answer of the public listener (successes, problems,
 //! unknown routes and hosts, before and after authentication), and bodies nested too deep
-//! refused before parsing.
+//! refused before parsing, and client address rules applied first.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -11,6 +11,7 @@ use serde_json::json;
 backend_tests!(
     every_answer_carries_the_security_headers,
     bodies_nested_too_deep_are_refused,
+    client_addresses_are_judged_before_anything_else,
 );
 
 fn check(what: &str, r: &Resp) {
@@ -81,5 +82,32 @@ async fn bodies_nested_too_deep_are_refused(backend: Backend) {
     assert_eq!((r.status, r.code()), (400, "json_too_deep"), "{r:?}");
     check("too deep", &r);
     assert_eq!(owner.get("/api/v1/projects").await.body, json!([]));
+    server.stop().await;
+}
+
+async fn client_addresses_are_judged_before_anything_else(backend: Backend) {
+    let server = TestServer::start_with(backend, |c| {
+        c.ip_allow = vec!["127.0.0.0/29".parse().unwrap()];
+        c.ip_deny = vec!["127.0.0.5/32".parse().unwrap()];
+    })
+    .await;
+    let owner = server.owner("acme").await;
+    assert_eq!(owner.get("/api/v1/me").await.status, 200);
+    let anon = server.client("acme");
+    assert_eq!(
+        anon.from_loopback(3)
+            .get("/api/v1/openapi.json")
+            .await
+            .status,
+        200
+    );
+    for n in [5, 9] {
+        let r = anon.from_loopback(n).get("/api/v1/openapi.json").await;
+        assert_eq!((r.status, r.code()), (403, "ip_refused"), "127.0.0.{n}");
+        check("refused address", &r);
+        // Refused before authentication: even a valid session does not help.
+        let r = owner.from_loopback(n).get("/api/v1/me").await;
+        assert_eq!(r.code(), "ip_refused");
+    }
     server.stop().await;
 }

@@ -28,6 +28,10 @@ pub struct Config {
     /// Reverse proxies whose forwarding headers are believed; required to listen on a
     /// non-loopback address without TLS.
     pub trusted_proxies: Vec<IpNet>,
+    /// Client addresses allowed at all (empty: any), checked before anything else.
+    pub ip_allow: Vec<IpNet>,
+    /// Client addresses refused, even when allowed above.
+    pub ip_deny: Vec<IpNet>,
     pub database: DatabaseConfig,
     pub auth: AuthConfig,
     pub limits: LimitsConfig,
@@ -164,6 +168,8 @@ impl Default for Config {
             default_tenant: Some("default".into()),
             public_url: None,
             trusted_proxies: Vec::new(),
+            ip_allow: Vec::new(),
+            ip_deny: Vec::new(),
             database: DatabaseConfig::default(),
             auth: AuthConfig::default(),
             limits: LimitsConfig::default(),
@@ -245,6 +251,8 @@ impl fmt::Debug for Config {
             .field("default_tenant", &self.default_tenant)
             .field("public_url", &self.public_url)
             .field("trusted_proxies", &self.trusted_proxies)
+            .field("ip_allow", &self.ip_allow)
+            .field("ip_deny", &self.ip_deny)
             .field("database", &self.database)
             .field("auth", &self.auth)
             .field("limits", &self.limits)

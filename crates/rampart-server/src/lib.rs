@@ -14,6 +14,7 @@ pub mod error;
 pub mod extract;
 mod housekeeping;
 mod internal;
+pub mod ip_rules;
 pub mod mail;
 pub mod openapi;
 pub mod request_id;
@@ -117,6 +118,10 @@ pub fn public_router(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(
             state.clone(),
             tenant::middleware,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            ip_rules::middleware,
         ))
         .layer(middleware::from_fn(move |req: Request, next: Next| {
             time_limit(timeout, req, next)

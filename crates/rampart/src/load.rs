@@ -20,6 +20,8 @@ const ENV_KEYS: &[&str] = &[
     "default_tenant",
     "public_url",
     "trusted_proxies",
+    "ip_allow",
+    "ip_deny",
     "database",
     "auth",
     "limits",
