@@ -127,7 +127,7 @@ async fn a_forgotten_password_is_reset_by_mail(backend: Backend) {
         "a newer code replaces it"
     );
     server
-        .backdate("acme", "UPDATE password_resets SET expires_at = ")
+        .backdate("acme", "UPDATE email_tokens SET expires_at = ")
         .await;
     let r = anon
         .post(

@@ -1,5 +1,5 @@
-//! Tokens sent by mail to prove an address: invitations, self-registration and email-change
-//! confirmations. Only hashes are stored; each is single use and expires; a newer token for
+//! Tokens sent by mail to prove an address: password resets, invitations, self-registration
+//! and email-change confirmations. Only hashes are stored; each is single use and expires; a newer token for
 //! the same purpose and address replaces the older one.
 
 use chrono::{DateTime, Utc};
@@ -11,6 +11,8 @@ use crate::error::StoreError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Purpose {
+    /// A user forgot their password.
+    PasswordReset,
     /// An admin invited the address, with a role.
     Invitation,
     /// Someone signed up with the address (self-registration).
@@ -22,6 +24,7 @@ pub enum Purpose {
 impl Purpose {
     fn as_str(self) -> &'static str {
         match self {
+            Self::PasswordReset => "password_reset",
             Self::Invitation => "invitation",
             Self::SignUp => "sign_up",
             Self::EmailChange => "email_change",

@@ -17,7 +17,6 @@ pub mod groups;
 pub mod identity;
 pub mod migrate;
 pub mod passkeys;
-pub mod password_resets;
 pub mod permission_sets;
 pub mod projects;
 pub mod records;

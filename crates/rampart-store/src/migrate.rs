@@ -83,6 +83,11 @@ const SQLITE_TENANT: &[Migration] = &[
         name: "email_tokens",
         sql: include_str!("../migrations/sqlite/tenant/0009_email_tokens.sql"),
     },
+    Migration {
+        version: 10,
+        name: "reset_tokens_in_email_tokens",
+        sql: include_str!("../migrations/sqlite/tenant/0010_reset_tokens_in_email_tokens.sql"),
+    },
 ];
 
 const POSTGRES_TENANT: &[Migration] = &[
@@ -132,6 +137,11 @@ const POSTGRES_TENANT: &[Migration] = &[
         version: 9,
         name: "email_tokens",
         sql: include_str!("../migrations/postgres/tenant/0009_email_tokens.sql"),
+    },
+    Migration {
+        version: 10,
+        name: "reset_tokens_in_email_tokens",
+        sql: include_str!("../migrations/postgres/tenant/0010_reset_tokens_in_email_tokens.sql"),
     },
 ];
 

@@ -5,8 +5,9 @@
 
 use chrono::{Duration, Utc};
 use rampart_crypto::secret_token::{self, SecretKind};
+use rampart_store::email_tokens::{self, EmailToken, Purpose};
 use rampart_store::identity::{self, User};
-use rampart_store::{TenantStore, Tx, factors, password_resets, throttle};
+use rampart_store::{TenantStore, Tx, factors, throttle};
 use secrecy::SecretString;
 
 use super::login::account_key;
@@ -46,7 +47,13 @@ pub async fn request_reset(
                 else {
                     return Ok(None);
                 };
-                password_resets::insert(tx, hash, user.id, Utc::now() + valid).await?;
+                let token = EmailToken {
+                    email: user.email.clone(),
+                    user_id: Some(user.id),
+                    role: None,
+                };
+                email_tokens::insert(tx, hash, Purpose::PasswordReset, token, Utc::now() + valid)
+                    .await?;
                 Ok(Some(user))
             })
         })
@@ -67,7 +74,10 @@ pub async fn reset_user(ts: &TenantStore, token: &str) -> Result<User, ResetErro
     let user = ts
         .read(move |tx: &mut Tx| {
             Box::pin(async move {
-                match password_resets::user_of(tx, hash).await? {
+                match email_tokens::peek(tx, hash, Purpose::PasswordReset)
+                    .await?
+                    .and_then(|t| t.user_id)
+                {
                     Some(id) => identity::user_by_id(tx, id).await,
                     None => Ok(None),
                 }
@@ -96,7 +106,10 @@ pub async fn complete_reset(
     let user = ts
         .write(move |tx: &mut Tx| {
             Box::pin(async move {
-                let Some(id) = password_resets::take(tx, hash).await? else {
+                let Some(id) = email_tokens::take(tx, hash, Purpose::PasswordReset)
+                    .await?
+                    .and_then(|t| t.user_id)
+                else {
                     return Ok(None);
                 };
                 let Some(user) = identity::user_by_id(tx, id).await?.filter(|u| !u.disabled) else {
@@ -105,7 +118,6 @@ pub async fn complete_reset(
                 identity::set_password_hash(tx, id, password_hash).await?;
                 identity::delete_sessions_of(tx, id).await?;
                 factors::delete_challenges_of(tx, id).await?;
-                password_resets::delete_of(tx, id).await?;
                 throttle::clear(tx, &account_key(&user.email)).await?;
                 Ok(Some(user))
             })

@@ -40,6 +40,18 @@ pub struct Grant {
     pub action: TableAction,
 }
 
+/// The user's own role in a project known to exist, before any token scope.
+async fn role_in(
+    tx: &mut Tx,
+    principal: &Principal,
+    project: ProjectId,
+) -> Result<Option<ProjectRole>, StoreError> {
+    if principal.role().administers_projects() {
+        return Ok(Some(ProjectRole::Owner));
+    }
+    projects::member_role(tx, project, principal.user.id).await
+}
+
 /// The user's own role in a project, before any token scope.
 async fn user_role(
     tx: &mut Tx,
@@ -49,10 +61,7 @@ async fn user_role(
     if projects::project(tx, project).await?.is_none() {
         return Ok(None);
     }
-    if principal.role().administers_projects() {
-        return Ok(Some(ProjectRole::Owner));
-    }
-    projects::member_role(tx, project, principal.user.id).await
+    role_in(tx, principal, project).await
 }
 
 /// Whether the project requires a second factor the caller does not have. A project that
@@ -101,13 +110,17 @@ pub async fn effective_role(
     principal: &Principal,
     project: ProjectId,
 ) -> Result<Option<ProjectRole>, StoreError> {
-    if !in_scope(principal, project)
-        || principal.scope.permission_set.is_some()
-        || lacks_required_factor(tx, principal, project).await?
-    {
+    if !in_scope(principal, project) || principal.scope.permission_set.is_some() {
         return Ok(None);
     }
-    let role = user_role(tx, principal, project).await?;
+    // One read of the project answers both "does it exist" and "does it require 2FA".
+    let Some(found) = projects::project(tx, project).await? else {
+        return Ok(None);
+    };
+    if found.require_second_factor && !principal.has_second_factor {
+        return Ok(None);
+    }
+    let role = role_in(tx, principal, project).await?;
     Ok(if principal.scope.read_only {
         role.map(|r| r.min(ProjectRole::Viewer))
     } else {
