@@ -102,10 +102,7 @@ impl FromRequestParts<AppState> for Caller {
                 Credential::SessionCookie(value)
             }
         };
-        let client_ip = parts
-            .extensions
-            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-            .map(|c| c.0.ip().to_string());
+        let client_ip = Some(crate::client_addr::client_of(parts).ip.to_string());
         let principal =
             authn::authenticate(&tenant.store, credential, state.session_policy(), client_ip)
                 .await?;

@@ -37,6 +37,8 @@ pub struct Config {
     pub limits: LimitsConfig,
     pub log: LogConfig,
     pub smtp: SmtpConfig,
+    /// HTTPS on the public listener (off: plain HTTP, loopback or behind a trusted proxy).
+    pub tls: Option<crate::tls::TlsConfig>,
 }
 
 #[derive(Clone, Deserialize)]
@@ -85,6 +87,17 @@ pub struct LimitsConfig {
     pub max_batch: usize,
     /// Largest table on which an exact count is computed.
     pub max_exact_count: u64,
+    /// Request line plus headers, at most.
+    pub header_bytes: usize,
+    /// Time a client has to send its request headers (slowloris).
+    pub header_read_timeout_secs: u64,
+    /// Time a client has to finish the TLS handshake.
+    pub tls_handshake_timeout_secs: u64,
+    /// Open connections on the public listener, in all and from one address.
+    pub max_connections: usize,
+    pub max_connections_per_ip: usize,
+    /// How long shutdown waits for requests in flight.
+    pub drain_timeout_secs: u64,
 }
 
 /// How the SMTP connection is protected.
@@ -175,6 +188,7 @@ impl Default for Config {
             limits: LimitsConfig::default(),
             log: LogConfig::default(),
             smtp: SmtpConfig::default(),
+            tls: None,
         }
     }
 }
@@ -217,6 +231,12 @@ impl Default for LimitsConfig {
             max_page_size: 1000,
             max_batch: 1000,
             max_exact_count: 100_000,
+            header_bytes: 16 * 1024,
+            header_read_timeout_secs: 10,
+            tls_handshake_timeout_secs: 10,
+            max_connections: 4096,
+            max_connections_per_ip: 256,
+            drain_timeout_secs: 30,
         }
     }
 }
@@ -258,6 +278,7 @@ impl fmt::Debug for Config {
             .field("limits", &self.limits)
             .field("log", &self.log)
             .field("smtp", &self.smtp)
+            .field("tls", &self.tls)
             .finish()
     }
 }
@@ -330,15 +351,29 @@ impl Config {
             }
         }
         let non_loopback = |a: &SocketAddr| !a.ip().is_loopback();
-        if non_loopback(&self.listen) && self.trusted_proxies.is_empty() {
+        if non_loopback(&self.listen) && self.tls.is_none() && self.trusted_proxies.is_empty() {
             problem(
                 "listen",
                 format!(
-                    "{} is not a loopback address: plain HTTP is only allowed on loopback, or behind a \
-                     reverse proxy named in trusted_proxies",
+                    "{} is not a loopback address: without [tls], plain HTTP is only allowed on \
+                     loopback, or behind a reverse proxy named in trusted_proxies",
                     self.listen
                 ),
             );
+        }
+        if let Some(tls) = &self.tls {
+            if tls.reload_check_secs == 0 {
+                problem("tls.reload_check_secs", "must be positive".into());
+            }
+            if let Some(redirect) = tls.redirect_listen
+                && (redirect == self.listen || redirect == self.internal_listen)
+                && redirect.port() != 0
+            {
+                problem(
+                    "tls.redirect_listen",
+                    "must differ from listen and internal_listen".into(),
+                );
+            }
         }
         if non_loopback(&self.internal_listen) {
             problem(
@@ -454,6 +489,27 @@ impl Config {
         if self.limits.max_batch == 0 || self.limits.max_batch > 10_000 {
             problem("limits.max_batch", "must be between 1 and 10000".into());
         }
+        if !(8192..=1024 * 1024).contains(&self.limits.header_bytes) {
+            problem(
+                "limits.header_bytes",
+                "must be between 8192 and 1048576".into(),
+            );
+        }
+        if self.limits.header_read_timeout_secs == 0
+            || self.limits.tls_handshake_timeout_secs == 0
+            || self.limits.request_timeout_secs == 0
+        {
+            problem("limits", "time-outs must be positive".into());
+        }
+        if self.limits.max_connections == 0
+            || self.limits.max_connections_per_ip == 0
+            || self.limits.max_connections_per_ip > self.limits.max_connections
+        {
+            problem(
+                "limits.max_connections_per_ip",
+                "connection limits must be positive, per address at most max_connections".into(),
+            );
+        }
         if self.log.level.trim().is_empty() {
             problem("log.level", "must not be empty".into());
         }
@@ -491,7 +547,8 @@ impl Config {
             IpAddr::V4(ip) => ip.to_string(),
             IpAddr::V6(ip) => format!("[{ip}]"),
         };
-        format!("http://{host}:{}", bound.port())
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{host}:{}", bound.port())
     }
 }
 

@@ -1,24 +1,23 @@
 //! Instance-wide client address rules (`ip_allow`, `ip_deny`, CIDR, IPv4 and IPv6), applied
 //! to the socket peer before tenant resolution and authentication, so a refused address
-//! costs no database work. (Forwarded addresses join once trusted proxies are honoured.)
+//! costs no database work. The address judged is the resolved client
+//! ([`crate::client_addr`]): behind a trusted proxy, the address the proxy saw.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use ipnet::IpNet;
 
+use crate::client_addr::ClientAddr;
 use crate::error::ApiError;
 use crate::state::AppState;
 
 /// Whether `ip` may connect: in the allow list (when there is one) and not in the deny list.
 /// IPv4-mapped IPv6 addresses are judged as the IPv4 address they carry.
 pub fn admitted(ip: IpAddr, allow: &[IpNet], deny: &[IpNet]) -> bool {
-    let ip = match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        v4 => v4,
-    };
+    let ip = crate::client_addr::canonical(ip);
     (allow.is_empty() || allow.iter().any(|n| n.contains(&ip)))
         && !deny.iter().any(|n| n.contains(&ip))
 }
@@ -28,14 +27,11 @@ pub async fn middleware(State(state): State<AppState>, req: Request, next: Next)
     if config.ip_allow.is_empty() && config.ip_deny.is_empty() {
         return next.run(req).await;
     }
-    let peer = req
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip());
-    match peer {
+    let client = req.extensions().get::<ClientAddr>().map(|c| c.ip);
+    match client {
         Some(ip) if admitted(ip, &config.ip_allow, &config.ip_deny) => next.run(req).await,
         _ => {
-            tracing::warn!(target: "rampart::security", event = "ip_refused", ip = ?peer);
+            tracing::warn!(target: "rampart::security", event = "ip_refused", ip = ?client);
             metrics::counter!("rampart_security_events_total", "event" => "ip_refused")
                 .increment(1);
             ApiError::forbidden("ip_refused", "requests from this address are not accepted")

@@ -8,8 +8,11 @@
 //! exactly one place, the [`caller::Caller`] extractor; authorization in `rampart-auth::authz`.
 
 pub mod caller;
+pub mod client_addr;
 pub mod config;
+pub mod connections;
 pub mod cursor;
+pub mod dev_cert;
 pub mod error;
 pub mod extract;
 mod housekeeping;
@@ -22,6 +25,8 @@ pub mod routes;
 pub mod security_headers;
 pub mod state;
 pub mod tenant;
+pub mod tls;
+mod tls_redirect;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -47,20 +52,52 @@ use state::AppState;
 pub struct Bound {
     pub public: SocketAddr,
     pub internal: SocketAddr,
+    pub redirect: Option<SocketAddr>,
 }
 
-/// Already-bound listeners.
+/// Already-bound listeners, and the certificate when the public one speaks TLS.
 #[derive(Debug)]
 pub struct Listeners {
     pub public: TcpListener,
     pub internal: TcpListener,
+    /// Plain HTTP that only redirects to HTTPS (`tls.redirect_listen`).
+    pub redirect: Option<TcpListener>,
+    pub tls: Option<Arc<tls::Tls>>,
+}
+
+/// Why listening could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ListenError {
+    #[error("cannot bind {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("TLS: {0}")]
+    Tls(#[from] tls::TlsError),
+}
+
+async fn bind(addr: SocketAddr) -> Result<TcpListener, ListenError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| ListenError::Bind { addr, source })
 }
 
 impl Listeners {
-    pub async fn bind(config: &Config) -> std::io::Result<Self> {
+    pub async fn bind(config: &Config) -> Result<Self, ListenError> {
+        let tls = match &config.tls {
+            Some(t) => Some(Arc::new(tls::Tls::load(t)?)),
+            None => None,
+        };
+        let redirect = match config.tls.as_ref().and_then(|t| t.redirect_listen) {
+            Some(addr) => Some(bind(addr).await?),
+            None => None,
+        };
         Ok(Self {
-            public: TcpListener::bind(config.listen).await?,
-            internal: TcpListener::bind(config.internal_listen).await?,
+            public: bind(config.listen).await?,
+            internal: bind(config.internal_listen).await?,
+            redirect,
+            tls,
         })
     }
 
@@ -68,6 +105,11 @@ impl Listeners {
         Ok(Bound {
             public: self.public.local_addr()?,
             internal: self.internal.local_addr()?,
+            redirect: self
+                .redirect
+                .as_ref()
+                .map(TcpListener::local_addr)
+                .transpose()?,
         })
     }
 }
@@ -105,6 +147,7 @@ pub async fn app_state(config: Arc<Config>, store: Store) -> Result<AppState, St
 pub fn public_router(state: AppState) -> Router {
     let api = openapi::api_router();
     let timeout = Duration::from_secs(state.config.limits.request_timeout_secs);
+    let tls = state.config.tls.is_some();
     api.route("/api/v1/openapi.json", axum::routing::get(openapi::serve))
         .fallback(|| async { ApiError::not_found() })
         .method_not_allowed_fallback(|| async {
@@ -130,7 +173,13 @@ pub fn public_router(state: AppState) -> Router {
             ApiError::internal(&"a handler panicked").into_response()
         }))
         .layer(middleware::from_fn(request_id::middleware))
-        .layer(middleware::map_response(security_headers::add))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            client_addr::middleware,
+        ))
+        .layer(middleware::map_response(move |r: Response| {
+            security_headers::add(r, tls)
+        }))
         .with_state(state)
 }
 
@@ -141,7 +190,19 @@ async fn time_limit(limit: Duration, req: Request, next: Next) -> Response {
     }
 }
 
-/// Serves both listeners until `shutdown` resolves, then drains in-flight requests.
+fn connection_limits(config: &Config) -> connections::ConnectionLimits {
+    let l = &config.limits;
+    connections::ConnectionLimits {
+        handshake_timeout: Duration::from_secs(l.tls_handshake_timeout_secs),
+        header_read_timeout: Duration::from_secs(l.header_read_timeout_secs),
+        max_header_bytes: l.header_bytes,
+        max_connections: l.max_connections,
+        max_connections_per_ip: l.max_connections_per_ip,
+        drain_timeout: Duration::from_secs(l.drain_timeout_secs),
+    }
+}
+
+/// Serves every listener until `shutdown` resolves, then lets in-flight requests finish.
 pub async fn run(
     listeners: Listeners,
     state: AppState,
@@ -149,24 +210,44 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let wait = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|stopped| *stopped).await;
-    };
+    let limits = connection_limits(&state.config);
+    let https_port = listeners.public.local_addr()?.port();
     let internal = internal::router(state.store.clone(), metrics);
     tokio::spawn(housekeeping::run(state.clone(), stop_rx.clone()));
+    if let (Some(tls), Some(config)) = (&listeners.tls, &state.config.tls) {
+        tokio::spawn(Arc::clone(tls).watch(
+            Duration::from_secs(config.reload_check_secs),
+            stop_rx.clone(),
+        ));
+    }
+    let redirect = listeners.redirect.map(|listener| {
+        let router = tls_redirect::router(state.config.clone(), https_port);
+        tokio::spawn(connections::serve(
+            listener,
+            None,
+            router,
+            limits,
+            stop_rx.clone(),
+        ))
+    });
     let public = public_router(state);
-    let public_server = axum::serve(
-        listeners.public,
-        public.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(wait(stop_rx.clone()));
-    let internal_server = axum::serve(listeners.internal, internal.into_make_service())
-        .with_graceful_shutdown(wait(stop_rx));
     tokio::spawn(async move {
         shutdown.await;
         let _ = stop_tx.send(true);
     });
-    let (a, b) = tokio::join!(public_server.into_future(), internal_server.into_future());
+    let (a, b) = tokio::join!(
+        connections::serve(
+            listeners.public,
+            listeners.tls,
+            public,
+            limits,
+            stop_rx.clone()
+        ),
+        connections::serve(listeners.internal, None, internal, limits, stop_rx),
+    );
+    if let Some(redirect) = redirect {
+        redirect.await.map_err(std::io::Error::other)??;
+    }
     a?;
     b?;
     Ok(())

@@ -68,7 +68,11 @@ pub async fn middleware(State(state): State<AppState>, mut req: Request, next: N
         .and_then(|h| h.to_str().ok())
         .map(str::to_owned);
     let addressed = authority(req.uri(), host_header.as_deref());
-    match resolve(&state, addressed).await {
+    let https = req
+        .extensions()
+        .get::<crate::client_addr::ClientAddr>()
+        .is_some_and(|c| c.https);
+    match resolve(&state, addressed, https).await {
         Ok(ctx) => {
             req.extensions_mut().insert(ctx);
             next.run(req).await
@@ -80,6 +84,7 @@ pub async fn middleware(State(state): State<AppState>, mut req: Request, next: N
 async fn resolve(
     state: &AppState,
     addressed: Option<(String, String)>,
+    https: bool,
 ) -> Result<TenantCtx, ApiError> {
     let (host, authority) = addressed.ok_or_else(ApiError::not_found)?;
     let slug = slug_for_host(
@@ -109,7 +114,7 @@ async fn resolve(
         tenant,
         store,
         access,
-        origin: format!("http://{authority}"),
+        origin: format!("{}://{authority}", if https { "https" } else { "http" }),
     })
 }
 

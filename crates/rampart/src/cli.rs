@@ -51,6 +51,16 @@ pub enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// Make a local CA and a certificate it signed, for trying TLS out (not for production).
+    DevCert {
+        /// Where to write ca.pem, cert.pem and key.pem.
+        #[arg(long, default_value = "./rampart-tls")]
+        dir: PathBuf,
+        /// Host names and IP addresses the certificate names (default: localhost,
+        /// *.localhost, 127.0.0.1, ::1).
+        #[arg(long = "name")]
+        names: Vec<String>,
+    },
     /// Inspect the configuration.
     Config {
         #[command(subcommand)]

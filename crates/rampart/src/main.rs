@@ -1,6 +1,7 @@
 //! `rampart`: serve the API, and the operator's commands (tenants, users, configuration).
 
 mod cli;
+mod dev_cert;
 mod load;
 mod serve;
 mod tenant_cmd;
@@ -14,6 +15,9 @@ use cli::{Cli, Command, ConfigCommand};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::DevCert { dir, names } = &cli.command {
+        return dev_cert::run(dir, names);
+    }
     let config = match load::load(&cli.global) {
         Ok(c) => c,
         Err(e) => {
@@ -49,7 +53,7 @@ fn main() -> ExitCode {
             Command::Serve => serve::serve(config).await,
             Command::Tenant { command } => tenant_cmd::run(config, command).await,
             Command::User { command } => user_cmd::run(config, command).await,
-            Command::Config { .. } => Ok(()),
+            Command::Config { .. } | Command::DevCert { .. } => Ok(()),
         }
     });
     match result {

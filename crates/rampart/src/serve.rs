@@ -40,7 +40,10 @@ pub async fn serve(config: Config) -> Result<(), String> {
     let store = open_store(&config).await?;
     let listeners = Listeners::bind(&config)
         .await
-        .map_err(|e| format!("cannot bind listeners: {e}"))?;
+        .map_err(|e| format!("cannot start listening: {e}"))?;
+    if let Some(tls) = listeners.tls.clone() {
+        reload_on_sighup(tls);
+    }
     let bound = listeners.bound().map_err(|e| e.to_string())?;
     let base_url = config.public_base_url(bound.public);
 
@@ -84,17 +87,48 @@ pub async fn serve(config: Config) -> Result<(), String> {
         }
     }
 
+    let config_tls = config.tls.is_some();
     let state = rampart_server::app_state(Arc::new(config), store.clone())
         .await
         .map_err(|e| e.to_string())?;
+    let transport = if config_tls {
+        "HTTPS"
+    } else if bound.public.ip().is_loopback() {
+        "plain HTTP on loopback, for development only"
+    } else {
+        "plain HTTP behind the trusted proxies"
+    };
+    let scheme = if config_tls { "https" } else { "http" };
+    let redirect = bound
+        .redirect
+        .map(|r| format!(" redirect=http://{r}"))
+        .unwrap_or_default();
     println!(
-        "rampart ready: listen=http://{} internal=http://{} (plain HTTP on loopback, for development)",
+        "rampart ready: listen={scheme}://{} ({transport}) internal=http://{}{redirect}",
         bound.public, bound.internal
     );
     tracing::info!(listen = %bound.public, internal = %bound.internal, "ready");
     let result = rampart_server::run(listeners, state, Some(metrics), shutdown_signal()).await;
     store.close().await;
     result.map_err(|e| format!("server error: {e}"))
+}
+
+/// SIGHUP reloads the TLS certificate and key (new connections get them; open ones stay).
+fn reload_on_sighup(tls: Arc<rampart_server::tls::Tls>) {
+    #[cfg(unix)]
+    tokio::spawn(async move {
+        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        else {
+            return;
+        };
+        while hup.recv().await.is_some() {
+            if let Err(e) = tls.reload() {
+                tracing::error!(error = %e, "SIGHUP: cannot reload the TLS certificate; keeping the current one");
+            }
+        }
+    });
+    #[cfg(not(unix))]
+    let _ = tls;
 }
 
 async fn shutdown_signal() {

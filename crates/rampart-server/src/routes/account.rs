@@ -16,8 +16,9 @@ use uuid::Uuid;
 use super::Checks;
 use super::identity::{check_new_password, client_info, signed_in};
 use crate::caller::Caller;
+use crate::client_addr::ClientAddr;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{ApiJson, ApiPath, PeerAddr};
+use crate::extract::{ApiJson, ApiPath};
 use crate::state::AppState;
 
 #[derive(Deserialize, ToSchema)]
@@ -34,7 +35,7 @@ pub struct PasswordIn {
 pub async fn change_password(
     State(state): State<AppState>,
     caller: Caller,
-    PeerAddr(peer): PeerAddr,
+    client: ClientAddr,
     headers: HeaderMap,
     ApiJson(body): ApiJson<PasswordIn>,
 ) -> ApiResult<Response> {
@@ -66,7 +67,7 @@ pub async fn change_password(
         &SecretString::from(body.current_password),
         &SecretString::from(body.new_password),
         state.session_policy(),
-        client_info(peer, &headers),
+        client_info(client, &headers),
     )
     .await
     .map_err(|e| match e {

@@ -1,7 +1,5 @@
 //! First-owner setup, login, logout and the current user.
 
-use std::net::SocketAddr;
-
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -17,8 +15,9 @@ use utoipa::ToSchema;
 
 use super::Checks;
 use crate::caller::{Caller, SESSION_COOKIE};
+use crate::client_addr::ClientAddr;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{ApiJson, PeerAddr};
+use crate::extract::ApiJson;
 use crate::state::AppState;
 use crate::tenant::TenantCtx;
 
@@ -158,11 +157,10 @@ fn session_cookie(value: &str, max_age_secs: i64) -> Result<HeaderValue, ApiErro
     .map_err(|e| ApiError::internal(&e))
 }
 
-/// The peer address as seen on the socket. Forwarding headers are not believed here; the
-/// edge work adds trusted proxies.
-pub fn client_info(peer: Option<SocketAddr>, headers: &HeaderMap) -> ClientInfo {
+/// The resolved client address (forwarding headers only from trusted proxies) and agent.
+pub fn client_info(client: ClientAddr, headers: &HeaderMap) -> ClientInfo {
     ClientInfo {
-        ip: peer.map(|p| p.ip().to_string()),
+        ip: Some(client.ip.to_string()),
         user_agent: headers
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
@@ -204,7 +202,7 @@ pub(crate) fn invalid_credentials(detail: &str) -> ApiError {
 pub async fn login(
     State(state): State<AppState>,
     tenant: TenantCtx,
-    PeerAddr(peer): PeerAddr,
+    client: ClientAddr,
     headers: HeaderMap,
     ApiJson(body): ApiJson<LoginIn>,
 ) -> ApiResult<Response> {
@@ -215,7 +213,7 @@ pub async fn login(
         &body.email,
         &password,
         state.session_policy(),
-        client_info(peer, &headers),
+        client_info(client, &headers),
     )
     .await
     .map_err(|e| match e {
@@ -257,7 +255,7 @@ pub struct SecondFactorIn {
 pub async fn login_second_factor(
     State(state): State<AppState>,
     tenant: TenantCtx,
-    PeerAddr(peer): PeerAddr,
+    client: ClientAddr,
     headers: HeaderMap,
     ApiJson(body): ApiJson<SecondFactorIn>,
 ) -> ApiResult<Response> {
@@ -280,7 +278,7 @@ pub async fn login_second_factor(
         &body.challenge,
         proof,
         state.session_policy(),
-        client_info(peer, &headers),
+        client_info(client, &headers),
     )
     .await
     .map_err(|e| match e {

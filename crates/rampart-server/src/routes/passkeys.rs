@@ -22,8 +22,9 @@ use uuid::Uuid;
 use super::Checks;
 use super::identity::{LoginOut, client_info, invalid_credentials, signed_in};
 use crate::caller::Caller;
+use crate::client_addr::ClientAddr;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{ApiJson, ApiPath, PeerAddr};
+use crate::extract::{ApiJson, ApiPath};
 use crate::state::AppState;
 use crate::tenant::TenantCtx;
 
@@ -269,7 +270,7 @@ pub struct AssertionIn {
 pub async fn sign_in(
     State(state): State<AppState>,
     tenant: TenantCtx,
-    PeerAddr(peer): PeerAddr,
+    client: ClientAddr,
     headers: HeaderMap,
     ApiJson(body): ApiJson<AssertionIn>,
 ) -> ApiResult<Response> {
@@ -282,7 +283,7 @@ pub async fn sign_in(
         ceremony,
         credential,
         state.session_policy(),
-        client_info(peer, &headers),
+        client_info(client, &headers),
     )
     .await
     .map_err(|e| match e {
