@@ -161,6 +161,9 @@ impl TestServer {
             ..Config::default()
         };
         config.auth.hash_concurrency = 2;
+        // Behaviour tests call far faster than any person; `tests/edge.rs` turns the
+        // budgets back on (with their defaults) to test them.
+        config.rate_limits.enabled = false;
         let postgres = matches!(backend, Backend::Postgres(_));
         if let Backend::Postgres(url) = &backend {
             config.database.url = SecretString::from(url.clone());

@@ -601,6 +601,28 @@ async fn account_operations(c: &mut Conformance, anon: &Client, owner: Client) -
             .patch("/api/v1/settings/security", json!({"bogus": true}))
             .await,
     );
+    c.check(
+        "get",
+        "/api/v1/settings/edge",
+        &owner.get("/api/v1/settings/edge").await,
+    );
+    c.check(
+        "patch",
+        "/api/v1/settings/edge",
+        &owner
+            .patch(
+                "/api/v1/settings/edge",
+                json!({"cors_origins": ["https://app.example.com"], "ip_deny": ["192.0.2.0/24"]}),
+            )
+            .await,
+    );
+    c.check(
+        "patch",
+        "/api/v1/settings/edge",
+        &owner
+            .patch("/api/v1/settings/edge", json!({"ip_allow": ["10.0.0.0/8"]}))
+            .await,
+    );
 
     let r = anon
         .post(

@@ -84,6 +84,11 @@ impl FromRequestParts<AppState> for Caller {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
+        // Authenticated (and counted against the rate budgets) once per request, however
+        // many extractors ask.
+        if let Some(caller) = parts.extensions.get::<Self>() {
+            return Ok(caller.clone());
+        }
         let tenant = TenantCtx::from_request_parts(parts, state).await?;
         let credential = match bearer(&parts.headers) {
             Some(token) => Credential::Bearer(token?),
@@ -102,10 +107,31 @@ impl FromRequestParts<AppState> for Caller {
                 Credential::SessionCookie(value)
             }
         };
-        let client_ip = Some(crate::client_addr::client_of(parts).ip.to_string());
-        let principal =
-            authn::authenticate(&tenant.store, credential, state.session_policy(), client_ip)
+        let client = crate::client_addr::client_of(parts);
+        let principal = authn::authenticate(
+            &tenant.store,
+            credential,
+            state.session_policy(),
+            Some(client.ip.to_string()),
+        )
+        .await?;
+        if state.config.rate_limits.enabled {
+            let token = match principal.via {
+                authn::Via::Token { id } => Some(id.0),
+                authn::Via::Session { .. } => None,
+            };
+            let edge = state
+                .edge
+                .get(
+                    tenant.tenant.id,
+                    &tenant.store,
+                    &state.config.rate_limits.budgets(),
+                )
                 .await?;
+            edge.limiters
+                .check_caller(principal.user.id.0, token)
+                .map_err(|l| crate::edge_policy::limited(l, Some(&client)))?;
+        }
         if principal.scope.read_only
             && !is_safe(&parts.method)
             && !is_token_rotation(parts.uri.path())
@@ -121,7 +147,9 @@ impl FromRequestParts<AppState> for Caller {
                 "this tenant requires a second factor: enrol one under /api/v1/me/second-factors first",
             ));
         }
-        Ok(Self { principal, tenant })
+        let caller = Self { principal, tenant };
+        parts.extensions.insert(caller.clone());
+        Ok(caller)
     }
 }
 

@@ -8,6 +8,8 @@ use std::path::PathBuf;
 use ipnet::IpNet;
 use rampart_store::StoreConfig;
 use secrecy::{ExposeSecret, SecretString};
+
+use crate::rate_limit::{RateBudget, RateBudgets};
 use serde::Deserialize;
 
 #[derive(Clone, Deserialize)]
@@ -37,6 +39,8 @@ pub struct Config {
     pub limits: LimitsConfig,
     pub log: LogConfig,
     pub smtp: SmtpConfig,
+    /// Rate budgets every tenant starts with (tenants may only lower them).
+    pub rate_limits: RateLimitsConfig,
     /// HTTPS on the public listener (off: plain HTTP, loopback or behind a trusted proxy).
     pub tls: Option<crate::tls::TlsConfig>,
 }
@@ -98,6 +102,42 @@ pub struct LimitsConfig {
     pub max_connections_per_ip: usize,
     /// How long shutdown waits for requests in flight.
     pub drain_timeout_secs: u64,
+}
+
+/// `[rate_limits]`: the instance's budgets (see [`crate::rate_limit`]).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitsConfig {
+    /// Off only for benchmarks and trusted single-user set-ups.
+    pub enabled: bool,
+    pub login_per_ip: RateBudget,
+    pub data_per_ip: RateBudget,
+    pub data_per_account: RateBudget,
+    pub data_per_token: RateBudget,
+}
+
+impl Default for RateLimitsConfig {
+    fn default() -> Self {
+        let b = RateBudgets::default();
+        Self {
+            enabled: true,
+            login_per_ip: b.login_per_ip,
+            data_per_ip: b.data_per_ip,
+            data_per_account: b.data_per_account,
+            data_per_token: b.data_per_token,
+        }
+    }
+}
+
+impl RateLimitsConfig {
+    pub fn budgets(&self) -> RateBudgets {
+        RateBudgets {
+            login_per_ip: self.login_per_ip,
+            data_per_ip: self.data_per_ip,
+            data_per_account: self.data_per_account,
+            data_per_token: self.data_per_token,
+        }
+    }
 }
 
 /// How the SMTP connection is protected.
@@ -188,6 +228,7 @@ impl Default for Config {
             limits: LimitsConfig::default(),
             log: LogConfig::default(),
             smtp: SmtpConfig::default(),
+            rate_limits: RateLimitsConfig::default(),
             tls: None,
         }
     }
@@ -278,6 +319,7 @@ impl fmt::Debug for Config {
             .field("limits", &self.limits)
             .field("log", &self.log)
             .field("smtp", &self.smtp)
+            .field("rate_limits", &self.rate_limits)
             .field("tls", &self.tls)
             .finish()
     }
@@ -508,6 +550,16 @@ impl Config {
             problem(
                 "limits.max_connections_per_ip",
                 "connection limits must be positive, per address at most max_connections".into(),
+            );
+        }
+        for name in self.rate_limits.budgets().invalid() {
+            problem(
+                "rate_limits",
+                format!(
+                    "{name}: per_minute must be 1..={} and burst 1..={}",
+                    RateBudget::MAX_PER_MINUTE,
+                    RateBudget::MAX_BURST
+                ),
             );
         }
         if self.log.level.trim().is_empty() {

@@ -181,6 +181,22 @@ impl ApiError {
         }
     }
 
+    /// A rate budget is spent: wait `retry_after_secs`.
+    pub fn rate_limited(retry_after_secs: u64) -> Self {
+        Self {
+            retry_after: Some(retry_after_secs.max(1)),
+            ..Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                "Too many requests",
+            )
+            .detail(format!(
+                "too many requests; try again in {} seconds",
+                retry_after_secs.max(1)
+            ))
+        }
+    }
+
     pub fn unavailable(detail: impl Into<String>) -> Self {
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,

@@ -13,6 +13,7 @@ pub mod config;
 pub mod connections;
 pub mod cursor;
 pub mod dev_cert;
+pub mod edge_policy;
 pub mod error;
 pub mod extract;
 mod housekeeping;
@@ -20,6 +21,7 @@ mod internal;
 pub mod ip_rules;
 pub mod mail;
 pub mod openapi;
+pub mod rate_limit;
 pub mod request_id;
 pub mod routes;
 pub mod security_headers;
@@ -140,6 +142,7 @@ pub async fn app_state(config: Arc<Config>, store: Store) -> Result<AppState, St
         passkey_decoy_key: Arc::new(passkey_decoy_key),
         mailer,
         access_caches: Arc::default(),
+        edge: Arc::default(),
     })
 }
 
@@ -158,6 +161,10 @@ pub fn public_router(state: AppState) -> Router {
             )
         })
         .layer(DefaultBodyLimit::max(state.config.limits.body_bytes))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            edge_policy::middleware,
+        ))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             tenant::middleware,

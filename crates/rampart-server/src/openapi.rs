@@ -10,7 +10,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi};
 
 use crate::routes::{
-    access_review, account, groups, identity, onboarding, passkeys, password_reset,
+    access_review, account, edge_settings, groups, identity, onboarding, passkeys, password_reset,
     permission_sets, projects, records, settings, tables, tokens, users,
 };
 use crate::state::AppState;
@@ -97,6 +97,8 @@ api_routes! {
     delete "/api/v1/me/passkeys/{passkey_id}" => passkeys::remove,
     get "/api/v1/settings/security" => settings::get,
     patch "/api/v1/settings/security" => settings::update,
+    get "/api/v1/settings/edge" => edge_settings::get,
+    patch "/api/v1/settings/edge" => edge_settings::update,
     get "/api/v1/users" => users::list,
     get "/api/v1/users/access-review" => access_review::review,
     post "/api/v1/users" => users::create,

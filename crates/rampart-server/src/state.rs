@@ -25,6 +25,8 @@ pub struct AppState {
     /// Authorization decisions cached per tenant.
     pub access_caches:
         Arc<std::sync::Mutex<std::collections::HashMap<rampart_core::TenantId, Arc<AccessCache>>>>,
+    /// Tenants' IP rules, CORS origins and rate limiters.
+    pub edge: Arc<crate::edge_policy::EdgePolicies>,
 }
 
 impl AppState {

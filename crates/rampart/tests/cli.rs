@@ -404,6 +404,15 @@ fn acknowledged_writes_survive_a_kill() {
                         .json(&json!({"fields": {"n": w * 100_000 + i}}))
                         .send();
                     match r {
+                        // A well-behaved client waits out the rate budget and carries on.
+                        Ok(r) if r.status() == 429 => {
+                            let wait = r
+                                .headers()
+                                .get("retry-after")
+                                .and_then(|v| v.to_str().ok()?.parse().ok())
+                                .unwrap_or(1);
+                            std::thread::sleep(Duration::from_secs(wait));
+                        }
                         Ok(r) if r.status() == 201 => {
                             let v: serde_json::Value = r.json().unwrap();
                             acked
@@ -418,6 +427,10 @@ fn acknowledged_writes_survive_a_kill() {
         })
         .collect();
     while acknowledged.lock().unwrap().len() < 300 {
+        assert!(
+            writers.iter().any(|w| !w.is_finished()),
+            "every writer stopped before 300 writes were acknowledged"
+        );
         std::thread::sleep(Duration::from_millis(5));
     }
     server.child.kill().unwrap();
