@@ -280,6 +280,14 @@ impl TestServer {
         .unwrap();
     }
 
+    /// Tells the server to shut down (stop accepting, drain what is in flight) without
+    /// waiting for it; [`Self::stop`] then waits and cleans up.
+    pub fn signal_stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+
     /// Stops the server and removes what it created.
     pub async fn stop(mut self) {
         self.shutdown().await;

@@ -115,6 +115,7 @@ impl FromRequestParts<AppState> for Caller {
             Some(client.ip.to_string()),
         )
         .await?;
+        crate::request_id::note_actor(principal.user.id);
         if state.config.rate_limits.enabled {
             let token = match principal.via {
                 authn::Via::Token { id } => Some(id.0),

@@ -209,6 +209,9 @@ pub struct LogConfig {
     pub format: LogFormat,
     /// A `tracing` filter such as `info` or `rampart=debug,info`.
     pub level: String,
+    /// Security events (target `rampart::security`: failed sign-ins, lock-outs, refused
+    /// addresses, CSRF refusals, rate-limit hits) are also appended here as JSON lines.
+    pub security_file: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -287,6 +290,7 @@ impl Default for LogConfig {
         Self {
             format: LogFormat::Json,
             level: "info".into(),
+            security_file: None,
         }
     }
 }

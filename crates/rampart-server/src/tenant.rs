@@ -74,6 +74,7 @@ pub async fn middleware(State(state): State<AppState>, mut req: Request, next: N
         .is_some_and(|c| c.https);
     match resolve(&state, addressed, https).await {
         Ok(ctx) => {
+            crate::request_id::note_tenant(&ctx.tenant.slug);
             req.extensions_mut().insert(ctx);
             next.run(req).await
         }

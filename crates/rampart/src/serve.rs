@@ -9,15 +9,47 @@ use rampart_store::Store;
 use secrecy::ExposeSecret;
 use tracing_subscriber::EnvFilter;
 
-pub fn init_logging(config: &Config) {
+pub fn init_logging(config: &Config) -> Result<(), String> {
+    use tracing_subscriber::Layer;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+
     let filter = EnvFilter::try_new(&config.log.level).unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = match config.log.format {
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
-        LogFormat::Pretty => builder.try_init(),
+    let main = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let main = match config.log.format {
+        LogFormat::Json => main.json().flatten_event(true).boxed(),
+        LogFormat::Pretty => main.boxed(),
+    }
+    .with_filter(filter);
+    let security = match &config.log.security_file {
+        None => None,
+        Some(path) => {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(|e| format!("log.security_file {}: {e}", path.display()))?;
+            Some(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .flatten_event(true)
+                    .with_writer(std::sync::Mutex::new(file))
+                    .with_filter(
+                        tracing_subscriber::filter::Targets::new()
+                            .with_target("rampart::security", tracing::Level::TRACE)
+                            .with_target(
+                                rampart_server::request_id::SPAN_TARGET,
+                                tracing::Level::TRACE,
+                            ),
+                    ),
+            )
+        }
     };
+    let _ = tracing_subscriber::registry()
+        .with(main)
+        .with(security)
+        .try_init();
+    Ok(())
 }
 
 /// Opens the store, brings every schema up to date and makes sure the default tenant exists.
@@ -33,7 +65,7 @@ pub async fn open_store(config: &Config) -> Result<Store, String> {
 }
 
 pub async fn serve(config: Config) -> Result<(), String> {
-    init_logging(&config);
+    init_logging(&config)?;
     let metrics = PrometheusBuilder::new()
         .install_recorder()
         .map_err(|e| format!("cannot install the metrics recorder: {e}"))?;

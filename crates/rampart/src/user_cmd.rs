@@ -14,7 +14,7 @@ fn error(e: BreakGlassError) -> String {
 }
 
 pub async fn run(config: Config, command: UserCommand) -> Result<(), String> {
-    init_logging(&config);
+    init_logging(&config)?;
     let store = open_store(&config).await?;
     let result = run_with(&config, &store, command).await;
     store.close().await;

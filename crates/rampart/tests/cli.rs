@@ -40,7 +40,15 @@ impl Drop for Running {
 
 /// Starts `rampart serve` on free ports and reads its ready line (never a fixed sleep).
 fn serve(dir: &Path) -> Running {
-    let child = rampart(dir)
+    serve_with(dir, |_| {})
+}
+
+/// Like [`serve`], with the command adjusted first (environment, where stderr goes).
+fn serve_with(dir: &Path, adjust: impl FnOnce(&mut Command)) -> Running {
+    let mut cmd = rampart(dir);
+    cmd.stderr(Stdio::null());
+    adjust(&mut cmd);
+    let child = cmd
         .args([
             "serve",
             "--listen",
@@ -49,7 +57,6 @@ fn serve(dir: &Path) -> Running {
             "127.0.0.1:0",
         ])
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
         .spawn()
         .unwrap();
     // Owned by `Running` at once, so the process is reaped on every path.
@@ -588,4 +595,82 @@ fn break_glass_resets_a_locked_out_owner() {
         assert!(!out.status.success());
         assert!(String::from_utf8_lossy(&out.stderr).contains(message));
     }
+}
+
+#[test]
+fn access_and_security_logs_name_who_and_what_but_never_a_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let stderr_path = dir.path().join("stderr.log");
+    let security_path = dir.path().join("security.log");
+    let stderr = std::fs::File::create(&stderr_path).unwrap();
+    let mut server = serve_with(dir.path(), |cmd| {
+        cmd.env("RAMPART_LOG__LEVEL", "info")
+            .env("RAMPART_LOG__SECURITY_FILE", &security_path)
+            .stderr(stderr);
+    });
+    let token = owner_token(&server);
+    let c = http();
+    let probe = "needle-in-a-filter-value";
+    let r = c
+        .get(format!(
+            "{}/api/v1/tables/0190f0f0-0000-7000-8000-000000000000/records",
+            server.public
+        ))
+        .query(&[("filter", format!("title = \"{probe}\""))])
+        .bearer_auth(&token)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let wrong_password = "not-the-password-at-all";
+    let r = c
+        .post(format!("{}/api/v1/auth/login", server.public))
+        .json(&json!({"email": "me@example.com", "password": wrong_password}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+
+    let log = std::fs::read_to_string(&stderr_path).unwrap();
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let access = lines
+        .iter()
+        .find(|l| {
+            l["target"] == "rampart::access" && l["route"] == "/api/v1/tables/{table_id}/records"
+        })
+        .unwrap_or_else(|| panic!("no access line for the list: {log}"));
+    assert_eq!(access["method"], "GET");
+    assert_eq!(access["status"], 404);
+    assert_eq!(access["tenant"], "default");
+    assert!(access["actor"].as_str().unwrap().len() == 36, "{access}");
+    assert!(access["client_ip"].as_str().unwrap().contains("127.0.0.1"));
+    assert!(access["request_id"].as_str().unwrap().len() >= 32);
+    assert!(access["micros"].is_u64());
+    for secret in [
+        token.as_str(),
+        wrong_password,
+        probe,
+        "quartz meadow fiddle syntax",
+        "rss_",
+    ] {
+        assert!(!log.contains(secret), "{secret:?} reached the log");
+    }
+
+    let security = std::fs::read_to_string(&security_path).unwrap();
+    let failed = security
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|l| l["event"] == "login_failed")
+        .unwrap_or_else(|| panic!("no login_failed in the security log: {security}"));
+    assert!(failed.to_string().contains("127.0.0.1"), "{failed}");
+    assert!(
+        security
+            .lines()
+            .all(|l| l.contains("\"target\":\"rampart::security\"")),
+        "only security events go to the security log: {security}"
+    );
+    assert!(!security.contains(wrong_password));
 }
