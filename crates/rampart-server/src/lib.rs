@@ -152,6 +152,7 @@ pub fn public_router(state: AppState) -> Router {
     let timeout = Duration::from_secs(state.config.limits.request_timeout_secs);
     let tls = state.config.tls.is_some();
     api.route("/api/v1/openapi.json", axum::routing::get(openapi::serve))
+        .route("/", axum::routing::get(openapi::index))
         .fallback(|| async { ApiError::not_found() })
         .method_not_allowed_fallback(|| async {
             ApiError::new(

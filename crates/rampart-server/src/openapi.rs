@@ -18,6 +18,7 @@ use crate::state::AppState;
 /// Endpoints reachable without a session or token (DESIGN.md section 7). Everything else
 /// requires authentication; a test walks the document to prove it.
 pub const PUBLIC_ENDPOINTS: &[(&str, &str)] = &[
+    ("get", "/"),
     ("get", "/api/v1/openapi.json"),
     ("post", "/api/v1/setup"),
     ("post", "/api/v1/auth/login"),
@@ -253,6 +254,15 @@ pub fn document() -> &'static OpenApiDoc {
 
 pub async fn serve() -> impl IntoResponse {
     axum::Json(document())
+}
+
+/// `/`: where the API and its description are (the web UI takes this place once built in).
+pub async fn index() -> impl IntoResponse {
+    axum::Json(serde_json::json!({
+        "name": "Rampart",
+        "api": "/api/v1",
+        "openapi": "/api/v1/openapi.json",
+    }))
 }
 
 /// A schema that accepts any JSON value (for defaults, options and record values).
