@@ -143,7 +143,15 @@ pub async fn test_store(backend: &Backend) -> (Store, tempfile::TempDir) {
             max_connections: 8,
         },
     };
-    (Store::open(&config).await.unwrap(), dir)
+    let store = Store::open(&config).await.unwrap();
+    store.keys().set_ring(test_kek_ring());
+    (store, dir)
+}
+
+/// A fresh instance key-encryption key.
+pub fn test_kek_ring() -> rampart_crypto::keyring::KekRing {
+    use rampart_crypto::keyring::{Kek, KekRing, Key};
+    KekRing::from_keks(vec![Kek::new(Key::generate())]).unwrap()
 }
 
 impl TestServer {
@@ -170,9 +178,16 @@ impl TestServer {
             config.database.postgres_prefix = unique_prefix();
             config.database.max_connections = 8;
         }
+        // The instance's keys come from a file, as an operator would configure them.
+        let kek_file = dir.path().join("instance.kek");
+        rampart_server::kek_source::generate_file(&kek_file).unwrap();
+        config.keys.kek_file = Some(kek_file);
         adjust(&mut config);
         assert!(config.check().is_empty(), "{:?}", config.check());
         let store = Store::open(&config.store_config()).await.unwrap();
+        rampart_server::kek_source::install(&config, &store)
+            .await
+            .unwrap();
         for slug in ["default", "acme"] {
             store.create_tenant(slug, slug).await.unwrap();
         }

@@ -57,6 +57,11 @@ async fn nodes_starting_together_migrate_once(backend: Backend) {
         tokio::spawn(async move { Store::open(&cfg).await })
     });
     let stores: Vec<Store> = join_all(opens).await;
+    // Nodes of one instance share its key-encryption key.
+    let ring = rampart_tests::test_kek_ring();
+    for s in &stores {
+        s.keys().set_ring(ring.clone());
+    }
     stores[0].create_tenant("t1", "T1").await.unwrap();
     for s in &stores {
         s.migrate_tenants().await.unwrap();

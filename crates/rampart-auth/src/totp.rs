@@ -2,20 +2,39 @@
 //! accepted for the step before, at or after the current one, and only if that step is newer
 //! than the last step accepted for the user (the store checks and records it in one statement).
 
+use rampart_crypto::keyring::{KeyError, TenantKeys};
 use totp_rs::{Algorithm, Secret, TOTP};
+use zeroize::Zeroizing;
 
 pub const STEP_SECS: u64 = 30;
 pub const DIGITS: usize = 6;
 
-/// Seals a seed for storage. Today the identity: the keys-and-audit issue seals seeds with the
-/// tenant's data key here, and only here.
-pub fn seal(seed: &[u8]) -> Vec<u8> {
-    seed.to_vec()
+/// Where a user's seed belongs: a sealed seed moved to another user's row does not open.
+fn context(user: rampart_core::UserId) -> Vec<u8> {
+    format!("totp-seed/{user}").into_bytes()
+}
+
+/// Seals a seed for storage with the tenant's current data key.
+pub fn seal(
+    keys: &TenantKeys,
+    user: rampart_core::UserId,
+    seed: &[u8],
+) -> Result<Vec<u8>, KeyError> {
+    keys.seal(&context(user), seed)
 }
 
 /// Opens a sealed seed (see [`seal`]).
-pub fn open(sealed: &[u8]) -> Vec<u8> {
-    sealed.to_vec()
+pub fn open(
+    keys: &TenantKeys,
+    user: rampart_core::UserId,
+    sealed: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+    keys.open(&context(user), sealed)
+}
+
+/// Whether a stored seed predates sealing (a bare 160-bit seed), to be sealed at start-up.
+pub fn is_unsealed(stored: &[u8]) -> bool {
+    stored.len() == 20 && rampart_crypto::keyring::sealed_version(stored).is_none()
 }
 
 /// A new random 160-bit seed.

@@ -3,6 +3,7 @@
 //! No primitive is written here; everything delegates to RustCrypto crates.
 //! This crate does no I/O and never logs.
 
+pub mod keyring;
 pub mod password;
 pub mod secret_token;
 

@@ -43,6 +43,8 @@ pub struct Config {
     pub rate_limits: RateLimitsConfig,
     /// HTTPS on the public listener (off: plain HTTP, loopback or behind a trusted proxy).
     pub tls: Option<crate::tls::TlsConfig>,
+    /// Where the key-encryption keys come from.
+    pub keys: crate::kek_source::KeysConfig,
 }
 
 #[derive(Clone, Deserialize)]
@@ -233,6 +235,7 @@ impl Default for Config {
             smtp: SmtpConfig::default(),
             rate_limits: RateLimitsConfig::default(),
             tls: None,
+            keys: crate::kek_source::KeysConfig::default(),
         }
     }
 }
@@ -325,6 +328,7 @@ impl fmt::Debug for Config {
             .field("smtp", &self.smtp)
             .field("rate_limits", &self.rate_limits)
             .field("tls", &self.tls)
+            .field("keys", &self.keys)
             .finish()
     }
 }

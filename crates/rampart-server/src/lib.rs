@@ -19,6 +19,7 @@ pub mod extract;
 mod housekeeping;
 mod internal;
 pub mod ip_rules;
+pub mod kek_source;
 pub mod mail;
 pub mod openapi;
 pub mod rate_limit;

@@ -37,6 +37,9 @@ pub enum StoreError {
     /// An operation of a batch failed; `op` names it (`create[3]`), and nothing was written.
     #[error("{op}: {source}")]
     InBatch { op: String, source: Box<StoreError> },
+    /// A key is missing, does not unwrap, or a sealed value does not open.
+    #[error("keys: {0}")]
+    Keys(String),
     #[error("database error: {0}")]
     Database(#[source] sqlx::Error),
     #[error("internal store error: {0}")]

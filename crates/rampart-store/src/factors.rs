@@ -32,6 +32,34 @@ pub async fn totp(tx: &mut Tx, user: UserId) -> Result<Option<Totp>, StoreError>
     }))
 }
 
+/// Every stored seed, by user (for sealing old seeds and re-sealing after a key rotation).
+pub async fn all_seeds(tx: &mut Tx) -> Result<Vec<(UserId, Vec<u8>)>, StoreError> {
+    let mut q = tx.sql();
+    q.push("SELECT user_id, seed FROM user_totp ORDER BY user_id");
+    tx.fetch_all(q)
+        .await?
+        .iter()
+        .map(|r| Ok((UserId(r.uuid(0)?), r.bytes(1)?)))
+        .collect()
+}
+
+/// Replaces a seed's stored form, only if it is still `old` (a concurrent re-enrolment wins).
+pub async fn replace_seed(
+    tx: &mut Tx,
+    user: UserId,
+    old: Vec<u8>,
+    new: Vec<u8>,
+) -> Result<bool, StoreError> {
+    let mut q = tx.sql();
+    q.push("UPDATE user_totp SET seed = ")
+        .param(Param::Bytes(new))
+        .push(" WHERE user_id = ")
+        .param(Param::Uuid(user.0))
+        .push(" AND seed = ")
+        .param(Param::Bytes(old));
+    Ok(tx.execute(q).await? == 1)
+}
+
 /// Starts (or restarts) an enrolment with a new seed, not enabled until confirmed.
 pub async fn begin_totp(tx: &mut Tx, user: UserId, sealed_seed: Vec<u8>) -> Result<(), StoreError> {
     crate::epoch::bump(tx).await?;

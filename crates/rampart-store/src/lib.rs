@@ -15,6 +15,7 @@ pub mod error;
 pub mod factors;
 pub mod groups;
 pub mod identity;
+pub mod keys;
 pub mod migrate;
 pub mod passkeys;
 pub mod permission_sets;

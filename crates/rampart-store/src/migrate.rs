@@ -25,17 +25,31 @@ pub enum SchemaKind {
     Tenant,
 }
 
-const SQLITE_INSTANCE: &[Migration] = &[Migration {
-    version: 1,
-    name: "tenants",
-    sql: include_str!("../migrations/sqlite/instance/0001_tenants.sql"),
-}];
+const SQLITE_INSTANCE: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "tenants",
+        sql: include_str!("../migrations/sqlite/instance/0001_tenants.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "tenant_keys",
+        sql: include_str!("../migrations/sqlite/instance/0002_tenant_keys.sql"),
+    },
+];
 
-const POSTGRES_INSTANCE: &[Migration] = &[Migration {
-    version: 1,
-    name: "tenants",
-    sql: include_str!("../migrations/postgres/instance/0001_tenants.sql"),
-}];
+const POSTGRES_INSTANCE: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "tenants",
+        sql: include_str!("../migrations/postgres/instance/0001_tenants.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "tenant_keys",
+        sql: include_str!("../migrations/postgres/instance/0002_tenant_keys.sql"),
+    },
+];
 
 const SQLITE_TENANT: &[Migration] = &[
     Migration {

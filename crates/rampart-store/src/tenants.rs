@@ -97,6 +97,7 @@ pub struct Tenant {
 pub struct TenantStore {
     tenant: TenantId,
     db: TenantDb,
+    keys: Arc<crate::keys::KeyCache>,
 }
 
 #[derive(Debug, Clone)]
@@ -106,6 +107,25 @@ enum TenantDb {
 }
 
 impl TenantStore {
+    /// Seals `plaintext` with this tenant's current data key for the place `context` names.
+    pub async fn seal(&self, context: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, StoreError> {
+        self.keys.seal(self.tenant, context, plaintext).await
+    }
+
+    /// Opens a value sealed by [`Self::seal`] for the same `context`.
+    pub async fn open(
+        &self,
+        context: &[u8],
+        sealed: &[u8],
+    ) -> Result<zeroize::Zeroizing<Vec<u8>>, StoreError> {
+        self.keys.open(self.tenant, context, sealed).await
+    }
+
+    /// This tenant's data keys (for sealing many values, or deriving purpose keys).
+    pub async fn data_keys(&self) -> Result<Arc<rampart_crypto::keyring::TenantKeys>, StoreError> {
+        self.keys.tenant(self.tenant).await
+    }
+
     pub fn tenant_id(&self) -> TenantId {
         self.tenant
     }
@@ -162,6 +182,30 @@ pub struct Store {
 struct Inner {
     backend: Backend,
     open: RwLock<HashMap<TenantId, TenantStore>>,
+    keys: Arc<crate::keys::KeyCache>,
+}
+
+/// The instance database, for the parts of the store that need only it.
+#[derive(Debug, Clone)]
+pub(crate) enum InstanceDb {
+    Sqlite(SqliteDb),
+    Pg(PgDb, PgScope),
+}
+
+impl InstanceDb {
+    pub(crate) async fn read<T: Send + 'static>(&self, f: impl TxFn<T>) -> Result<T, StoreError> {
+        match self {
+            Self::Sqlite(db) => db.read(f).await,
+            Self::Pg(db, scope) => db.run(scope, f).await,
+        }
+    }
+
+    pub(crate) async fn write<T: Send + 'static>(&self, f: impl TxFn<T>) -> Result<T, StoreError> {
+        match self {
+            Self::Sqlite(db) => db.write(f).await,
+            Self::Pg(db, scope) => db.run(scope, f).await,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -259,10 +303,15 @@ impl Store {
                 }
             }
         };
+        let instance = match &backend {
+            Backend::Sqlite { instance, .. } => InstanceDb::Sqlite(instance.clone()),
+            Backend::Pg { db, instance, .. } => InstanceDb::Pg(db.clone(), instance.clone()),
+        };
         let store = Self {
             inner: Arc::new(Inner {
                 backend,
                 open: RwLock::new(HashMap::new()),
+                keys: Arc::new(crate::keys::KeyCache::new(instance)),
             }),
         };
         for t in store.list_tenants().await? {
@@ -271,6 +320,11 @@ impl Store {
             }
         }
         Ok(store)
+    }
+
+    /// The instance's key-encryption keys and the tenants' data keys.
+    pub fn keys(&self) -> &crate::keys::KeyCache {
+        &self.inner.keys
     }
 
     pub fn dialect(&self) -> Dialect {
@@ -350,6 +404,8 @@ impl Store {
             storage: self.next_storage_name().await?,
             created_at: crate::now(),
         };
+        // The data key exists before any data does.
+        self.inner.keys.reload(tenant.id).await?;
         self.provision(&tenant).await?;
         let row = tenant.clone();
         let inserted = self
@@ -375,6 +431,7 @@ impl Store {
             .await;
         if let Err(e) = inserted {
             let _ = self.drop_storage(&tenant).await;
+            let _ = self.inner.keys.destroy(tenant.id).await;
             return Err(if crate::db::unique_violation(&e).is_some() {
                 StoreError::NameTaken {
                     what: "tenant slug",
@@ -480,6 +537,7 @@ impl Store {
         let ts = TenantStore {
             tenant: tenant.id,
             db,
+            keys: Arc::clone(&self.inner.keys),
         };
         open.insert(tenant.id, ts.clone());
         Ok(ts)
@@ -544,6 +602,9 @@ impl Store {
 
     async fn finish_delete(&self, tenant: &Tenant) -> Result<(), StoreError> {
         self.drop_storage(tenant).await?;
+        // Crypto-shredding: with the live data gone, its keys go too, so no copy of the
+        // data taken earlier can be opened with anything this instance holds.
+        self.inner.keys.destroy(tenant.id).await?;
         let id = tenant.id;
         self.instance_write(move |tx: &mut Tx| {
             Box::pin(async move {

@@ -61,6 +61,11 @@ pub enum Command {
         #[arg(long = "name")]
         names: Vec<String>,
     },
+    /// The instance's key-encryption keys and the tenants' data keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
     /// Inspect the configuration.
     Config {
         #[command(subcommand)]
@@ -92,6 +97,29 @@ pub enum TenantCommand {
     },
     /// Issue a new one-time setup token for a tenant that has no user yet.
     SetupToken { slug: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Print a new key-encryption key for a KEK source (one base64 line; nothing is stored).
+    GenerateKek,
+    /// Show the KEKs the source holds and every tenant's data keys.
+    Status,
+    /// Re-wrap every data key under the current KEK (the first in the source). Run it after
+    /// putting a new KEK first in the source and keeping the old one after it; then send the
+    /// servers SIGHUP, and remove the old KEK once this reports nothing left to re-wrap.
+    /// Resumable: run it again after an interruption.
+    RotateKek,
+    /// Give a tenant a new data key, then re-seal its sealed values with it (in the
+    /// background of a running server; resumable).
+    RotateDek {
+        /// The tenant's slug.
+        tenant: String,
+        /// Do not wait for running servers to pick up the new key before re-sealing (only
+        /// when no server is running).
+        #[arg(long)]
+        no_wait: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -27,6 +27,9 @@ const ENV_KEYS: &[&str] = &[
     "limits",
     "log",
     "smtp",
+    "rate_limits",
+    "tls",
+    "keys",
 ];
 
 fn environment() -> HashMap<String, String> {
@@ -67,6 +70,7 @@ pub fn load(args: &GlobalArgs) -> Result<Config, config::ConfigError> {
             .list_separator(",")
             .with_list_parse_key("base_domains")
             .with_list_parse_key("trusted_proxies")
+            .with_list_parse_key("keys.kek_command")
             .try_parsing(true)
             .source(Some(environment())),
     );

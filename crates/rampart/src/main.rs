@@ -2,6 +2,7 @@
 
 mod cli;
 mod dev_cert;
+mod keys_cmd;
 mod load;
 mod serve;
 mod tenant_cmd;
@@ -17,6 +18,12 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Command::DevCert { dir, names } = &cli.command {
         return dev_cert::run(dir, names);
+    }
+    if let Command::Keys {
+        command: cli::KeysCommand::GenerateKek,
+    } = &cli.command
+    {
+        return keys_cmd::generate_kek();
     }
     let config = match load::load(&cli.global) {
         Ok(c) => c,
@@ -53,6 +60,7 @@ fn main() -> ExitCode {
             Command::Serve => serve::serve(config).await,
             Command::Tenant { command } => tenant_cmd::run(config, command).await,
             Command::User { command } => user_cmd::run(config, command).await,
+            Command::Keys { command } => keys_cmd::run(config, command).await,
             Command::Config { .. } | Command::DevCert { .. } => Ok(()),
         }
     });

@@ -57,10 +57,36 @@ pub async fn open_store(config: &Config) -> Result<Store, String> {
     let store = Store::open(&config.store_config())
         .await
         .map_err(|e| format!("cannot open the database: {e}"))?;
+    let keys = rampart_server::kek_source::install(config, &store).await?;
+    if let Some(path) = &keys.generated {
+        tracing::warn!(target: "rampart::security", event = "kek_generated", path = %path.display());
+        println!(
+            "rampart: generated the instance key-encryption key in {} (owner-only).\n  \
+             Losing it loses every tenant's sealed data: keep a copy somewhere safe, apart from \
+             the data's backups, or move it to a secret manager (keys.kek_command).",
+            path.display()
+        );
+    }
+    tracing::info!(kek = ?keys.kek_ids, "key-encryption keys loaded");
     store
         .migrate_tenants()
         .await
         .map_err(|e| format!("cannot migrate tenant databases: {e}"))?;
+    for tenant in store.list_tenants().await.map_err(|e| e.to_string())? {
+        if tenant.status == rampart_store::TenantStatus::Deleting {
+            continue;
+        }
+        let ts = store
+            .tenant_store(&tenant)
+            .await
+            .map_err(|e| e.to_string())?;
+        let sealed = rampart_auth::authn::second_factor::seal_unsealed_seeds(&ts)
+            .await
+            .map_err(|e| format!("cannot seal the TOTP seeds of tenant {}: {e}", tenant.slug))?;
+        if sealed > 0 {
+            tracing::warn!(tenant = %tenant.slug, sealed, "sealed TOTP seeds stored before encryption");
+        }
+    }
     Ok(store)
 }
 
@@ -73,9 +99,7 @@ pub async fn serve(config: Config) -> Result<(), String> {
     let listeners = Listeners::bind(&config)
         .await
         .map_err(|e| format!("cannot start listening: {e}"))?;
-    if let Some(tls) = listeners.tls.clone() {
-        reload_on_sighup(tls);
-    }
+    reload_on_sighup(listeners.tls.clone(), config.clone(), store.clone());
     let bound = listeners.bound().map_err(|e| e.to_string())?;
     let base_url = config.public_base_url(bound.public);
 
@@ -145,8 +169,9 @@ pub async fn serve(config: Config) -> Result<(), String> {
     result.map_err(|e| format!("server error: {e}"))
 }
 
-/// SIGHUP reloads the TLS certificate and key (new connections get them; open ones stay).
-fn reload_on_sighup(tls: Arc<rampart_server::tls::Tls>) {
+/// SIGHUP reads the KEK source again and reloads the TLS certificate and key (new
+/// connections get them; open ones stay). A failure keeps what is in use.
+fn reload_on_sighup(tls: Option<Arc<rampart_server::tls::Tls>>, config: Config, store: Store) {
     #[cfg(unix)]
     tokio::spawn(async move {
         let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
@@ -154,13 +179,21 @@ fn reload_on_sighup(tls: Arc<rampart_server::tls::Tls>) {
             return;
         };
         while hup.recv().await.is_some() {
-            if let Err(e) = tls.reload() {
+            match rampart_server::kek_source::reload(&config, &store).await {
+                Ok(ids) => tracing::info!(kek = ?ids, "SIGHUP: key-encryption keys reloaded"),
+                Err(e) => {
+                    tracing::error!(error = %e, "SIGHUP: cannot read the KEK source; keeping the current keys")
+                }
+            }
+            if let Some(tls) = &tls
+                && let Err(e) = tls.reload()
+            {
                 tracing::error!(error = %e, "SIGHUP: cannot reload the TLS certificate; keeping the current one");
             }
         }
     });
     #[cfg(not(unix))]
-    let _ = tls;
+    let _ = (tls, config, store);
 }
 
 async fn shutdown_signal() {

@@ -674,3 +674,164 @@ fn access_and_security_logs_name_who_and_what_but_never_a_secret() {
     );
     assert!(!security.contains(wrong_password));
 }
+
+fn run(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
+    let mut cmd = rampart(dir);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.args(args).output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn the_first_start_makes_a_kek_and_later_starts_refuse_without_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let kek_file = dir.path().join("data.kek");
+    let server = serve(dir.path());
+    drop(server);
+    let text = std::fs::read_to_string(&kek_file).unwrap();
+    assert!(text.contains("Losing this file loses"), "{text}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&kek_file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    // The key is never written anywhere else: not into the data directory.
+    let key_line = text
+        .lines()
+        .find(|l| !l.starts_with('#'))
+        .unwrap()
+        .to_owned();
+    for entry in walk(&dir.path().join("data")) {
+        let bytes = std::fs::read(&entry).unwrap();
+        assert!(
+            !bytes
+                .windows(key_line.len())
+                .any(|w| w == key_line.as_bytes()),
+            "the KEK leaked into {}",
+            entry.display()
+        );
+    }
+
+    // Without the file, the instance refuses to start (and does not make a new key).
+    let moved = dir.path().join("kek.backup");
+    std::fs::rename(&kek_file, &moved).unwrap();
+    let (ok, _, err) = run(dir.path(), &["tenant", "list"], &[]);
+    assert!(!ok);
+    assert!(err.contains("restore it from your copy"), "{err}");
+    assert!(!kek_file.exists());
+
+    // A malformed configured source is refused, naming it.
+    let bad = dir.path().join("bad.kek");
+    std::fs::write(&bad, "not a key\n").unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&bad, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let (ok, _, err) = run(
+        dir.path(),
+        &["tenant", "list"],
+        &[("RAMPART_KEYS__KEK_FILE", bad.to_str().unwrap())],
+    );
+    assert!(!ok);
+    assert!(err.contains("line 1"), "{err}");
+
+    // The same key from an environment variable or a command works.
+    let (ok, out, err) = run(
+        dir.path(),
+        &["tenant", "list"],
+        &[("RAMPART_KEYS__KEK_ENV", "MY_KEK"), ("MY_KEK", &key_line)],
+    );
+    assert!(ok, "{err}");
+    assert!(out.contains("default"), "{out}");
+    let cfg = dir.path().join("rampart.toml");
+    std::fs::write(
+        &cfg,
+        format!("[keys]\nkek_command = [\"cat\", \"{}\"]\n", moved.display()),
+    )
+    .unwrap();
+    let (ok, _, err) = run(dir.path(), &["tenant", "list"], &[]);
+    assert!(ok, "{err}");
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+#[test]
+fn keys_rotate_under_a_new_kek_while_the_server_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve(dir.path());
+    let token = owner_token(&server);
+    let old = std::fs::read_to_string(dir.path().join("data.kek")).unwrap();
+    let old_line = old
+        .lines()
+        .find(|l| !l.starts_with('#'))
+        .unwrap()
+        .to_owned();
+
+    let (ok, new_line, _) = run(dir.path(), &["keys", "generate-kek"], &[]);
+    assert!(ok);
+    let new_line = new_line.trim().to_owned();
+    assert_ne!(new_line, old_line);
+    let source = dir.path().join("source.kek");
+    std::fs::write(&source, format!("{new_line}\n{old_line}\n")).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&source, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let env = [("RAMPART_KEYS__KEK_FILE", source.to_str().unwrap())];
+    let (ok, out, err) = run(dir.path(), &["keys", "status"], &env);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("rotate-kek"),
+        "the old wrapping is pointed out: {out}"
+    );
+    let (ok, out, err) = run(dir.path(), &["keys", "rotate-kek"], &env);
+    assert!(ok, "{err}");
+    assert!(out.contains("re-wrapped 1 data keys"), "{out}");
+    let (ok, out, _) = run(dir.path(), &["keys", "rotate-kek"], &env);
+    assert!(ok);
+    assert!(out.contains("re-wrapped 0 data keys"), "resumable: {out}");
+
+    // The new KEK alone now opens everything; the old one alone no longer does.
+    std::fs::write(&source, format!("{new_line}\n")).unwrap();
+    let (ok, out, err) = run(dir.path(), &["keys", "status"], &env);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("(current)") && !out.contains("rotate-kek"),
+        "{out}"
+    );
+    let (ok, out, err) = run(
+        dir.path(),
+        &["keys", "rotate-dek", "default", "--no-wait"],
+        &env,
+    );
+    assert!(ok, "{err}");
+    assert!(out.contains("version 2"), "{out}");
+
+    // The server, still on its first reading of the source, keeps serving.
+    let r = http()
+        .get(format!("{}/api/v1/me", server.public))
+        .bearer_auth(&token)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}

@@ -235,6 +235,7 @@ pub async fn complete_second_factor(
         security_event("login_throttled", "the client address is backing off");
         return Err(throttled(until));
     }
+    let keys = ts.data_keys().await?;
     // Failures are recorded by returning `Ok`: an `Err` would roll the counters back.
     let answer = ts
         .write(move |tx: &mut Tx| {
@@ -249,7 +250,9 @@ pub async fn complete_second_factor(
                     return Ok(ChallengeAnswer::Blocked(until));
                 }
                 let ok = match &proof {
-                    SecondFactorProof::Totp(code) => verify_totp(tx, user_id, code, false).await?,
+                    SecondFactorProof::Totp(code) => {
+                        verify_totp(tx, &keys, user_id, code, false).await?
+                    }
                     SecondFactorProof::RecoveryCode(code) => match recovery_code_hash(code) {
                         Some(h) => factors::use_recovery_code(tx, user_id, h).await?,
                         None => false,

@@ -2,6 +2,7 @@
 //! single-use recovery codes that come with a first second factor (TOTP or a passkey).
 
 use rampart_core::UserId;
+use rampart_crypto::keyring::TenantKeys;
 use rampart_store::identity::User;
 use rampart_store::{StoreError, TenantStore, Tx, factors, throttle};
 
@@ -68,7 +69,8 @@ pub async fn begin_totp(
     issuer: &str,
 ) -> Result<TotpEnrolment, FactorError> {
     let seed = totp::new_seed();
-    let sealed = totp::seal(&seed);
+    let keys = ts.data_keys().await?;
+    let sealed = totp::seal(&keys, user.id, &seed).map_err(|e| StoreError::Keys(e.to_string()))?;
     let user_id = user.id;
     let started = ts
         .write(move |tx: &mut Tx| {
@@ -90,10 +92,40 @@ pub async fn begin_totp(
     })
 }
 
+/// Seals (again) every TOTP seed that is not sealed with the tenant's current data key:
+/// seeds stored before encryption existed, and seeds sealed with a key since rotated.
+/// Idempotent and resumable; returns how many seeds were rewritten.
+pub async fn seal_unsealed_seeds(ts: &TenantStore) -> Result<usize, StoreError> {
+    let keys = ts.data_keys().await?;
+    let Some(current) = keys.current_version() else {
+        return Ok(0);
+    };
+    let seeds = ts
+        .read(|tx: &mut Tx| Box::pin(factors::all_seeds(tx)))
+        .await?;
+    let mut rewritten = 0;
+    for (user, stored) in seeds {
+        let seed = if totp::is_unsealed(&stored) {
+            zeroize::Zeroizing::new(stored.clone())
+        } else if rampart_crypto::keyring::sealed_version(&stored) == Some(current) {
+            continue;
+        } else {
+            totp::open(&keys, user, &stored).map_err(|e| StoreError::Keys(e.to_string()))?
+        };
+        let sealed = totp::seal(&keys, user, &seed).map_err(|e| StoreError::Keys(e.to_string()))?;
+        let replaced = ts
+            .write(move |tx: &mut Tx| Box::pin(factors::replace_seed(tx, user, stored, sealed)))
+            .await?;
+        rewritten += usize::from(replaced);
+    }
+    Ok(rewritten)
+}
+
 /// Checks a TOTP code and spends its time step, so the same code never works twice.
 /// `confirming`: the enrolment is not enabled yet and this code enables it.
 pub(crate) async fn verify_totp(
     tx: &mut Tx,
+    keys: &TenantKeys,
     user: UserId,
     code: &str,
     confirming: bool,
@@ -105,7 +137,9 @@ pub(crate) async fn verify_totp(
         return Ok(false);
     }
     let now = u64::try_from(chrono::Utc::now().timestamp()).unwrap_or(0);
-    let Some(step) = totp::matching_step(&totp::open(&stored.sealed_seed), code, now) else {
+    let seed =
+        totp::open(keys, user, &stored.sealed_seed).map_err(|e| StoreError::Keys(e.to_string()))?;
+    let Some(step) = totp::matching_step(&seed, code, now) else {
         return Ok(false);
     };
     factors::use_totp_step(tx, user, step, confirming).await
@@ -126,6 +160,7 @@ pub async fn confirm_totp(
 ) -> Result<Vec<String>, FactorError> {
     let (codes, hashes) = new_recovery_codes();
     let key = second_factor_key(user);
+    let keys = ts.data_keys().await?;
     let confirmed = ts
         .write(move |tx: &mut Tx| {
             Box::pin(async move {
@@ -137,7 +172,7 @@ pub async fn confirm_totp(
                     Some(t) if t.enabled => return Ok(Confirmed::NotStarted),
                     Some(_) => {}
                 }
-                if !verify_totp(tx, user, &code, true).await? {
+                if !verify_totp(tx, &keys, user, &code, true).await? {
                     throttle::record_failure(tx, &key).await?;
                     return Ok(Confirmed::Wrong);
                 }

@@ -1,0 +1,378 @@
+//! Tenants' data keys (DEKs): generated per tenant, wrapped by the instance KEK, stored with
+//! a version in the instance database (`tenant_keys`), unwrapped into memory on first use.
+//!
+//! - Rotating the KEK re-wraps every DEK under the current KEK, one row per transaction, so
+//!   a crash midway is finished by running it again; the DEKs themselves do not change.
+//! - Rotating a tenant's DEK adds a new version that seals new values; the older one is
+//!   retired (kept, wrapped, for values not yet re-sealed and for backups).
+//! - Deleting a tenant deletes its DEKs after its data (crypto-shredding): a copy of the
+//!   tenant's data taken before cannot be opened with anything the instance still holds.
+//!
+//! Other processes (the CLI while a server runs) change keys too, so cached keys are read
+//! again after [`REFRESH`], and at once when a value names a version not yet known.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use rampart_core::TenantId;
+use rampart_crypto::keyring::{KekId, KekRing, Key, KeyError, TenantKeys};
+use rampart_sql::Param;
+
+use crate::db::Tx;
+use crate::error::StoreError;
+use crate::tenants::InstanceDb;
+
+/// How long a process trusts its cached keys before reading them again.
+pub const REFRESH: Duration = Duration::from_secs(30);
+
+/// One stored data key, as `rampart keys status` shows it.
+#[derive(Debug, Clone)]
+pub struct KeyRow {
+    pub tenant: TenantId,
+    pub version: u32,
+    pub kek_id: KekId,
+    pub active: bool,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub retired_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// What a KEK rotation did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Rewrapped {
+    pub rewrapped: usize,
+    pub already_current: usize,
+}
+
+/// The instance's KEKs and every tenant's unwrapped data keys.
+#[derive(Debug)]
+pub struct KeyCache {
+    ring: RwLock<Option<Arc<KekRing>>>,
+    tenants: Mutex<HashMap<TenantId, (Instant, Arc<TenantKeys>)>>,
+    instance: InstanceDb,
+}
+
+fn key_error(e: KeyError) -> StoreError {
+    StoreError::Keys(e.to_string())
+}
+
+fn row(r: &crate::DbRow) -> Result<KeyRow, StoreError> {
+    Ok(KeyRow {
+        tenant: TenantId(r.uuid(0)?),
+        version: u32::try_from(r.i64(1)?)
+            .map_err(|_| StoreError::internal("stored key version out of range"))?,
+        kek_id: KekId(r.text(2)?),
+        active: r.text(3)? == "active",
+        created_at: r.timestamp(4)?,
+        retired_at: r.opt_timestamp(5)?,
+    })
+}
+
+const COLUMNS: &str =
+    "SELECT tenant_id, version, kek_id, state, created_at, retired_at, wrapped FROM tenant_keys";
+
+async fn rows(tx: &mut Tx, tenant: Option<TenantId>) -> Result<Vec<(KeyRow, Vec<u8>)>, StoreError> {
+    let mut q = tx.sql();
+    q.push(COLUMNS);
+    if let Some(t) = tenant {
+        q.push(" WHERE tenant_id = ").param(Param::Uuid(t.0));
+    }
+    q.push(" ORDER BY tenant_id, version");
+    tx.fetch_all(q)
+        .await?
+        .iter()
+        .map(|r| Ok((row(r)?, r.bytes(6)?)))
+        .collect()
+}
+
+async fn insert(
+    tx: &mut Tx,
+    tenant: TenantId,
+    version: u32,
+    kek: &rampart_crypto::keyring::Kek,
+) -> Result<(), StoreError> {
+    let dek = Key::generate();
+    let wrapped = kek.wrap(&dek, tenant.0.as_bytes(), version);
+    let mut q = tx.sql();
+    q.push(
+        "INSERT INTO tenant_keys (tenant_id, version, kek_id, wrapped, state, created_at) VALUES (",
+    )
+    .param_list([
+        Param::Uuid(tenant.0),
+        Param::I64(i64::from(version)),
+        Param::Text(kek.id.0.clone()),
+        Param::Bytes(wrapped),
+        Param::Text("active".into()),
+        Param::Timestamp(crate::now()),
+    ])
+    .push(") ON CONFLICT (tenant_id, version) DO NOTHING");
+    tx.execute(q).await?;
+    Ok(())
+}
+
+impl KeyCache {
+    pub(crate) fn new(instance: InstanceDb) -> Self {
+        Self {
+            ring: RwLock::new(None),
+            tenants: Mutex::new(HashMap::new()),
+            instance,
+        }
+    }
+
+    /// Installs the KEKs read from the operator's source (at start and on SIGHUP).
+    pub fn set_ring(&self, ring: KekRing) {
+        if let Ok(mut r) = self.ring.write() {
+            *r = Some(Arc::new(ring));
+        }
+    }
+
+    pub fn ring(&self) -> Result<Arc<KekRing>, StoreError> {
+        self.ring
+            .read()
+            .ok()
+            .and_then(|r| r.clone())
+            .ok_or_else(|| StoreError::Keys("no key-encryption key is configured".into()))
+    }
+
+    /// A tenant's data keys, from memory while fresh.
+    pub async fn tenant(&self, tenant: TenantId) -> Result<Arc<TenantKeys>, StoreError> {
+        let cached = self
+            .tenants
+            .lock()
+            .ok()
+            .and_then(|t| t.get(&tenant).cloned());
+        match cached {
+            Some((loaded, keys)) if loaded.elapsed() < REFRESH => Ok(keys),
+            _ => self.reload(tenant).await,
+        }
+    }
+
+    /// Reads a tenant's keys again, creating its first key when it has none.
+    pub async fn reload(&self, tenant: TenantId) -> Result<Arc<TenantKeys>, StoreError> {
+        let ring = self.ring()?;
+        let mut stored = self
+            .instance
+            .read(move |tx: &mut Tx| Box::pin(rows(tx, Some(tenant))))
+            .await?;
+        if stored.is_empty() {
+            let kek = ring.current().clone();
+            stored = self
+                .instance
+                .write(move |tx: &mut Tx| {
+                    Box::pin(async move {
+                        insert(tx, tenant, 1, &kek).await?;
+                        rows(tx, Some(tenant)).await
+                    })
+                })
+                .await?;
+        }
+        let current = stored
+            .iter()
+            .filter(|(r, _)| r.active)
+            .map(|(r, _)| r.version)
+            .max();
+        let mut keys = TenantKeys::new();
+        for (r, wrapped) in &stored {
+            let kek = ring.get(&r.kek_id).ok_or_else(|| {
+                StoreError::Keys(format!(
+                    "data key {} of tenant {} is wrapped by KEK {}, which the configured KEK source does not hold",
+                    r.version, r.tenant, r.kek_id
+                ))
+            })?;
+            let dek = kek
+                .unwrap(wrapped, tenant.0.as_bytes(), r.version)
+                .map_err(key_error)?;
+            keys.insert(r.version, dek, Some(r.version) == current);
+        }
+        let keys = Arc::new(keys);
+        if let Ok(mut t) = self.tenants.lock() {
+            t.insert(tenant, (Instant::now(), Arc::clone(&keys)));
+        }
+        Ok(keys)
+    }
+
+    /// Seals a value with the tenant's current key.
+    pub async fn seal(
+        &self,
+        tenant: TenantId,
+        context: &[u8],
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>, StoreError> {
+        self.tenant(tenant)
+            .await?
+            .seal(context, plaintext)
+            .map_err(key_error)
+    }
+
+    /// Opens a sealed value, reading the keys again once if it names an unknown version.
+    pub async fn open(
+        &self,
+        tenant: TenantId,
+        context: &[u8],
+        sealed: &[u8],
+    ) -> Result<zeroize::Zeroizing<Vec<u8>>, StoreError> {
+        match self.tenant(tenant).await?.open(context, sealed) {
+            Err(KeyError::UnknownVersion(_)) => self
+                .reload(tenant)
+                .await?
+                .open(context, sealed)
+                .map_err(key_error),
+            other => other.map_err(key_error),
+        }
+    }
+
+    /// Every stored data key (for `rampart keys status`).
+    pub async fn status(&self) -> Result<Vec<KeyRow>, StoreError> {
+        Ok(self
+            .instance
+            .read(|tx: &mut Tx| Box::pin(rows(tx, None)))
+            .await?
+            .into_iter()
+            .map(|(r, _)| r)
+            .collect())
+    }
+
+    /// Re-wraps every data key not wrapped by the current KEK. Each key is its own
+    /// transaction, so an interrupted rotation is finished by running it again.
+    pub async fn rotate_kek(&self) -> Result<Rewrapped, StoreError> {
+        let ring = self.ring()?;
+        let current = ring.current().clone();
+        let all = self
+            .instance
+            .read(|tx: &mut Tx| Box::pin(rows(tx, None)))
+            .await?;
+        let mut done = Rewrapped::default();
+        for (r, wrapped) in all {
+            if r.kek_id == current.id {
+                done.already_current += 1;
+                continue;
+            }
+            let old = ring.get(&r.kek_id).ok_or_else(|| {
+                StoreError::Keys(format!(
+                    "data key {} of tenant {} is wrapped by KEK {}, which the KEK source no longer holds; \
+                     put it back after the current KEK and run the rotation again",
+                    r.version, r.tenant, r.kek_id
+                ))
+            })?;
+            let dek = old
+                .unwrap(&wrapped, r.tenant.0.as_bytes(), r.version)
+                .map_err(key_error)?;
+            let rewrapped = current.wrap(&dek, r.tenant.0.as_bytes(), r.version);
+            let (tenant, version, from, to) = (
+                r.tenant,
+                r.version,
+                r.kek_id.0.clone(),
+                current.id.0.clone(),
+            );
+            self.instance
+                .write(move |tx: &mut Tx| {
+                    Box::pin(async move {
+                        let mut q = tx.sql();
+                        q.push("UPDATE tenant_keys SET wrapped = ")
+                            .param(Param::Bytes(rewrapped))
+                            .push(", kek_id = ")
+                            .param(Param::Text(to))
+                            .push(" WHERE tenant_id = ")
+                            .param(Param::Uuid(tenant.0))
+                            .push(" AND version = ")
+                            .param(Param::I64(i64::from(version)))
+                            .push(" AND kek_id = ")
+                            .param(Param::Text(from));
+                        tx.execute(q).await
+                    })
+                })
+                .await?;
+            done.rewrapped += 1;
+        }
+        Ok(done)
+    }
+
+    /// Adds a new data key version for `tenant`, wrapped by the current KEK, and retires the
+    /// versions before it. Returns the new version.
+    pub async fn rotate_dek(&self, tenant: TenantId) -> Result<u32, StoreError> {
+        // Make sure the tenant has keys at all (and that they open) first.
+        self.reload(tenant).await?;
+        let kek = self.ring()?.current().clone();
+        let version = self
+            .instance
+            .write(move |tx: &mut Tx| {
+                Box::pin(async move {
+                    let mut q = tx.sql();
+                    q.push("SELECT COALESCE(MAX(version), 0) FROM tenant_keys WHERE tenant_id = ")
+                        .param(Param::Uuid(tenant.0));
+                    let next = u32::try_from(tx.fetch_one(q).await?.i64(0)? + 1)
+                        .map_err(|_| StoreError::internal("key version out of range"))?;
+                    let mut q = tx.sql();
+                    q.push("UPDATE tenant_keys SET state = 'retired', retired_at = ")
+                        .param(Param::Timestamp(crate::now()))
+                        .push(" WHERE state = 'active' AND tenant_id = ")
+                        .param(Param::Uuid(tenant.0));
+                    tx.execute(q).await?;
+                    insert(tx, tenant, next, &kek).await?;
+                    Ok(next)
+                })
+            })
+            .await?;
+        self.reload(tenant).await?;
+        Ok(version)
+    }
+
+    /// Deletes every data key of a tenant whose data is already gone (crypto-shredding).
+    pub async fn destroy(&self, tenant: TenantId) -> Result<u64, StoreError> {
+        let n = self
+            .instance
+            .write(move |tx: &mut Tx| {
+                Box::pin(async move {
+                    let mut q = tx.sql();
+                    q.push("DELETE FROM tenant_keys WHERE tenant_id = ")
+                        .param(Param::Uuid(tenant.0));
+                    tx.execute(q).await
+                })
+            })
+            .await?;
+        if let Ok(mut t) = self.tenants.lock() {
+            t.remove(&tenant);
+        }
+        Ok(n)
+    }
+
+    /// Deletes retired keys retired before `before` once no value of the tenant is sealed
+    /// with them any more (`in_use` lists the versions still in use per tenant).
+    pub async fn purge_retired(
+        &self,
+        before: chrono::DateTime<chrono::Utc>,
+        in_use: &HashMap<TenantId, Vec<u32>>,
+    ) -> Result<usize, StoreError> {
+        let all = self.status().await?;
+        let mut purged = 0;
+        for r in all {
+            let old_enough = r.retired_at.is_some_and(|at| at < before);
+            let used = in_use
+                .get(&r.tenant)
+                .is_none_or(|versions| versions.contains(&r.version));
+            if r.active || !old_enough || used {
+                continue;
+            }
+            let (tenant, version) = (r.tenant, r.version);
+            self.instance
+                .write(move |tx: &mut Tx| {
+                    Box::pin(async move {
+                        let mut q = tx.sql();
+                        q.push("DELETE FROM tenant_keys WHERE state = 'retired' AND tenant_id = ")
+                            .param(Param::Uuid(tenant.0))
+                            .push(" AND version = ")
+                            .param(Param::I64(i64::from(version)));
+                        tx.execute(q).await
+                    })
+                })
+                .await?;
+            purged += 1;
+        }
+        if purged > 0
+            && let Ok(mut t) = self.tenants.lock()
+        {
+            t.clear();
+        }
+        Ok(purged)
+    }
+}
