@@ -606,6 +606,26 @@ async fn account_operations(c: &mut Conformance, anon: &Client, owner: Client) -
         "/api/v1/settings/edge",
         &owner.get("/api/v1/settings/edge").await,
     );
+    let page = c.check(
+        "get",
+        "/api/v1/audit",
+        &owner.get("/api/v1/audit?limit=5").await,
+    );
+    assert!(!page["items"].as_array().unwrap().is_empty());
+    c.check(
+        "get",
+        "/api/v1/audit",
+        &owner.get("/api/v1/audit?limit=0").await,
+    );
+    c.check(
+        "get",
+        "/api/v1/audit/export",
+        &owner.get("/api/v1/audit/export?action=Not%20Valid").await,
+    );
+    let export = owner.get("/api/v1/audit/export").await;
+    assert_eq!(export.status, 200);
+    assert_eq!(export.headers["content-type"], "application/x-ndjson");
+    assert!(export.text.lines().count() >= 1);
     c.check(
         "patch",
         "/api/v1/settings/edge",

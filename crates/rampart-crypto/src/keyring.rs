@@ -291,6 +291,49 @@ impl TenantKeys {
     }
 }
 
+/// Ed25519 signatures with a key derived from a data key (audit checkpoints): whoever
+/// holds the tenant's data key can check them, and nobody with only the database can forge
+/// them.
+pub mod signing {
+    use ed25519_dalek::{Signature, Signer, SigningKey, Verifier};
+
+    use super::Key;
+
+    fn signing_key(key: &Key, purpose: &[u8]) -> SigningKey {
+        SigningKey::from_bytes(key.derive(purpose).expose())
+    }
+
+    pub fn sign(key: &Key, purpose: &[u8], message: &[u8]) -> [u8; 64] {
+        signing_key(key, purpose).sign(message).to_bytes()
+    }
+
+    pub fn verify(key: &Key, purpose: &[u8], message: &[u8], signature: &[u8]) -> bool {
+        let Ok(sig) = Signature::from_slice(signature) else {
+            return false;
+        };
+        signing_key(key, purpose)
+            .verifying_key()
+            .verify(message, &sig)
+            .is_ok()
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn a_signature_verifies_only_for_its_key_purpose_and_message() {
+            let k = Key::generate();
+            let sig = sign(&k, b"p", b"m");
+            assert!(verify(&k, b"p", b"m", &sig));
+            assert!(!verify(&k, b"q", b"m", &sig));
+            assert!(!verify(&k, b"p", b"n", &sig));
+            assert!(!verify(&Key::generate(), b"p", b"m", &sig));
+            assert!(!verify(&k, b"p", b"m", &sig[..63]));
+        }
+    }
+}
+
 /// Seals with one given key version (used by re-sealing after a rotation, and tests).
 pub fn seal_with(key: &Key, version: u32, context: &[u8], plaintext: &[u8]) -> Vec<u8> {
     let nonce = crate::random_bytes::<NONCE>();

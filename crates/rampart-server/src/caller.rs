@@ -116,6 +116,7 @@ impl FromRequestParts<AppState> for Caller {
         )
         .await?;
         crate::request_id::note_actor(principal.user.id);
+        rampart_store::audit::set_actor(rampart_store::audit::Actor::User(principal.user.id));
         if state.config.rate_limits.enabled {
             let token = match principal.via {
                 authn::Via::Token { id } => Some(id.0),

@@ -10,8 +10,8 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi};
 
 use crate::routes::{
-    access_review, account, edge_settings, groups, identity, onboarding, passkeys, password_reset,
-    permission_sets, projects, records, settings, tables, tokens, users,
+    access_review, account, audit, edge_settings, groups, identity, onboarding, passkeys,
+    password_reset, permission_sets, projects, records, settings, tables, tokens, users,
 };
 use crate::state::AppState;
 
@@ -99,6 +99,8 @@ api_routes! {
     get "/api/v1/settings/security" => settings::get,
     patch "/api/v1/settings/security" => settings::update,
     get "/api/v1/settings/edge" => edge_settings::get,
+    get "/api/v1/audit" => audit::list,
+    get "/api/v1/audit/export" => audit::export,
     patch "/api/v1/settings/edge" => edge_settings::update,
     get "/api/v1/users" => users::list,
     get "/api/v1/users/access-review" => access_review::review,

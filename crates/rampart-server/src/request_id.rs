@@ -74,8 +74,16 @@ pub async fn middleware(req: Request, next: Next) -> Response {
         tracing::info_span!(target: SPAN_TARGET, "request", request_id = %id, client_ip = ?client);
     let (mut response, facts) = FACTS
         .scope(std::sync::Mutex::new(Facts::default()), async {
+            let audit = rampart_store::audit::AuditContext::new(
+                Some(id.clone()),
+                client.map(|c| c.to_string()),
+                rampart_store::audit::Actor::Anonymous,
+            );
             let response = REQUEST_ID
-                .scope(id.clone(), next.run(req).instrument(span))
+                .scope(
+                    id.clone(),
+                    rampart_store::audit::scope(audit, next.run(req).instrument(span)),
+                )
                 .await;
             let facts = FACTS
                 .try_with(|f| f.lock().map(|mut f| std::mem::take(&mut *f)).ok())

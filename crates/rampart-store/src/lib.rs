@@ -8,6 +8,7 @@
 //! SQL text is built only with `rampart_sql::Sql`: internal names, bound values.
 
 pub mod access_review;
+pub mod audit;
 pub mod db;
 pub mod email_tokens;
 pub mod epoch;

@@ -102,6 +102,11 @@ const SQLITE_TENANT: &[Migration] = &[
         name: "reset_tokens_in_email_tokens",
         sql: include_str!("../migrations/sqlite/tenant/0010_reset_tokens_in_email_tokens.sql"),
     },
+    Migration {
+        version: 11,
+        name: "audit_chain",
+        sql: include_str!("../migrations/sqlite/tenant/0011_audit_chain.sql"),
+    },
 ];
 
 const POSTGRES_TENANT: &[Migration] = &[
@@ -156,6 +161,11 @@ const POSTGRES_TENANT: &[Migration] = &[
         version: 10,
         name: "reset_tokens_in_email_tokens",
         sql: include_str!("../migrations/postgres/tenant/0010_reset_tokens_in_email_tokens.sql"),
+    },
+    Migration {
+        version: 11,
+        name: "audit_chain",
+        sql: include_str!("../migrations/postgres/tenant/0011_audit_chain.sql"),
     },
 ];
 

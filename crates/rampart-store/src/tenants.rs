@@ -98,6 +98,7 @@ pub struct TenantStore {
     tenant: TenantId,
     db: TenantDb,
     keys: Arc<crate::keys::KeyCache>,
+    audit_disabled: Arc<std::sync::atomic::AtomicBool>,
 }
 
 #[derive(Debug, Clone)]
@@ -165,11 +166,32 @@ impl TenantStore {
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
+        // Who is writing is taken here, on the asking task: SQLite runs the closure on its
+        // writer's task, where the request's context is not visible.
+        let audit = Arc::new(crate::audit::TxAudit {
+            who: crate::audit::snapshot(),
+            keys: self.keys.tenant(self.tenant).await?,
+            disabled: self
+                .audit_disabled
+                .load(std::sync::atomic::Ordering::Relaxed),
+        });
+        let f = tx_fn(move |tx: &mut Tx| {
+            tx.set_audit(Some(audit));
+            f(tx)
+        });
         match &self.db {
             TenantDb::Sqlite(db) => db.write(f).await,
             TenantDb::Pg(db, scope) => db.run(scope, f).await,
         }
     }
+}
+
+/// Pins a closure to the higher-ranked transaction signature (inference cannot).
+fn tx_fn<T, E, F>(f: F) -> F
+where
+    F: for<'c> FnOnce(&'c mut Tx) -> crate::db::TxFuture<'c, T, E>,
+{
+    f
 }
 
 /// The instance store. Cheap to clone.
@@ -183,6 +205,7 @@ struct Inner {
     backend: Backend,
     open: RwLock<HashMap<TenantId, TenantStore>>,
     keys: Arc<crate::keys::KeyCache>,
+    audit_disabled: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// The instance database, for the parts of the store that need only it.
@@ -312,6 +335,7 @@ impl Store {
                 backend,
                 open: RwLock::new(HashMap::new()),
                 keys: Arc::new(crate::keys::KeyCache::new(instance)),
+                audit_disabled: Arc::default(),
             }),
         };
         for t in store.list_tenants().await? {
@@ -320,6 +344,13 @@ impl Store {
             }
         }
         Ok(store)
+    }
+
+    /// Benchmarks only: stop appending audit entries (to measure what they cost).
+    pub fn disable_audit_for_benchmarks(&self) {
+        self.inner
+            .audit_disabled
+            .store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The instance's key-encryption keys and the tenants' data keys.
@@ -538,6 +569,7 @@ impl Store {
             tenant: tenant.id,
             db,
             keys: Arc::clone(&self.inner.keys),
+            audit_disabled: Arc::clone(&self.inner.audit_disabled),
         };
         open.insert(tenant.id, ts.clone());
         Ok(ts)

@@ -66,6 +66,11 @@ pub enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// A tenant's tamper-evident audit chain.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Inspect the configuration.
     Config {
         #[command(subcommand)]
@@ -97,6 +102,25 @@ pub enum TenantCommand {
     },
     /// Issue a new one-time setup token for a tenant that has no user yet.
     SetupToken { slug: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Walk the chain and report the first entry that was edited, deleted, inserted or
+    /// reordered; with --anchor, also prove nothing was cut off since that anchor.
+    Verify {
+        /// The tenant's slug.
+        tenant: String,
+        /// A file holding an anchor printed earlier by `rampart audit anchor` (`-`: stdin).
+        #[arg(long)]
+        anchor: Option<PathBuf>,
+    },
+    /// Sign the chain's head now and print the checkpoint as one JSON line, to keep outside
+    /// the database (a log shipper, another machine).
+    Anchor {
+        /// The tenant's slug.
+        tenant: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

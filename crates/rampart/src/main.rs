@@ -1,5 +1,6 @@
 //! `rampart`: serve the API, and the operator's commands (tenants, users, configuration).
 
+mod audit_cmd;
 mod cli;
 mod dev_cert;
 mod keys_cmd;
@@ -61,6 +62,7 @@ fn main() -> ExitCode {
             Command::Tenant { command } => tenant_cmd::run(config, command).await,
             Command::User { command } => user_cmd::run(config, command).await,
             Command::Keys { command } => keys_cmd::run(config, command).await,
+            Command::Audit { command } => audit_cmd::run(config, command).await,
             Command::Config { .. } | Command::DevCert { .. } => Ok(()),
         }
     });

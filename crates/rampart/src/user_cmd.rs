@@ -16,7 +16,9 @@ fn error(e: BreakGlassError) -> String {
 pub async fn run(config: Config, command: UserCommand) -> Result<(), String> {
     init_logging(&config)?;
     let store = open_store(&config).await?;
-    let result = run_with(&config, &store, command).await;
+    let operator =
+        rampart_store::audit::AuditContext::new(None, None, rampart_store::audit::Actor::Operator);
+    let result = rampart_store::audit::scope(operator, run_with(&config, &store, command)).await;
     store.close().await;
     result
 }

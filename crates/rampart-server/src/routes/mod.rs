@@ -3,6 +3,7 @@
 
 pub mod access_review;
 pub mod account;
+pub mod audit;
 pub mod edge_settings;
 pub mod groups;
 pub mod identity;

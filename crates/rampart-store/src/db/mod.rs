@@ -25,6 +25,8 @@ pub type TxFuture<'c, T, E = StoreError> = BoxFuture<'c, Result<T, E>>;
 #[derive(Debug)]
 pub struct Tx {
     conn: Conn,
+    /// Set for tenant writes: what audit entries are appended with.
+    audit: Option<std::sync::Arc<crate::audit::TxAudit>>,
 }
 
 #[derive(Debug)]
@@ -46,18 +48,21 @@ impl Tx {
     pub(crate) fn sqlite_writer(conn: PoolConnection<Sqlite>) -> Self {
         Self {
             conn: Conn::SqliteWriter(conn),
+            audit: None,
         }
     }
 
     pub(crate) fn sqlite_tx(tx: Transaction<'static, Sqlite>) -> Self {
         Self {
             conn: Conn::SqliteTx(tx),
+            audit: None,
         }
     }
 
     pub(crate) fn pg_tx(tx: Transaction<'static, Postgres>) -> Self {
         Self {
             conn: Conn::PgTx(tx),
+            audit: None,
         }
     }
 
@@ -76,6 +81,14 @@ impl Tx {
             Conn::PgTx(tx) if commit => Ok(tx.commit().await?),
             Conn::PgTx(tx) => Ok(tx.rollback().await?),
         }
+    }
+
+    pub(crate) fn set_audit(&mut self, audit: Option<std::sync::Arc<crate::audit::TxAudit>>) {
+        self.audit = audit;
+    }
+
+    pub(crate) fn audit(&self) -> Option<std::sync::Arc<crate::audit::TxAudit>> {
+        self.audit.clone()
     }
 
     pub fn dialect(&self) -> Dialect {
@@ -318,6 +331,13 @@ impl DbRow {
     }
 
     pub fn bytes(&self, i: usize) -> Result<Vec<u8>, StoreError> {
+        Ok(match self {
+            Self::Sqlite(r) => r.try_get(i)?,
+            Self::Pg(r) => r.try_get(i)?,
+        })
+    }
+
+    pub fn opt_bytes(&self, i: usize) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(match self {
             Self::Sqlite(r) => r.try_get(i)?,
             Self::Pg(r) => r.try_get(i)?,

@@ -84,7 +84,18 @@ pub async fn create_many(
             }
         }
     }
-    get_many(tx, table, &ids).await
+    let records = get_many(tx, table, &ids).await?;
+    for ((_, values), record) in rows.iter().zip(&records) {
+        super::audit_change(
+            tx,
+            "record.create",
+            table,
+            record,
+            Some(super::changed_detail(table, values, None)),
+        )
+        .await?;
+    }
+    Ok(records)
 }
 
 /// Finds the first row whose unique value repeats an earlier row's or a stored record's,

@@ -341,6 +341,49 @@ pub(crate) fn duplicate(table: &TableDef, err: StoreError) -> StoreError {
     }
 }
 
+/// The audit detail of a change: which fields changed, with their new values (sealed by the
+/// chain with the record owner's subject key).
+pub(crate) fn changed_detail(
+    table: &TableDef,
+    values: &BTreeMap<FieldId, Value>,
+    owner: Option<UserId>,
+) -> serde_json::Value {
+    let fields: serde_json::Map<String, serde_json::Value> = table
+        .fields
+        .iter()
+        .filter_map(|f| {
+            values
+                .get(&f.id)
+                .map(|v| (f.id.to_string(), v.to_json(&f.field_type)))
+        })
+        .collect();
+    let mut detail = serde_json::json!({ "fields": fields });
+    if let Some(o) = owner {
+        detail["owner"] = serde_json::Value::String(o.to_string());
+    }
+    detail
+}
+
+/// Records a record change in the audit chain; the owner is the data subject.
+pub(crate) async fn audit_change(
+    tx: &mut Tx,
+    action: &'static str,
+    table: &TableDef,
+    record: &Record,
+    detail: Option<serde_json::Value>,
+) -> Result<(), StoreError> {
+    let mut event = crate::audit::Event::new(action)
+        .table(table.id.0)
+        .record(record.id.0);
+    if let Some(owner) = record.owner {
+        event = event.subject(owner.0);
+    }
+    if let Some(d) = detail {
+        event = event.detail(d);
+    }
+    crate::audit::record(tx, event).await.map(|_| ())
+}
+
 /// Creates a record owned by `actor`. `values` comes from `parse_input` in create mode.
 pub async fn create(
     tx: &mut Tx,
@@ -397,7 +440,16 @@ pub async fn create_owned(
             write_links(tx, f, id, ids, false).await?;
         }
     }
-    get(tx, table, id).await?.ok_or(StoreError::NotFound)
+    let record = get(tx, table, id).await?.ok_or(StoreError::NotFound)?;
+    audit_change(
+        tx,
+        "record.create",
+        table,
+        &record,
+        Some(changed_detail(table, &values, None)),
+    )
+    .await?;
+    Ok(record)
 }
 
 pub(crate) async fn current_version(
@@ -475,7 +527,16 @@ pub async fn update_owned(
             write_links(tx, f, id, ids, true).await?;
         }
     }
-    get(tx, table, id).await?.ok_or(StoreError::NotFound)
+    let record = get(tx, table, id).await?.ok_or(StoreError::NotFound)?;
+    audit_change(
+        tx,
+        "record.update",
+        table,
+        &record,
+        Some(changed_detail(table, &values, owner)),
+    )
+    .await?;
+    Ok(record)
 }
 
 /// Deletes a record at `expected_version`. Links pointing at it follow their field's policy:
@@ -524,6 +585,7 @@ pub async fn delete(
     if !blocking.is_empty() {
         return Err(StoreError::Referenced { by: blocking });
     }
+    let record = get(tx, table, id).await?.ok_or(StoreError::NotFound)?;
     let mut q = tx.sql();
     q.push("DELETE FROM ")
         .ident(&ident(&table.storage)?)
@@ -532,7 +594,7 @@ pub async fn delete(
         .push(" AND version = ")
         .param(Param::I64(expected_version));
     tx.execute(q).await?;
-    Ok(())
+    audit_change(tx, "record.delete", table, &record, None).await
 }
 
 /// Where the previous page ended: its last record's sort values and id.

@@ -1,0 +1,355 @@
+//! The chain itself: the canonical encoding an entry's hash is computed over, appending in
+//! the caller's transaction, and signed checkpoints.
+//!
+//! `hash(n) = SHA-256("rampart/audit/v1" || seq || at || actor || request_id || client_ip ||
+//! action || table || record || subject || detail || hash(n-1))`, every field length-prefixed
+//! (absent fields marked), `hash(0)` = 32 zero bytes. `detail` enters the hash sealed, so
+//! destroying a subject's key leaves the chain verifiable.
+
+use chrono::{DateTime, Utc};
+use rampart_crypto::keyring::{Key, TenantKeys, signing};
+use rampart_sql::Param;
+use uuid::Uuid;
+
+use super::context::Snapshot;
+use super::subjects;
+use crate::db::{DbRow, Tx};
+use crate::error::StoreError;
+
+/// Checkpoints are written at least every this many entries (and by housekeeping).
+pub const CHECKPOINT_EVERY: u64 = 256;
+
+const SIGNING_PURPOSE: &[u8] = b"rampart/audit-checkpoint/v1";
+
+/// One stored entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub seq: u64,
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    pub request_id: Option<String>,
+    pub client_ip: Option<String>,
+    pub action: String,
+    pub table: Option<Uuid>,
+    pub record: Option<Uuid>,
+    pub subject: Option<Uuid>,
+    pub detail: Option<Vec<u8>>,
+    pub prev_hash: [u8; 32],
+    pub hash: [u8; 32],
+}
+
+/// What a change records about itself.
+#[derive(Debug, Clone, Default)]
+pub struct Event {
+    /// `area.verb`, e.g. `record.update`, `auth.login_failed`, `permission_set.create`.
+    pub action: &'static str,
+    pub table: Option<Uuid>,
+    pub record: Option<Uuid>,
+    /// The person the detail's personal values are about (sealed with their key).
+    pub subject: Option<Uuid>,
+    /// What changed; sealed before it is stored.
+    pub detail: Option<serde_json::Value>,
+}
+
+impl Event {
+    pub fn new(action: &'static str) -> Self {
+        Self {
+            action,
+            ..Self::default()
+        }
+    }
+
+    pub fn table(mut self, table: Uuid) -> Self {
+        self.table = Some(table);
+        self
+    }
+
+    pub fn record(mut self, record: Uuid) -> Self {
+        self.record = Some(record);
+        self
+    }
+
+    pub fn subject(mut self, subject: Uuid) -> Self {
+        self.subject = Some(subject);
+        self
+    }
+
+    pub fn detail(mut self, detail: serde_json::Value) -> Self {
+        self.detail = Some(detail);
+        self
+    }
+}
+
+fn put_bytes(out: &mut Vec<u8>, b: Option<&[u8]>) {
+    match b {
+        None => out.push(0),
+        Some(b) => {
+            out.push(1);
+            out.extend_from_slice(&(b.len() as u64).to_be_bytes());
+            out.extend_from_slice(b);
+        }
+    }
+}
+
+/// The hash of an entry with these fields.
+pub fn entry_hash(e: &Entry) -> [u8; 32] {
+    let mut out = Vec::with_capacity(256 + e.detail.as_ref().map_or(0, Vec::len));
+    out.extend_from_slice(b"rampart/audit/v1");
+    out.extend_from_slice(&e.seq.to_be_bytes());
+    out.extend_from_slice(&e.at.timestamp_micros().to_be_bytes());
+    put_bytes(&mut out, Some(e.actor.as_bytes()));
+    put_bytes(&mut out, e.request_id.as_deref().map(str::as_bytes));
+    put_bytes(&mut out, e.client_ip.as_deref().map(str::as_bytes));
+    put_bytes(&mut out, Some(e.action.as_bytes()));
+    put_bytes(&mut out, e.table.as_ref().map(|u| u.as_bytes().as_slice()));
+    put_bytes(&mut out, e.record.as_ref().map(|u| u.as_bytes().as_slice()));
+    put_bytes(
+        &mut out,
+        e.subject.as_ref().map(|u| u.as_bytes().as_slice()),
+    );
+    put_bytes(&mut out, e.detail.as_deref());
+    out.extend_from_slice(&e.prev_hash);
+    rampart_crypto::sha256(&out)
+}
+
+/// Where an entry's detail belongs: a detail moved to another entry does not open.
+pub fn detail_context(seq: u64) -> Vec<u8> {
+    format!("audit-detail/{seq}").into_bytes()
+}
+
+fn hash32(v: Vec<u8>) -> Result<[u8; 32], StoreError> {
+    v.try_into()
+        .map_err(|_| StoreError::internal("a stored audit hash is not 32 bytes"))
+}
+
+pub const ENTRY_COLUMNS: &str = "SELECT seq, at, actor, request_id, client_ip, action, \
+     target_table, target_record, subject, detail, prev_hash, hash FROM audit_log";
+
+pub fn entry_from_row(r: &DbRow) -> Result<Entry, StoreError> {
+    Ok(Entry {
+        seq: u64::try_from(r.i64(0)?).map_err(|_| StoreError::internal("negative audit seq"))?,
+        at: r.timestamp(1)?,
+        actor: r.text(2)?,
+        request_id: r.opt_text(3)?,
+        client_ip: r.opt_text(4)?,
+        action: r.text(5)?,
+        table: r.opt_uuid(6)?,
+        record: r.opt_uuid(7)?,
+        subject: r.opt_uuid(8)?,
+        detail: r.opt_bytes(9)?,
+        prev_hash: hash32(r.bytes(10)?)?,
+        hash: hash32(r.bytes(11)?)?,
+    })
+}
+
+/// Appends an entry in `tx`: numbered after the head, chained to it, detail sealed. The head
+/// row is locked by the update, so concurrent writers queue instead of forking the chain.
+pub(crate) async fn append(
+    tx: &mut Tx,
+    keys: &TenantKeys,
+    who: &Snapshot,
+    event: Event,
+) -> Result<u64, StoreError> {
+    let mut q = tx.sql();
+    q.push("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash");
+    let head = tx.fetch_one(q).await?;
+    let seq = u64::try_from(head.i64(0)?).map_err(|_| StoreError::internal("audit seq"))?;
+    let prev_hash = hash32(head.bytes(1)?)?;
+    let detail = match &event.detail {
+        None => None,
+        Some(d) => {
+            let plain = serde_json::to_vec(d)
+                .map_err(|e| StoreError::internal(format!("audit detail: {e}")))?;
+            Some(match event.subject {
+                Some(subject) => {
+                    subjects::seal(tx, keys, subject, &detail_context(seq), &plain).await?
+                }
+                None => keys
+                    .seal(&detail_context(seq), &plain)
+                    .map_err(|e| StoreError::Keys(e.to_string()))?,
+            })
+        }
+    };
+    let mut entry = Entry {
+        seq,
+        at: crate::now(),
+        actor: who.actor.as_text(),
+        request_id: who.request_id.clone(),
+        client_ip: who.client_ip.clone(),
+        action: event.action.to_owned(),
+        table: event.table,
+        record: event.record,
+        subject: event.subject,
+        detail,
+        prev_hash,
+        hash: [0; 32],
+    };
+    entry.hash = entry_hash(&entry);
+    let seq_param = i64::try_from(seq).map_err(|_| StoreError::internal("audit seq"))?;
+    let opt_uuid =
+        |u: Option<Uuid>| u.map_or(Param::Null(rampart_sql::ParamType::Uuid), Param::Uuid);
+    let opt_text =
+        |t: Option<String>| t.map_or(Param::Null(rampart_sql::ParamType::Text), Param::Text);
+    let mut q = tx.sql();
+    q.push(
+        "INSERT INTO audit_log (seq, at, actor, request_id, client_ip, action, target_table, \
+         target_record, subject, detail, prev_hash, hash) VALUES (",
+    )
+    .param_list([
+        Param::I64(seq_param),
+        Param::Timestamp(entry.at),
+        Param::Text(entry.actor.clone()),
+        opt_text(entry.request_id.clone()),
+        opt_text(entry.client_ip.clone()),
+        Param::Text(entry.action.clone()),
+        opt_uuid(entry.table),
+        opt_uuid(entry.record),
+        opt_uuid(entry.subject),
+        entry
+            .detail
+            .clone()
+            .map_or(Param::Null(rampart_sql::ParamType::Bytes), Param::Bytes),
+        Param::Bytes(entry.prev_hash.to_vec()),
+        Param::Bytes(entry.hash.to_vec()),
+    ])
+    .push(")");
+    tx.execute(q).await?;
+    let mut q = tx.sql();
+    q.push("UPDATE audit_head SET hash = ")
+        .param(Param::Bytes(entry.hash.to_vec()))
+        .push(" WHERE id = 1");
+    tx.execute(q).await?;
+    if seq % CHECKPOINT_EVERY == 0 {
+        checkpoint(tx, keys).await?;
+    }
+    Ok(seq)
+}
+
+/// A signed statement that the chain had `hash` at `seq`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Checkpoint {
+    pub seq: u64,
+    #[serde(with = "hex_32")]
+    pub hash: [u8; 32],
+    pub at: DateTime<Utc>,
+    pub key_version: u32,
+    #[serde(with = "hex_vec")]
+    pub signature: Vec<u8>,
+}
+
+mod hex_32 {
+    pub fn serialize<S: serde::Serializer>(v: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode(v))
+    }
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<[u8; 32], D::Error> {
+        let text: String = serde::Deserialize::deserialize(d)?;
+        hex::decode(text)
+            .ok()
+            .and_then(|v| v.try_into().ok())
+            .ok_or_else(|| serde::de::Error::custom("expected 64 hex digits"))
+    }
+}
+
+mod hex_vec {
+    pub fn serialize<S: serde::Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode(v))
+    }
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let text: String = serde::Deserialize::deserialize(d)?;
+        hex::decode(text).map_err(serde::de::Error::custom)
+    }
+}
+
+fn checkpoint_message(seq: u64, hash: &[u8; 32], at: DateTime<Utc>) -> Vec<u8> {
+    let mut m = b"rampart/audit-checkpoint/v1".to_vec();
+    m.extend_from_slice(&seq.to_be_bytes());
+    m.extend_from_slice(hash);
+    m.extend_from_slice(&at.timestamp_micros().to_be_bytes());
+    m
+}
+
+impl Checkpoint {
+    /// Whether the signature holds, with the data key the checkpoint names.
+    pub fn signature_valid(&self, keys: &TenantKeys) -> bool {
+        keys.key(self.key_version).is_some_and(|k| {
+            signing::verify(
+                k,
+                SIGNING_PURPOSE,
+                &checkpoint_message(self.seq, &self.hash, self.at),
+                &self.signature,
+            )
+        })
+    }
+
+    fn signed(key: &Key, key_version: u32, seq: u64, hash: [u8; 32]) -> Self {
+        let at = crate::now();
+        Self {
+            seq,
+            hash,
+            at,
+            key_version,
+            signature: signing::sign(key, SIGNING_PURPOSE, &checkpoint_message(seq, &hash, at))
+                .to_vec(),
+        }
+    }
+}
+
+pub(crate) fn checkpoint_from_row(r: &DbRow) -> Result<Checkpoint, StoreError> {
+    Ok(Checkpoint {
+        seq: u64::try_from(r.i64(0)?).map_err(|_| StoreError::internal("negative seq"))?,
+        hash: hash32(r.bytes(1)?)?,
+        at: r.timestamp(2)?,
+        key_version: u32::try_from(r.i64(3)?)
+            .map_err(|_| StoreError::internal("checkpoint key version"))?,
+        signature: r.bytes(4)?,
+    })
+}
+
+pub(crate) const CHECKPOINT_COLUMNS: &str =
+    "SELECT seq, hash, at, key_version, signature FROM audit_checkpoints";
+
+/// Signs the current head unless it is already signed; returns the latest checkpoint (none
+/// for an empty chain).
+pub async fn checkpoint(tx: &mut Tx, keys: &TenantKeys) -> Result<Option<Checkpoint>, StoreError> {
+    let mut q = tx.sql();
+    q.push("SELECT seq, hash FROM audit_head WHERE id = 1");
+    let head = tx.fetch_one(q).await?;
+    let seq = u64::try_from(head.i64(0)?).map_err(|_| StoreError::internal("audit seq"))?;
+    if seq == 0 {
+        return Ok(None);
+    }
+    let hash = hash32(head.bytes(1)?)?;
+    let mut q = tx.sql();
+    q.push(CHECKPOINT_COLUMNS)
+        .push(" ORDER BY seq DESC LIMIT 1");
+    if let Some(latest) = tx
+        .fetch_optional(q)
+        .await?
+        .as_ref()
+        .map(checkpoint_from_row)
+    {
+        let latest = latest?;
+        if latest.seq == seq {
+            return Ok(Some(latest));
+        }
+    }
+    let version = keys
+        .current_version()
+        .ok_or_else(|| StoreError::Keys("the tenant has no current data key".into()))?;
+    let key = keys
+        .key(version)
+        .ok_or_else(|| StoreError::Keys("the tenant's current data key is missing".into()))?;
+    let cp = Checkpoint::signed(key, version, seq, hash);
+    let mut q = tx.sql();
+    q.push("INSERT INTO audit_checkpoints (seq, hash, at, key_version, signature) VALUES (")
+        .param_list([
+            Param::I64(i64::try_from(seq).map_err(|_| StoreError::internal("audit seq"))?),
+            Param::Bytes(cp.hash.to_vec()),
+            Param::Timestamp(cp.at),
+            Param::I64(i64::from(version)),
+            Param::Bytes(cp.signature.clone()),
+        ])
+        .push(") ON CONFLICT (seq) DO NOTHING");
+    tx.execute(q).await?;
+    Ok(Some(cp))
+}

@@ -1,0 +1,72 @@
+//! The tenant's audit chain: every change appends an entry in the same transaction as the
+//! change itself (no change without its entry, no entry without its change), hash-chained
+//! and periodically signed, verifiable by `rampart audit verify`.
+//!
+//! Store operations call [`record`] with an [`Event`]; who acted comes from the
+//! [`context`] the request or command opened, captured when the write was asked for.
+
+pub mod chain;
+pub mod context;
+pub mod query;
+pub mod subjects;
+pub mod verify;
+
+use std::sync::Arc;
+
+use rampart_crypto::keyring::TenantKeys;
+
+pub use chain::{Checkpoint, Entry, Event, checkpoint};
+pub use context::{Actor, AuditContext, Snapshot, scope, set_actor, snapshot};
+pub use query::{Filter, Shown, list};
+pub use verify::{Problem, Report, verify};
+
+use crate::db::Tx;
+use crate::error::StoreError;
+
+/// What a write transaction appends its entries with.
+#[derive(Debug)]
+pub struct TxAudit {
+    pub who: Snapshot,
+    pub keys: Arc<TenantKeys>,
+    /// Benchmarks only: measure a write without its entry.
+    pub disabled: bool,
+}
+
+/// Appends `event` to the chain in `tx`. Fails (and so rolls the change back) outside a
+/// tenant write transaction: an audited change cannot happen unrecorded.
+pub async fn record(tx: &mut Tx, event: Event) -> Result<u64, StoreError> {
+    let Some(audit) = tx.audit() else {
+        return Err(StoreError::internal(
+            "an audited change outside a tenant write transaction",
+        ));
+    };
+    if audit.disabled {
+        return Ok(0);
+    }
+    chain::append(tx, &audit.keys, &audit.who, event).await
+}
+
+/// Walks a tenant's chain (see [`verify::verify`]), against an anchor kept outside if given.
+pub async fn verify_tenant(
+    ts: &crate::TenantStore,
+    anchor: Option<Checkpoint>,
+) -> Result<Report, StoreError> {
+    let keys = ts.data_keys().await?;
+    ts.read(move |tx: &mut Tx| Box::pin(async move { verify(tx, &keys, anchor.as_ref()).await }))
+        .await
+}
+
+/// Signs the chain's head now and returns that checkpoint, for the operator to keep outside
+/// the database (`rampart audit anchor`). `None` while the chain is empty.
+pub async fn anchor(ts: &crate::TenantStore) -> Result<Option<Checkpoint>, StoreError> {
+    let keys = ts.data_keys().await?;
+    ts.write(move |tx: &mut Tx| Box::pin(async move { checkpoint(tx, &keys).await }))
+        .await
+}
+
+/// Reads entries for tenant admins (details opened, erased ones marked).
+pub async fn read(ts: &crate::TenantStore, filter: Filter) -> Result<Vec<Shown>, StoreError> {
+    let keys = ts.data_keys().await?;
+    ts.read(move |tx: &mut Tx| Box::pin(async move { list(tx, &keys, &filter).await }))
+        .await
+}
