@@ -22,6 +22,7 @@ backend_tests!(
     concurrent_writers_never_fork_the_chain,
     erasing_a_subject_keeps_the_chain_verifiable,
     the_audit_api_filters_exports_and_is_for_admins_only,
+    sign_ins_tokens_permissions_and_schema_changes_are_recorded,
 );
 
 async fn notes_table(owner: &Client) -> String {
@@ -567,5 +568,131 @@ async fn the_audit_api_filters_exports_and_is_for_admins_only(backend: Backend) 
     assert_eq!(member.get("/api/v1/audit").await.status, 403);
     assert_eq!(member.get("/api/v1/audit/export").await.status, 403);
     assert_eq!(server.client("acme").get("/api/v1/audit").await.status, 401);
+    server.stop().await;
+}
+
+async fn actions(owner: &Client, area: &str) -> Vec<String> {
+    let r = owner
+        .get(&format!("/api/v1/audit?action={area}&limit=500"))
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    r.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+async fn sign_ins_tokens_permissions_and_schema_changes_are_recorded(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let owner = server.owner("acme").await;
+    let anon = server.client("acme");
+    let r = anon
+        .post(
+            "/api/v1/auth/login",
+            json!({"email": "owner@acme.test", "password": "not the password"}),
+        )
+        .await;
+    assert_eq!(r.status, 401);
+    let t = owner
+        .post(
+            "/api/v1/tokens",
+            json!({"name": "ci", "expires_in_days": 1}),
+        )
+        .await;
+    let token_id = t.body["token"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        owner
+            .delete(&format!("/api/v1/tokens/{token_id}"))
+            .await
+            .status,
+        204
+    );
+    let g = owner.post("/api/v1/groups", json!({"name": "Staff"})).await;
+    assert_eq!(g.status, 201, "{g:?}");
+    let table = notes_table(&owner).await;
+    let project = owner.get("/api/v1/projects").await.body[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = owner
+        .post(
+            &format!("/api/v1/projects/{project}/permission-sets"),
+            json!({"name": "Readers", "tables": {table.clone(): {"read": true}}}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{r:?}");
+    let r = owner
+        .post(
+            &format!("/api/v1/tables/{table}/fields"),
+            json!({"name": "extra", "type": "text"}),
+        )
+        .await;
+    assert!(r.status < 300, "{r:?}");
+    let member = server
+        .user(&owner, "acme", "member@acme.test", "member")
+        .await;
+    let r = owner.post("/api/v1/auth/logout", json!({})).await;
+    assert!(r.status < 300, "{r:?}");
+    drop(member);
+
+    let auth = actions(
+        &owner
+            .login("owner@acme.test", rampart_tests::PASSWORD)
+            .await,
+        "auth.",
+    )
+    .await;
+    for want in ["auth.failure", "auth.session_start", "auth.session_end"] {
+        assert!(
+            auth.iter().any(|a| a == want),
+            "{want} missing from {auth:?}"
+        );
+    }
+    let owner = owner
+        .login("owner@acme.test", rampart_tests::PASSWORD)
+        .await;
+    let tokens = actions(&owner, "token.").await;
+    assert_eq!(tokens, ["token.revoke", "token.create"]);
+    assert!(
+        actions(&owner, "group.")
+            .await
+            .contains(&"group.create".to_owned())
+    );
+    assert!(
+        actions(&owner, "permission_set.")
+            .await
+            .contains(&"permission_set.create".to_owned())
+    );
+    let schema = actions(&owner, "schema.").await;
+    assert!(
+        schema.contains(&"schema.table_create".to_owned()),
+        "{schema:?}"
+    );
+    assert!(
+        schema.contains(&"schema.field_add".to_owned()),
+        "{schema:?}"
+    );
+    let users = actions(&owner, "user.").await;
+    assert!(users.contains(&"user.create".to_owned()), "{users:?}");
+    let projects = actions(&owner, "project.").await;
+    assert!(
+        projects.contains(&"project.create".to_owned()),
+        "{projects:?}"
+    );
+
+    // The failed sign-in is attributed to nobody, from the client's address.
+    let failure = owner.get("/api/v1/audit?action=auth.failure").await;
+    let first = &failure.body["items"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(first["actor"], "anonymous");
+    assert_eq!(first["client_ip"], "127.0.0.1");
+    let (_, ts) = server.tenant("acme").await;
+    assert_eq!(verify(&ts, None).await.problem, None);
     server.stop().await;
 }

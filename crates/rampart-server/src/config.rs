@@ -45,6 +45,28 @@ pub struct Config {
     pub tls: Option<crate::tls::TlsConfig>,
     /// Where the key-encryption keys come from.
     pub keys: crate::kek_source::KeysConfig,
+    pub audit: AuditConfig,
+}
+
+/// `[audit]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// The longest a chain head stays unsigned (checkpoints are also written every 256
+    /// entries).
+    pub checkpoint_interval_secs: u64,
+    /// Benchmarks only: write changes without their audit entries, to measure what the chain
+    /// costs. Never set this on an instance that holds real data.
+    pub benchmark_only_disable: bool,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self {
+            checkpoint_interval_secs: 60,
+            benchmark_only_disable: false,
+        }
+    }
 }
 
 #[derive(Clone, Deserialize)]
@@ -236,6 +258,7 @@ impl Default for Config {
             rate_limits: RateLimitsConfig::default(),
             tls: None,
             keys: crate::kek_source::KeysConfig::default(),
+            audit: AuditConfig::default(),
         }
     }
 }
@@ -329,6 +352,7 @@ impl fmt::Debug for Config {
             .field("rate_limits", &self.rate_limits)
             .field("tls", &self.tls)
             .field("keys", &self.keys)
+            .field("audit", &self.audit)
             .finish()
     }
 }

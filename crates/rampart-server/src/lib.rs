@@ -130,6 +130,14 @@ pub enum StartError {
 
 /// Builds the shared state.
 pub async fn app_state(config: Arc<Config>, store: Store) -> Result<AppState, StartError> {
+    if config.audit.benchmark_only_disable {
+        tracing::warn!(
+            target: "rampart::security",
+            event = "audit_disabled",
+            "audit.benchmark_only_disable is set: changes are NOT recorded in the audit chain"
+        );
+        store.disable_audit_for_benchmarks();
+    }
     let hasher =
         PasswordHasher::new(config.auth.hash_concurrency).map_err(|_| StartError::Hasher)?;
     let cursor_key = store.instance_secret("cursor_hmac").await?;

@@ -62,6 +62,7 @@ pub async fn replace_seed(
 
 /// Starts (or restarts) an enrolment with a new seed, not enabled until confirmed.
 pub async fn begin_totp(tx: &mut Tx, user: UserId, sealed_seed: Vec<u8>) -> Result<(), StoreError> {
+    crate::audit::note(tx, "factor.totp_begin", Some(user.0), None).await?;
     crate::epoch::bump(tx).await?;
     let mut q = tx.sql();
     q.push("DELETE FROM user_totp WHERE user_id = ")
@@ -103,10 +104,23 @@ pub async fn use_totp_step(
     if changed && enable {
         crate::epoch::bump(tx).await?;
     }
+    let action = if enable {
+        "factor.totp_enable"
+    } else {
+        "auth.totp_code"
+    };
+    crate::audit::note(
+        tx,
+        action,
+        Some(user.0),
+        Some(serde_json::json!({"accepted": changed})),
+    )
+    .await?;
     Ok(changed)
 }
 
 pub async fn remove_totp(tx: &mut Tx, user: UserId) -> Result<(), StoreError> {
+    crate::audit::note(tx, "factor.totp_remove", Some(user.0), None).await?;
     crate::epoch::bump(tx).await?;
     let mut q = tx.sql();
     q.push("DELETE FROM user_totp WHERE user_id = ")
@@ -133,6 +147,7 @@ pub async fn replace_recovery_codes(
     user: UserId,
     hashes: Vec<[u8; 32]>,
 ) -> Result<(), StoreError> {
+    crate::audit::note(tx, "factor.recovery_codes_issued", Some(user.0), None).await?;
     let mut q = tx.sql();
     q.push("DELETE FROM recovery_codes WHERE user_id = ")
         .param(Param::Uuid(user.0));
@@ -161,7 +176,15 @@ pub async fn use_recovery_code(
         .push(" AND code_hash = ")
         .param(Param::Bytes(hash.to_vec()))
         .push(" AND used_at IS NULL");
-    Ok(tx.execute(q).await? == 1)
+    let used = tx.execute(q).await? == 1;
+    crate::audit::note(
+        tx,
+        "auth.recovery_code",
+        Some(user.0),
+        Some(serde_json::json!({"accepted": used})),
+    )
+    .await?;
+    Ok(used)
 }
 
 pub async fn unused_recovery_codes(tx: &mut Tx, user: UserId) -> Result<i64, StoreError> {

@@ -35,6 +35,13 @@ fn taken(e: StoreError) -> StoreError {
 }
 
 pub async fn create_group(tx: &mut Tx, name: String) -> Result<Group, StoreError> {
+    crate::audit::note(
+        tx,
+        "group.create",
+        None,
+        Some(serde_json::json!({"name": name})),
+    )
+    .await?;
     let g = Group {
         id: Uuid::now_v7(),
         name,
@@ -71,6 +78,13 @@ pub async fn group(tx: &mut Tx, id: GroupId) -> Result<Option<Group>, StoreError
 }
 
 pub async fn rename_group(tx: &mut Tx, id: GroupId, name: String) -> Result<Group, StoreError> {
+    crate::audit::note(
+        tx,
+        "group.rename",
+        None,
+        Some(serde_json::json!({"group": id, "name": name})),
+    )
+    .await?;
     crate::epoch::bump(tx).await?;
     let mut q = tx.sql();
     q.push("UPDATE groups SET name = ")
@@ -86,6 +100,13 @@ pub async fn rename_group(tx: &mut Tx, id: GroupId, name: String) -> Result<Grou
 }
 
 pub async fn delete_group(tx: &mut Tx, id: GroupId) -> Result<(), StoreError> {
+    crate::audit::note(
+        tx,
+        "group.delete",
+        None,
+        Some(serde_json::json!({"group": id})),
+    )
+    .await?;
     crate::epoch::bump(tx).await?;
     let mut q = tx.sql();
     q.push("DELETE FROM groups WHERE id = ")
@@ -97,6 +118,13 @@ pub async fn delete_group(tx: &mut Tx, id: GroupId) -> Result<(), StoreError> {
 }
 
 pub async fn add_member(tx: &mut Tx, id: GroupId, user: UserId) -> Result<(), StoreError> {
+    crate::audit::note(
+        tx,
+        "group.add_member",
+        Some(user.0),
+        Some(serde_json::json!({"group": id})),
+    )
+    .await?;
     crate::epoch::bump(tx).await?;
     let mut q = tx.sql();
     q.push("INSERT INTO group_members (group_id, user_id) VALUES (")
@@ -107,6 +135,13 @@ pub async fn add_member(tx: &mut Tx, id: GroupId, user: UserId) -> Result<(), St
 }
 
 pub async fn remove_member(tx: &mut Tx, id: GroupId, user: UserId) -> Result<(), StoreError> {
+    crate::audit::note(
+        tx,
+        "group.remove_member",
+        Some(user.0),
+        Some(serde_json::json!({"group": id})),
+    )
+    .await?;
     crate::epoch::bump(tx).await?;
     let mut q = tx.sql();
     q.push("DELETE FROM group_members WHERE group_id = ")

@@ -87,7 +87,16 @@ pub async fn insert_user(tx: &mut Tx, new: NewUser) -> Result<User, StoreError> 
     ])
     .push(")");
     match tx.execute(q).await {
-        Ok(_) => Ok(user),
+        Ok(_) => {
+            crate::audit::note(
+                tx,
+                "user.create",
+                Some(user.id.0),
+                Some(serde_json::json!({"email": user.email, "role": user.role.as_str()})),
+            )
+            .await?;
+            Ok(user)
+        }
         Err(e) if crate::db::unique_violation(&e).is_some() => {
             Err(StoreError::NameTaken { what: "email" })
         }
@@ -97,6 +106,13 @@ pub async fn insert_user(tx: &mut Tx, new: NewUser) -> Result<User, StoreError> 
 
 /// Moves a user to a new email address (already proved by the caller).
 pub async fn set_email(tx: &mut Tx, id: UserId, email: &str) -> Result<(), StoreError> {
+    crate::audit::note(
+        tx,
+        "user.email_change",
+        Some(id.0),
+        Some(serde_json::json!({"email": email})),
+    )
+    .await?;
     let mut q = tx.sql();
     q.push("UPDATE users SET email = ")
         .param(Param::Text(email.trim().to_owned()))
@@ -193,6 +209,7 @@ pub async fn update_user(
     disabled: Option<bool>,
     display_name: Option<String>,
 ) -> Result<User, StoreError> {
+    crate::audit::note(tx, "user.update", Some(id.0), Some(serde_json::json!({"role": role.map(|r| r.as_str()), "disabled": disabled, "display_name": display_name}))).await?;
     crate::epoch::bump(tx).await?;
     let mut q = tx.sql();
     q.push("UPDATE users SET updated_at = ")
@@ -239,6 +256,13 @@ pub async fn insert_session(
     ip: Option<String>,
     user_agent: Option<String>,
 ) -> Result<Uuid, StoreError> {
+    crate::audit::note(
+        tx,
+        "auth.session_start",
+        Some(user.0),
+        Some(serde_json::json!({"user_agent": user_agent})),
+    )
+    .await?;
     let now = crate::now();
     let public_id = Uuid::now_v7();
     let mut q = tx.sql();
@@ -307,6 +331,13 @@ pub async fn delete_session_by_public_id(
     user: UserId,
     id: Uuid,
 ) -> Result<(), StoreError> {
+    crate::audit::note(
+        tx,
+        "auth.session_revoke",
+        Some(user.0),
+        Some(serde_json::json!({"session": id})),
+    )
+    .await?;
     let mut q = tx.sql();
     q.push("DELETE FROM sessions WHERE public_id = ")
         .param(Param::Uuid(id))
@@ -324,6 +355,7 @@ pub async fn delete_other_sessions(
     user: UserId,
     keep: [u8; 32],
 ) -> Result<u64, StoreError> {
+    crate::audit::note(tx, "auth.sessions_revoke_others", Some(user.0), None).await?;
     let mut q = tx.sql();
     q.push("DELETE FROM sessions WHERE user_id = ")
         .param(Param::Uuid(user.0))
@@ -334,6 +366,7 @@ pub async fn delete_other_sessions(
 
 /// Marks a session as freshly authenticated (for sensitive actions).
 pub async fn reauthenticate_session(tx: &mut Tx, id_hash: [u8; 32]) -> Result<(), StoreError> {
+    crate::audit::note(tx, "auth.reauthenticate", None, None).await?;
     let mut q = tx.sql();
     q.push("UPDATE sessions SET authenticated_at = ")
         .param(Param::Timestamp(crate::now()))
@@ -345,6 +378,7 @@ pub async fn reauthenticate_session(tx: &mut Tx, id_hash: [u8; 32]) -> Result<()
 
 /// Replaces a user's password hash.
 pub async fn set_password_hash(tx: &mut Tx, user: UserId, hash: String) -> Result<(), StoreError> {
+    crate::audit::note(tx, "auth.password_set", Some(user.0), None).await?;
     let mut q = tx.sql();
     q.push("UPDATE users SET password_hash = ")
         .param(Param::Text(hash))
@@ -388,6 +422,7 @@ pub async fn touch_session(tx: &mut Tx, id_hash: [u8; 32]) -> Result<(), StoreEr
 }
 
 pub async fn delete_session(tx: &mut Tx, id_hash: [u8; 32]) -> Result<(), StoreError> {
+    crate::audit::note(tx, "auth.session_end", None, None).await?;
     let mut q = tx.sql();
     q.push("DELETE FROM sessions WHERE id_hash = ")
         .param(Param::Bytes(id_hash.to_vec()));
@@ -396,6 +431,7 @@ pub async fn delete_session(tx: &mut Tx, id_hash: [u8; 32]) -> Result<(), StoreE
 }
 
 pub async fn delete_sessions_of(tx: &mut Tx, user: UserId) -> Result<(), StoreError> {
+    crate::audit::note(tx, "auth.sessions_revoke_all", Some(user.0), None).await?;
     let mut q = tx.sql();
     q.push("DELETE FROM sessions WHERE user_id = ")
         .param(Param::Uuid(user.0));
@@ -433,7 +469,15 @@ pub async fn consume_setup_token(tx: &mut Tx, token_hash: [u8; 32]) -> Result<bo
         .param(Param::Bytes(token_hash.to_vec()))
         .push(" AND expires_at > ")
         .param(Param::Timestamp(crate::now()));
-    Ok(tx.execute(q).await? == 1)
+    let used = tx.execute(q).await? == 1;
+    crate::audit::note(
+        tx,
+        "tenant.setup_token_used",
+        None,
+        Some(serde_json::json!({"accepted": used})),
+    )
+    .await?;
+    Ok(used)
 }
 
 // ---- user attributes ------------------------------------------------------------------------
@@ -462,6 +506,13 @@ pub async fn attribute_defs(tx: &mut Tx) -> Result<Vec<AttributeDef>, StoreError
 
 /// Replaces the tenant's attribute definitions.
 pub async fn set_attribute_defs(tx: &mut Tx, defs: &[AttributeDef]) -> Result<(), StoreError> {
+    crate::audit::note(
+        tx,
+        "user_attribute.define",
+        None,
+        Some(serde_json::json!({"names": defs.iter().map(|d| d.name.clone()).collect::<Vec<_>>()})),
+    )
+    .await?;
     crate::epoch::bump(tx).await?;
     let mut q = tx.sql();
     q.push("DELETE FROM user_attributes");
@@ -500,6 +551,13 @@ pub async fn set_user_attributes(
     user: UserId,
     attributes: serde_json::Map<String, serde_json::Value>,
 ) -> Result<(), StoreError> {
+    crate::audit::note(
+        tx,
+        "user.attributes",
+        Some(user.0),
+        Some(serde_json::Value::Object(attributes.clone())),
+    )
+    .await?;
     crate::epoch::bump(tx).await?;
     let mut q = tx.sql();
     q.push("UPDATE users SET attributes = ")

@@ -52,6 +52,13 @@ pub async fn insert(
     name: String,
     credential: String,
 ) -> Result<StoredPasskey, StoreError> {
+    crate::audit::note(
+        tx,
+        "factor.passkey_add",
+        Some(user.0),
+        Some(serde_json::json!({"name": name})),
+    )
+    .await?;
     crate::epoch::bump(tx).await?;
     let passkey = StoredPasskey {
         id: Uuid::new_v4(),
@@ -129,6 +136,13 @@ pub async fn record_use(tx: &mut Tx, id: Uuid, credential: String) -> Result<(),
 
 /// Renames one of a user's passkeys; `NotFound` if it is not theirs.
 pub async fn rename(tx: &mut Tx, user: UserId, id: Uuid, name: String) -> Result<(), StoreError> {
+    crate::audit::note(
+        tx,
+        "factor.passkey_rename",
+        Some(user.0),
+        Some(serde_json::json!({"passkey": id, "name": name})),
+    )
+    .await?;
     let mut q = tx.sql();
     q.push("UPDATE passkeys SET name = ")
         .param(Param::Text(name))
@@ -144,6 +158,13 @@ pub async fn rename(tx: &mut Tx, user: UserId, id: Uuid, name: String) -> Result
 
 /// Removes one of a user's passkeys; `NotFound` if it is not theirs.
 pub async fn delete(tx: &mut Tx, user: UserId, id: Uuid) -> Result<(), StoreError> {
+    crate::audit::note(
+        tx,
+        "factor.passkey_remove",
+        Some(user.0),
+        Some(serde_json::json!({"passkey": id})),
+    )
+    .await?;
     crate::epoch::bump(tx).await?;
     let mut q = tx.sql();
     q.push("DELETE FROM passkeys WHERE id = ")
@@ -158,6 +179,7 @@ pub async fn delete(tx: &mut Tx, user: UserId, id: Uuid) -> Result<(), StoreErro
 
 /// Removes every passkey of a user (break-glass reset of second factors).
 pub async fn delete_all_of(tx: &mut Tx, user: UserId) -> Result<(), StoreError> {
+    crate::audit::note(tx, "factor.passkeys_remove_all", Some(user.0), None).await?;
     crate::epoch::bump(tx).await?;
     let mut q = tx.sql();
     q.push("DELETE FROM passkeys WHERE user_id = ")

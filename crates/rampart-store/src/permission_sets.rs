@@ -54,6 +54,13 @@ pub async fn create(
     name: String,
     definition: serde_json::Value,
 ) -> Result<PermissionSet, StoreError> {
+    crate::audit::note(
+        tx,
+        "permission_set.create",
+        None,
+        Some(serde_json::json!({"project": project, "name": name, "definition": definition})),
+    )
+    .await?;
     crate::epoch::bump(tx).await?;
     let now = crate::now();
     let set = PermissionSet {
@@ -90,6 +97,13 @@ pub async fn update(
     name: String,
     definition: serde_json::Value,
 ) -> Result<PermissionSet, StoreError> {
+    crate::audit::note(
+        tx,
+        "permission_set.update",
+        None,
+        Some(serde_json::json!({"set": id, "name": name, "definition": definition})),
+    )
+    .await?;
     crate::epoch::bump(tx).await?;
     let mut q = tx.sql();
     q.push("UPDATE permission_sets SET name = ")
@@ -121,6 +135,13 @@ pub async fn get(tx: &mut Tx, id: SetId) -> Result<Option<PermissionSet>, StoreE
 }
 
 pub async fn delete(tx: &mut Tx, id: SetId) -> Result<(), StoreError> {
+    crate::audit::note(
+        tx,
+        "permission_set.delete",
+        None,
+        Some(serde_json::json!({"set": id})),
+    )
+    .await?;
     crate::epoch::bump(tx).await?;
     let mut q = tx.sql();
     q.push("DELETE FROM permission_sets WHERE id = ")
@@ -175,6 +196,13 @@ pub async fn projects_with_sets(tx: &mut Tx, user: UserId) -> Result<Vec<Project
 }
 
 pub async fn assign_user(tx: &mut Tx, set: SetId, user: UserId) -> Result<(), StoreError> {
+    crate::audit::note(
+        tx,
+        "permission_set.assign_user",
+        Some(user.0),
+        Some(serde_json::json!({"set": set})),
+    )
+    .await?;
     crate::epoch::bump(tx).await?;
     let mut q = tx.sql();
     q.push("INSERT INTO permission_set_users (set_id, user_id) VALUES (")
@@ -185,6 +213,13 @@ pub async fn assign_user(tx: &mut Tx, set: SetId, user: UserId) -> Result<(), St
 }
 
 pub async fn unassign_user(tx: &mut Tx, set: SetId, user: UserId) -> Result<(), StoreError> {
+    crate::audit::note(
+        tx,
+        "permission_set.unassign_user",
+        Some(user.0),
+        Some(serde_json::json!({"set": set})),
+    )
+    .await?;
     crate::epoch::bump(tx).await?;
     let mut q = tx.sql();
     q.push("DELETE FROM permission_set_users WHERE set_id = ")
@@ -198,6 +233,13 @@ pub async fn unassign_user(tx: &mut Tx, set: SetId, user: UserId) -> Result<(), 
 }
 
 pub async fn assign_group(tx: &mut Tx, set: SetId, group: GroupId) -> Result<(), StoreError> {
+    crate::audit::note(
+        tx,
+        "permission_set.assign_group",
+        None,
+        Some(serde_json::json!({"set": set, "group": group})),
+    )
+    .await?;
     crate::epoch::bump(tx).await?;
     let mut q = tx.sql();
     q.push("INSERT INTO permission_set_groups (set_id, group_id) VALUES (")
@@ -208,6 +250,13 @@ pub async fn assign_group(tx: &mut Tx, set: SetId, group: GroupId) -> Result<(),
 }
 
 pub async fn unassign_group(tx: &mut Tx, set: SetId, group: GroupId) -> Result<(), StoreError> {
+    crate::audit::note(
+        tx,
+        "permission_set.unassign_group",
+        None,
+        Some(serde_json::json!({"set": set, "group": group})),
+    )
+    .await?;
     crate::epoch::bump(tx).await?;
     let mut q = tx.sql();
     q.push("DELETE FROM permission_set_groups WHERE set_id = ")

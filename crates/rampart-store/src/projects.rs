@@ -45,6 +45,13 @@ pub async fn create_project(
     name: String,
     creator: UserId,
 ) -> Result<Project, StoreError> {
+    crate::audit::note(
+        tx,
+        "project.create",
+        Some(creator.0),
+        Some(serde_json::json!({"name": name})),
+    )
+    .await?;
     crate::epoch::bump(tx).await?;
     let project = Project {
         id: ProjectId::generate(),
@@ -112,6 +119,13 @@ pub async fn rename_project(
     id: ProjectId,
     name: String,
 ) -> Result<Project, StoreError> {
+    crate::audit::note(
+        tx,
+        "project.rename",
+        None,
+        Some(serde_json::json!({"project": id, "name": name})),
+    )
+    .await?;
     let mut q = tx.sql();
     q.push("UPDATE projects SET name = ")
         .param(Param::Text(name.clone()))
@@ -135,6 +149,13 @@ pub async fn set_require_second_factor(
     id: ProjectId,
     require: bool,
 ) -> Result<(), StoreError> {
+    crate::audit::note(
+        tx,
+        "project.require_second_factor",
+        None,
+        Some(serde_json::json!({"project": id, "require": require})),
+    )
+    .await?;
     crate::epoch::bump(tx).await?;
     let mut q = tx.sql();
     q.push("UPDATE projects SET require_second_factor = ")
@@ -172,6 +193,13 @@ pub async fn set_member(
     user: UserId,
     role: ProjectRole,
 ) -> Result<(), StoreError> {
+    crate::audit::note(
+        tx,
+        "project.set_member",
+        Some(user.0),
+        Some(serde_json::json!({"project": project, "role": role.as_str()})),
+    )
+    .await?;
     crate::epoch::bump(tx).await?;
     let mut q = tx.sql();
     q.push("INSERT INTO project_members (project_id, user_id, role) VALUES (")
@@ -190,6 +218,13 @@ pub async fn remove_member(
     project: ProjectId,
     user: UserId,
 ) -> Result<(), StoreError> {
+    crate::audit::note(
+        tx,
+        "project.remove_member",
+        Some(user.0),
+        Some(serde_json::json!({"project": project})),
+    )
+    .await?;
     crate::epoch::bump(tx).await?;
     let mut q = tx.sql();
     q.push("DELETE FROM project_members WHERE project_id = ")
@@ -234,6 +269,13 @@ pub async fn list_members(tx: &mut Tx, project: ProjectId) -> Result<Vec<Member>
 
 /// Deletes a project; its tables must have been dropped first (see `schema::drop_table`).
 pub async fn delete_project_row(tx: &mut Tx, id: ProjectId) -> Result<(), StoreError> {
+    crate::audit::note(
+        tx,
+        "project.delete",
+        None,
+        Some(serde_json::json!({"project": id})),
+    )
+    .await?;
     crate::epoch::bump(tx).await?;
     let mut q = tx.sql();
     q.push("DELETE FROM projects WHERE id = ")

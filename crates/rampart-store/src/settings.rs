@@ -36,6 +36,13 @@ pub async fn flag(tx: &mut Tx, name: &str) -> Result<bool, StoreError> {
 }
 
 pub async fn set(tx: &mut Tx, name: &str, value: &serde_json::Value) -> Result<(), StoreError> {
+    crate::audit::note(
+        tx,
+        "settings.change",
+        None,
+        Some(serde_json::json!({"name": name, "value": value})),
+    )
+    .await?;
     crate::epoch::bump(tx).await?;
     let mut q = tx.sql();
     q.push("INSERT INTO tenant_settings (name, value) VALUES (")

@@ -59,6 +59,14 @@ pub async fn record_failure(tx: &mut Tx, key: &str) -> Result<i64, StoreError> {
         .param(Param::Timestamp(stale))
         .push(" THEN 1 ELSE login_throttle.failures + 1 END, updated_at = excluded.updated_at RETURNING failures");
     let failures = tx.fetch_one(q).await?.i64(0)?;
+    let (counter, who) = key.split_once(':').unwrap_or((key, ""));
+    crate::audit::note(
+        tx,
+        "auth.failure",
+        who.parse::<uuid::Uuid>().ok(),
+        Some(serde_json::json!({"counter": counter, "failures": failures})),
+    )
+    .await?;
     if let Some(wait) = backoff(failures) {
         let mut q = tx.sql();
         q.push("UPDATE login_throttle SET blocked_until = ")

@@ -68,6 +68,13 @@ pub async fn insert(
     token_hash: [u8; 32],
     expires_at: DateTime<Utc>,
 ) -> Result<ApiToken, StoreError> {
+    crate::audit::note(
+        tx,
+        "token.create",
+        Some(user.0),
+        Some(serde_json::json!({"name": name, "expires_at": expires_at})),
+    )
+    .await?;
     let token = ApiToken {
         id: TokenId::generate(),
         user_id: user,
@@ -176,11 +183,28 @@ pub async fn mark_rotated(
         .push(" END WHERE id = ")
         .param(Param::Uuid(id.0))
         .push(" AND rotated_at IS NULL");
-    Ok(tx.execute(q).await? == 1)
+    let rotated = tx.execute(q).await? == 1;
+    if rotated {
+        crate::audit::note(
+            tx,
+            "token.rotate",
+            None,
+            Some(serde_json::json!({"token": id, "old_expires_at": until})),
+        )
+        .await?;
+    }
+    Ok(rotated)
 }
 
 /// Deletes one of a user's tokens; `NotFound` if it is not theirs.
 pub async fn delete(tx: &mut Tx, user: UserId, id: TokenId) -> Result<(), StoreError> {
+    crate::audit::note(
+        tx,
+        "token.revoke",
+        Some(user.0),
+        Some(serde_json::json!({"token": id})),
+    )
+    .await?;
     let mut q = tx.sql();
     q.push("DELETE FROM api_tokens WHERE id = ")
         .param(Param::Uuid(id.0))
@@ -194,6 +218,7 @@ pub async fn delete(tx: &mut Tx, user: UserId, id: TokenId) -> Result<(), StoreE
 
 /// Deletes every token of a user (disabling or deleting them).
 pub async fn delete_all_of(tx: &mut Tx, user: UserId) -> Result<u64, StoreError> {
+    crate::audit::note(tx, "token.revoke_all", Some(user.0), None).await?;
     let mut q = tx.sql();
     q.push("DELETE FROM api_tokens WHERE user_id = ")
         .param(Param::Uuid(user.0));

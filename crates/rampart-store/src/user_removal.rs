@@ -26,6 +26,13 @@ pub async fn delete_user(
     user: UserId,
     successor: UserId,
 ) -> Result<Reassigned, StoreError> {
+    crate::audit::note(
+        tx,
+        "user.delete",
+        Some(user.0),
+        Some(serde_json::json!({"successor": successor})),
+    )
+    .await?;
     crate::epoch::bump(tx).await?;
     let mut moved = Reassigned::default();
     let mut q = tx.sql();

@@ -30,6 +30,7 @@ const ENV_KEYS: &[&str] = &[
     "rate_limits",
     "tls",
     "keys",
+    "audit",
 ];
 
 fn environment() -> HashMap<String, String> {

@@ -835,3 +835,73 @@ fn keys_rotate_under_a_new_kek_while_the_server_runs() {
         .unwrap();
     assert_eq!(r.status(), 200);
 }
+
+#[test]
+fn audit_verify_reports_tampering_and_an_anchor_catches_a_cut() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve(dir.path());
+    let token = owner_token(&server);
+    let c = http();
+    let p: serde_json::Value = c
+        .post(format!("{}/api/v1/projects", server.public))
+        .bearer_auth(&token)
+        .json(&json!({"name": "P"}))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert!(p["id"].is_string(), "{p}");
+    let (ok, out, err) = run(dir.path(), &["audit", "verify", "default"], &[]);
+    assert!(ok, "{err}");
+    assert!(out.contains("OK"), "{out}");
+    let (ok, anchor, err) = run(dir.path(), &["audit", "anchor", "default"], &[]);
+    assert!(ok, "{err}");
+    let anchor_file = dir.path().join("anchor.json");
+    std::fs::write(&anchor_file, &anchor).unwrap();
+    drop(server);
+
+    // Someone with access to the database file edits entry 2.
+    let db = std::fs::read_dir(dir.path().join("data/tenants"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "db"))
+        .unwrap();
+    let sql = |statement: &'static str| {
+        let url = format!("sqlite://{}", db.display());
+        tokio::runtime::Runtime::new()
+            .unwrap()
+            .block_on(async move {
+                use sqlx::Connection;
+                let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+                sqlx::query(statement).execute(&mut conn).await.unwrap();
+                conn.close().await.unwrap();
+            });
+    };
+    sql("UPDATE audit_log SET actor = 'operator' WHERE seq = 2");
+    let (ok, out, _) = run(dir.path(), &["audit", "verify", "default"], &[]);
+    assert!(!ok, "a tampered chain fails the command");
+    assert!(out.contains("TAMPERED: entry 2 was edited"), "{out}");
+
+    // Someone cuts the last entries and tidies up after themselves; only the anchor tells.
+    sql("UPDATE audit_log SET actor = (SELECT actor FROM audit_log WHERE seq = 1) WHERE seq = 2");
+    let (ok, out, _) = run(dir.path(), &["audit", "verify", "default"], &[]);
+    assert!(ok, "restored: {out}");
+    sql("DELETE FROM audit_log WHERE seq > 3");
+    sql("DELETE FROM audit_checkpoints");
+    sql("UPDATE audit_head SET seq = 3, hash = (SELECT hash FROM audit_log WHERE seq = 3)");
+    let (ok, out, _) = run(dir.path(), &["audit", "verify", "default"], &[]);
+    assert!(ok, "a clean cut is invisible from inside: {out}");
+    let (ok, out, _) = run(
+        dir.path(),
+        &[
+            "audit",
+            "verify",
+            "default",
+            "--anchor",
+            anchor_file.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(!ok);
+    assert!(out.contains("entries after 3 were cut off"), "{out}");
+}

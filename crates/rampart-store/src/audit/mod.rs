@@ -70,3 +70,17 @@ pub async fn read(ts: &crate::TenantStore, filter: Filter) -> Result<Vec<Shown>,
     ts.read(move |tx: &mut Tx| Box::pin(async move { list(tx, &keys, &filter).await }))
         .await
 }
+
+/// Shorthand for the store's own operations: an action about `subject` with an optional
+/// detail (sealed with the subject's key, or the tenant's when there is no subject).
+pub(crate) async fn note(
+    tx: &mut Tx,
+    action: &'static str,
+    subject: Option<uuid::Uuid>,
+    detail: Option<serde_json::Value>,
+) -> Result<(), StoreError> {
+    let mut event = Event::new(action);
+    event.subject = subject;
+    event.detail = detail;
+    record(tx, event).await.map(|_| ())
+}

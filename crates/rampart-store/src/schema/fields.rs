@@ -150,6 +150,13 @@ pub async fn add_field(
     table: &TableDef,
     new: NewField,
 ) -> Result<TableDef, StoreError> {
+    crate::audit::note(
+        tx,
+        "schema.field_add",
+        None,
+        Some(serde_json::json!({"table": table.id, "name": new.name})),
+    )
+    .await?;
     crate::epoch::bump(tx).await?;
     if table.name_taken(&new.name, None) {
         return Err(StoreError::NameTaken { what: "field name" });
@@ -349,6 +356,13 @@ pub async fn change_field(
     field_id: FieldId,
     change: FieldChange,
 ) -> Result<TableDef, StoreError> {
+    crate::audit::note(
+        tx,
+        "schema.field_change",
+        None,
+        Some(serde_json::json!({"table": table.id, "field": field_id})),
+    )
+    .await?;
     crate::epoch::bump(tx).await?;
     let old = table.field(field_id).ok_or(StoreError::NotFound)?.clone();
     let mut new = old.clone();
@@ -582,6 +596,13 @@ pub async fn delete_field(
     table: &TableDef,
     field_id: FieldId,
 ) -> Result<TableDef, StoreError> {
+    crate::audit::note(
+        tx,
+        "schema.field_delete",
+        None,
+        Some(serde_json::json!({"table": table.id, "field": field_id})),
+    )
+    .await?;
     crate::epoch::bump(tx).await?;
     let field = table.field(field_id).ok_or(StoreError::NotFound)?.clone();
     if field.field_type.kind() == FieldKind::Link {

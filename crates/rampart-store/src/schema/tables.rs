@@ -16,6 +16,7 @@ pub async fn create_table(
     name: String,
     fields: Vec<NewField>,
 ) -> Result<TableDef, StoreError> {
+    crate::audit::note(tx, "schema.table_create", None, Some(serde_json::json!({"project": project, "name": name, "fields": fields.iter().map(|f| f.name.clone()).collect::<Vec<_>>()}))).await?;
     crate::epoch::bump(tx).await?;
     let id = TableId::generate();
     let storage = next_storage(tx, "t").await?;
@@ -91,6 +92,13 @@ pub async fn rename_table(
     table: &TableDef,
     name: String,
 ) -> Result<TableDef, StoreError> {
+    crate::audit::note(
+        tx,
+        "schema.table_rename",
+        None,
+        Some(serde_json::json!({"table": table.id, "name": name})),
+    )
+    .await?;
     crate::epoch::bump(tx).await?;
     let mut q = tx.sql();
     q.push("UPDATE data_tables SET name = ")
@@ -138,6 +146,13 @@ pub async fn incoming_links(
 
 /// Drops a table and its data. Refused while other tables link to it.
 pub async fn drop_table(tx: &mut Tx, table: &TableDef) -> Result<(), StoreError> {
+    crate::audit::note(
+        tx,
+        "schema.table_delete",
+        None,
+        Some(serde_json::json!({"table": table.id, "name": table.name})),
+    )
+    .await?;
     crate::epoch::bump(tx).await?;
     let foreign: Vec<String> = incoming_links(tx, table.id)
         .await?
