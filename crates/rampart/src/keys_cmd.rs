@@ -5,7 +5,8 @@ use std::process::ExitCode;
 
 use rampart_crypto::keyring::{Kek, Key};
 use rampart_server::Config;
-use rampart_store::{Store, TenantStatus};
+use rampart_store::audit;
+use rampart_store::{Store, TenantStatus, Tx};
 
 use crate::cli::KeysCommand;
 use crate::serve::{init_logging, open_store};
@@ -23,7 +24,8 @@ pub fn generate_kek() -> ExitCode {
 pub async fn run(config: Config, command: KeysCommand) -> Result<(), String> {
     init_logging(&config)?;
     let store = open_store(&config).await?;
-    let result = run_with(&store, command).await;
+    let operator = audit::AuditContext::new(None, None, audit::Actor::Operator);
+    let result = audit::scope(operator, run_with(&store, command)).await;
     store.close().await;
     result
 }
@@ -47,6 +49,14 @@ async fn run_with(store: &Store, command: KeysCommand) -> Result<(), String> {
                 kek = %current,
                 rewrapped = done.rewrapped,
             );
+            for t in store.list_tenants().await.map_err(|e| e.to_string())? {
+                if t.status == TenantStatus::Deleting {
+                    continue;
+                }
+                let ts = store.tenant_store(&t).await.map_err(|e| e.to_string())?;
+                let detail = serde_json::json!({"kek": current.0});
+                record(&ts, audit::Event::new("keys.kek_rotate").detail(detail)).await?;
+            }
             println!(
                 "re-wrapped {} data keys under KEK {current}; {} already were",
                 done.rewrapped, done.already_current
@@ -91,6 +101,8 @@ async fn run_with(store: &Store, command: KeysCommand) -> Result<(), String> {
             let resealed = rampart_auth::authn::second_factor::seal_unsealed_seeds(&ts)
                 .await
                 .map_err(|e| e.to_string())?;
+            let detail = serde_json::json!({"version": version, "resealed": resealed});
+            record(&ts, audit::Event::new("keys.dek_rotate").detail(detail)).await?;
             tracing::warn!(
                 target: "rampart::security",
                 event = "dek_resealed",
@@ -147,4 +159,11 @@ async fn status(store: &Store) -> Result<(), String> {
         println!("{stale} data keys are wrapped by an older KEK: run `rampart keys rotate-kek`");
     }
     Ok(())
+}
+
+/// Appends an operator's key event to a tenant's chain.
+async fn record(ts: &rampart_store::TenantStore, event: audit::Event) -> Result<(), String> {
+    ts.write(move |tx: &mut Tx| Box::pin(async move { audit::record(tx, event).await.map(|_| ()) }))
+        .await
+        .map_err(|e| e.to_string())
 }
