@@ -23,6 +23,7 @@ backend_tests!(
     erasing_a_subject_keeps_the_chain_verifiable,
     the_audit_api_filters_exports_and_is_for_admins_only,
     sign_ins_tokens_permissions_and_schema_changes_are_recorded,
+    entries_left_unlinked_by_a_crash_are_linked_later,
 );
 
 async fn notes_table(owner: &Client) -> String {
@@ -224,6 +225,7 @@ async fn an_inserted_entry_is_reported(backend: Backend) {
     // ... and slip in a forged entry that links correctly to entry 2, with a valid hash.
     let mut forged = all[2].clone();
     forged.seq = 3;
+    forged.entry_id = uuid::Uuid::new_v4();
     forged.action = "record.forged".into();
     forged.prev_hash = all[1].hash;
     forged.hash = audit::chain::entry_hash(&forged);
@@ -241,9 +243,10 @@ async fn insert_entry(ts: &TenantStore, e: &audit::Entry) {
     ts.write(move |tx: &mut Tx| {
         Box::pin(async move {
             let mut q = tx.sql();
-            q.push("INSERT INTO audit_log (seq, at, actor, request_id, client_ip, action, target_table, target_record, subject, detail, prev_hash, hash) VALUES (")
+            q.push("INSERT INTO audit_log (seq, entry_id, at, actor, request_id, client_ip, action, target_table, target_record, subject, detail, prev_hash, hash) VALUES (")
                 .param_list([
                     Param::I64(i64::try_from(e.seq).unwrap()),
+                    Param::Uuid(e.entry_id),
                     Param::Timestamp(e.at),
                     Param::Text(e.actor),
                     e.request_id.map_or(Param::Null(rampart_sql::ParamType::Text), Param::Text),
@@ -694,5 +697,50 @@ async fn sign_ins_tokens_permissions_and_schema_changes_are_recorded(backend: Ba
     assert_eq!(first["client_ip"], "127.0.0.1");
     let (_, ts) = server.tenant("acme").await;
     assert_eq!(verify(&ts, None).await.problem, None);
+    server.stop().await;
+}
+
+async fn pending_count(ts: &TenantStore) -> i64 {
+    ts.read(|tx: &mut Tx| {
+        Box::pin(async move {
+            let mut q = tx.sql();
+            q.push("SELECT COUNT(*) FROM audit_pending");
+            tx.fetch_one(q).await?.i64(0)
+        })
+    })
+    .await
+    .unwrap()
+}
+
+async fn entries_left_unlinked_by_a_crash_are_linked_later(backend: Backend) {
+    let (server, owner, ts) = chain_of(backend, 3).await;
+    assert_eq!(
+        pending_count(&ts).await,
+        0,
+        "acknowledged writes are linked"
+    );
+    if ts.dialect() == rampart_sql::Dialect::Sqlite {
+        // SQLite links in the change's own transaction: nothing is ever left pending.
+        server.stop().await;
+        return;
+    }
+    // A process that died between committing a change and linking its entry leaves it
+    // unlinked; the next reader of the trail links it.
+    let before = verify(&ts, None).await.entries;
+    tamper(
+        &ts,
+        "INSERT INTO audit_pending (entry_id, at, actor, action) VALUES (?, ?, 'system', 'record.create')",
+        vec![
+            Param::Uuid(uuid::Uuid::new_v4()),
+            Param::Timestamp(chrono::Utc::now()),
+        ],
+    )
+    .await;
+    assert_eq!(pending_count(&ts).await, 1);
+    let r = owner.get("/api/v1/audit?limit=1").await;
+    assert_eq!(r.body["items"][0]["seq"].as_u64(), Some(before + 1));
+    assert_eq!(pending_count(&ts).await, 0);
+    let report = verify(&ts, None).await;
+    assert_eq!((report.problem, report.entries), (None, before + 1));
     server.stop().await;
 }

@@ -174,11 +174,30 @@ impl TenantStore {
             disabled: self
                 .audit_disabled
                 .load(std::sync::atomic::Ordering::Relaxed),
+            pending: std::sync::atomic::AtomicBool::new(false),
         });
+        let in_tx = Arc::clone(&audit);
         let f = tx_fn(move |tx: &mut Tx| {
-            tx.set_audit(Some(audit));
+            tx.set_audit(Some(in_tx));
             f(tx)
         });
+        let result = self.write_unaudited(f).await;
+        if result.is_ok() && audit.pending.load(std::sync::atomic::Ordering::Relaxed) {
+            // The change is durable with its entry; if linking fails here, any later write,
+            // read of the trail or housekeeping links it.
+            if let Err(e) = crate::audit::link_pending(self).await {
+                tracing::warn!(error = %e, "linking audit entries failed; they stay pending");
+            }
+        }
+        result
+    }
+
+    /// A write whose closure records no audit entries (the chain's own upkeep).
+    pub(crate) async fn write_unaudited<T, E>(&self, f: impl TxFn<T, E>) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
         match &self.db {
             TenantDb::Sqlite(db) => db.write(f).await,
             TenantDb::Pg(db, scope) => db.run(scope, f).await,

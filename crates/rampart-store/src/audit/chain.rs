@@ -1,7 +1,7 @@
 //! The chain itself: the canonical encoding an entry's hash is computed over, appending in
 //! the caller's transaction, and signed checkpoints.
 //!
-//! `hash(n) = SHA-256("rampart/audit/v1" || seq || at || actor || request_id || client_ip ||
+//! `hash(n) = SHA-256("rampart/audit/v1" || seq || entry_id || at || actor || request_id || client_ip ||
 //! action || table || record || subject || detail || hash(n-1))`, every field length-prefixed
 //! (absent fields marked), `hash(0)` = 32 zero bytes. `detail` enters the hash sealed, so
 //! destroying a subject's key leaves the chain verifiable.
@@ -25,6 +25,8 @@ const SIGNING_PURPOSE: &[u8] = b"rampart/audit-checkpoint/v1";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
     pub seq: u64,
+    /// A random id fixed when the entry is written; its detail is sealed to it.
+    pub entry_id: Uuid,
     pub at: DateTime<Utc>,
     pub actor: String,
     pub request_id: Option<String>,
@@ -96,6 +98,7 @@ pub fn entry_hash(e: &Entry) -> [u8; 32] {
     let mut out = Vec::with_capacity(256 + e.detail.as_ref().map_or(0, Vec::len));
     out.extend_from_slice(b"rampart/audit/v1");
     out.extend_from_slice(&e.seq.to_be_bytes());
+    out.extend_from_slice(e.entry_id.as_bytes());
     out.extend_from_slice(&e.at.timestamp_micros().to_be_bytes());
     put_bytes(&mut out, Some(e.actor.as_bytes()));
     put_bytes(&mut out, e.request_id.as_deref().map(str::as_bytes));
@@ -113,8 +116,8 @@ pub fn entry_hash(e: &Entry) -> [u8; 32] {
 }
 
 /// Where an entry's detail belongs: a detail moved to another entry does not open.
-pub fn detail_context(seq: u64) -> Vec<u8> {
-    format!("audit-detail/{seq}").into_bytes()
+pub fn detail_context(entry_id: Uuid) -> Vec<u8> {
+    format!("audit-detail/{entry_id}").into_bytes()
 }
 
 fn hash32(v: Vec<u8>) -> Result<[u8; 32], StoreError> {
@@ -123,7 +126,7 @@ fn hash32(v: Vec<u8>) -> Result<[u8; 32], StoreError> {
 }
 
 pub const ENTRY_COLUMNS: &str = "SELECT seq, at, actor, request_id, client_ip, action, \
-     target_table, target_record, subject, detail, prev_hash, hash FROM audit_log";
+     target_table, target_record, subject, detail, prev_hash, hash, entry_id FROM audit_log";
 
 pub fn entry_from_row(r: &DbRow) -> Result<Entry, StoreError> {
     Ok(Entry {
@@ -139,39 +142,49 @@ pub fn entry_from_row(r: &DbRow) -> Result<Entry, StoreError> {
         detail: r.opt_bytes(9)?,
         prev_hash: hash32(r.bytes(10)?)?,
         hash: hash32(r.bytes(11)?)?,
+        entry_id: r.uuid(12)?,
     })
 }
 
-/// Appends an entry in `tx`: numbered after the head, chained to it, detail sealed. The head
-/// row is locked by the update, so concurrent writers queue instead of forking the chain.
-pub(crate) async fn append(
+/// An entry written but not yet linked: everything but its number and hashes.
+#[derive(Debug, Clone)]
+pub(crate) struct Unlinked {
+    entry_id: Uuid,
+    at: DateTime<Utc>,
+    actor: String,
+    request_id: Option<String>,
+    client_ip: Option<String>,
+    action: String,
+    table: Option<Uuid>,
+    record: Option<Uuid>,
+    subject: Option<Uuid>,
+    detail: Option<Vec<u8>>,
+}
+
+/// Seals the event's detail and fixes who, when and where.
+async fn prepare(
     tx: &mut Tx,
     keys: &TenantKeys,
     who: &Snapshot,
     event: Event,
-) -> Result<u64, StoreError> {
-    let mut q = tx.sql();
-    q.push("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash");
-    let head = tx.fetch_one(q).await?;
-    let seq = u64::try_from(head.i64(0)?).map_err(|_| StoreError::internal("audit seq"))?;
-    let prev_hash = hash32(head.bytes(1)?)?;
+) -> Result<Unlinked, StoreError> {
+    let entry_id = Uuid::new_v4();
     let detail = match &event.detail {
         None => None,
         Some(d) => {
             let plain = serde_json::to_vec(d)
                 .map_err(|e| StoreError::internal(format!("audit detail: {e}")))?;
+            let context = detail_context(entry_id);
             Some(match event.subject {
-                Some(subject) => {
-                    subjects::seal(tx, keys, subject, &detail_context(seq), &plain).await?
-                }
+                Some(subject) => subjects::seal(tx, keys, subject, &context, &plain).await?,
                 None => keys
-                    .seal(&detail_context(seq), &plain)
+                    .seal(&context, &plain)
                     .map_err(|e| StoreError::Keys(e.to_string()))?,
             })
         }
     };
-    let mut entry = Entry {
-        seq,
+    Ok(Unlinked {
+        entry_id,
         at: crate::now(),
         actor: who.actor.as_text(),
         request_id: who.request_id.clone(),
@@ -181,48 +194,180 @@ pub(crate) async fn append(
         record: event.record,
         subject: event.subject,
         detail,
-        prev_hash,
-        hash: [0; 32],
-    };
-    entry.hash = entry_hash(&entry);
-    let seq_param = i64::try_from(seq).map_err(|_| StoreError::internal("audit seq"))?;
-    let opt_uuid =
-        |u: Option<Uuid>| u.map_or(Param::Null(rampart_sql::ParamType::Uuid), Param::Uuid);
-    let opt_text =
-        |t: Option<String>| t.map_or(Param::Null(rampart_sql::ParamType::Text), Param::Text);
+    })
+}
+
+fn opt_uuid(u: Option<Uuid>) -> Param {
+    u.map_or(Param::Null(rampart_sql::ParamType::Uuid), Param::Uuid)
+}
+
+fn opt_text(t: Option<String>) -> Param {
+    t.map_or(Param::Null(rampart_sql::ParamType::Text), Param::Text)
+}
+
+fn opt_bytes(b: Option<Vec<u8>>) -> Param {
+    b.map_or(Param::Null(rampart_sql::ParamType::Bytes), Param::Bytes)
+}
+
+fn seq_param(seq: u64) -> Result<Param, StoreError> {
+    i64::try_from(seq)
+        .map(Param::I64)
+        .map_err(|_| StoreError::internal("audit seq out of range"))
+}
+
+/// Links entries into the chain after the head, in the given order. The head row is locked
+/// first, so chainers never fork the chain or number an entry twice.
+async fn link(tx: &mut Tx, keys: &TenantKeys, entries: Vec<Unlinked>) -> Result<(), StoreError> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let mut q = tx.sql();
+    q.push("SELECT seq, hash FROM audit_head WHERE id = 1");
+    if tx.dialect() == rampart_sql::Dialect::Postgres {
+        q.push(" FOR UPDATE");
+    }
+    let head = tx.fetch_one(q).await?;
+    let mut seq = u64::try_from(head.i64(0)?).map_err(|_| StoreError::internal("audit seq"))?;
+    let mut prev_hash = hash32(head.bytes(1)?)?;
+    let mut checkpoint_due = false;
+    for u in entries {
+        seq += 1;
+        let mut entry = Entry {
+            seq,
+            entry_id: u.entry_id,
+            at: u.at,
+            actor: u.actor,
+            request_id: u.request_id,
+            client_ip: u.client_ip,
+            action: u.action,
+            table: u.table,
+            record: u.record,
+            subject: u.subject,
+            detail: u.detail,
+            prev_hash,
+            hash: [0; 32],
+        };
+        entry.hash = entry_hash(&entry);
+        prev_hash = entry.hash;
+        checkpoint_due |= seq % CHECKPOINT_EVERY == 0;
+        let mut q = tx.sql();
+        q.push(
+            "INSERT INTO audit_log (seq, entry_id, at, actor, request_id, client_ip, action, \
+             target_table, target_record, subject, detail, prev_hash, hash) VALUES (",
+        )
+        .param_list([
+            seq_param(seq)?,
+            Param::Uuid(entry.entry_id),
+            Param::Timestamp(entry.at),
+            Param::Text(entry.actor),
+            opt_text(entry.request_id),
+            opt_text(entry.client_ip),
+            Param::Text(entry.action),
+            opt_uuid(entry.table),
+            opt_uuid(entry.record),
+            opt_uuid(entry.subject),
+            opt_bytes(entry.detail),
+            Param::Bytes(entry.prev_hash.to_vec()),
+            Param::Bytes(entry.hash.to_vec()),
+        ])
+        .push(")");
+        tx.execute(q).await?;
+    }
+    let mut q = tx.sql();
+    q.push("UPDATE audit_head SET seq = ")
+        .param(seq_param(seq)?)
+        .push(", hash = ")
+        .param(Param::Bytes(prev_hash.to_vec()))
+        .push(" WHERE id = 1");
+    tx.execute(q).await?;
+    if checkpoint_due {
+        checkpoint(tx, keys).await?;
+    }
+    Ok(())
+}
+
+/// Writes an entry in `tx`, the transaction of the change it records. On SQLite (one writer
+/// at a time anyway) it is linked at once; on PostgreSQL it is written unlinked and linked
+/// right after commit by [`link_pending`], so concurrent writers of one tenant still commit
+/// together. Returns whether linking is left to do.
+pub(crate) async fn append(
+    tx: &mut Tx,
+    keys: &TenantKeys,
+    who: &Snapshot,
+    event: Event,
+) -> Result<bool, StoreError> {
+    let u = prepare(tx, keys, who, event).await?;
+    if tx.dialect() == rampart_sql::Dialect::Sqlite {
+        link(tx, keys, vec![u]).await?;
+        return Ok(false);
+    }
     let mut q = tx.sql();
     q.push(
-        "INSERT INTO audit_log (seq, at, actor, request_id, client_ip, action, target_table, \
-         target_record, subject, detail, prev_hash, hash) VALUES (",
+        "INSERT INTO audit_pending (entry_id, at, actor, request_id, client_ip, action, \
+         target_table, target_record, subject, detail) VALUES (",
     )
     .param_list([
-        Param::I64(seq_param),
-        Param::Timestamp(entry.at),
-        Param::Text(entry.actor.clone()),
-        opt_text(entry.request_id.clone()),
-        opt_text(entry.client_ip.clone()),
-        Param::Text(entry.action.clone()),
-        opt_uuid(entry.table),
-        opt_uuid(entry.record),
-        opt_uuid(entry.subject),
-        entry
-            .detail
-            .clone()
-            .map_or(Param::Null(rampart_sql::ParamType::Bytes), Param::Bytes),
-        Param::Bytes(entry.prev_hash.to_vec()),
-        Param::Bytes(entry.hash.to_vec()),
+        Param::Uuid(u.entry_id),
+        Param::Timestamp(u.at),
+        Param::Text(u.actor),
+        opt_text(u.request_id),
+        opt_text(u.client_ip),
+        Param::Text(u.action),
+        opt_uuid(u.table),
+        opt_uuid(u.record),
+        opt_uuid(u.subject),
+        opt_bytes(u.detail),
     ])
     .push(")");
     tx.execute(q).await?;
+    Ok(true)
+}
+
+/// Links every committed unlinked entry, in the order they were written. Concurrent callers
+/// queue on the head row and find nothing left, so one commit links many writers' entries.
+pub async fn link_pending(tx: &mut Tx, keys: &TenantKeys) -> Result<usize, StoreError> {
     let mut q = tx.sql();
-    q.push("UPDATE audit_head SET hash = ")
-        .param(Param::Bytes(entry.hash.to_vec()))
-        .push(" WHERE id = 1");
-    tx.execute(q).await?;
-    if seq % CHECKPOINT_EVERY == 0 {
-        checkpoint(tx, keys).await?;
+    q.push("SELECT seq FROM audit_head WHERE id = 1");
+    if tx.dialect() == rampart_sql::Dialect::Postgres {
+        q.push(" FOR UPDATE");
     }
-    Ok(seq)
+    tx.fetch_one(q).await?;
+    let mut q = tx.sql();
+    q.push(
+        "SELECT pending_id, entry_id, at, actor, request_id, client_ip, action, target_table, \
+         target_record, subject, detail FROM audit_pending ORDER BY pending_id LIMIT 10000",
+    );
+    let rows = tx.fetch_all(q).await?;
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let mut ids = Vec::with_capacity(rows.len());
+    let mut entries = Vec::with_capacity(rows.len());
+    for r in &rows {
+        ids.push(r.i64(0)?);
+        entries.push(Unlinked {
+            entry_id: r.uuid(1)?,
+            at: r.timestamp(2)?,
+            actor: r.text(3)?,
+            request_id: r.opt_text(4)?,
+            client_ip: r.opt_text(5)?,
+            action: r.text(6)?,
+            table: r.opt_uuid(7)?,
+            record: r.opt_uuid(8)?,
+            subject: r.opt_uuid(9)?,
+            detail: r.opt_bytes(10)?,
+        });
+    }
+    let n = entries.len();
+    link(tx, keys, entries).await?;
+    for chunk in ids.chunks(1000) {
+        let mut q = tx.sql();
+        q.push("DELETE FROM audit_pending WHERE pending_id IN (")
+            .param_list(chunk.iter().map(|id| Param::I64(*id)))
+            .push(")");
+        tx.execute(q).await?;
+    }
+    Ok(n)
 }
 
 /// A signed statement that the chain had `hash` at `seq`.

@@ -30,20 +30,40 @@ pub struct TxAudit {
     pub keys: Arc<TenantKeys>,
     /// Benchmarks only: measure a write without its entry.
     pub disabled: bool,
+    /// Entries were written unlinked: link them once the transaction has committed.
+    pub pending: std::sync::atomic::AtomicBool,
 }
 
 /// Appends `event` to the chain in `tx`. Fails (and so rolls the change back) outside a
 /// tenant write transaction: an audited change cannot happen unrecorded.
-pub async fn record(tx: &mut Tx, event: Event) -> Result<u64, StoreError> {
+pub async fn record(tx: &mut Tx, event: Event) -> Result<(), StoreError> {
     let Some(audit) = tx.audit() else {
         return Err(StoreError::internal(
             "an audited change outside a tenant write transaction",
         ));
     };
     if audit.disabled {
+        return Ok(());
+    }
+    if chain::append(tx, &audit.keys, &audit.who, event).await? {
+        audit
+            .pending
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+    Ok(())
+}
+
+/// Links the tenant's committed but unlinked entries (PostgreSQL), so that reads and
+/// verification see every acknowledged change in the chain.
+pub async fn link_pending(ts: &crate::TenantStore) -> Result<usize, StoreError> {
+    if ts.dialect() == rampart_sql::Dialect::Sqlite {
         return Ok(0);
     }
-    chain::append(tx, &audit.keys, &audit.who, event).await
+    let keys = ts.data_keys().await?;
+    ts.write_unaudited(move |tx: &mut Tx| {
+        Box::pin(async move { chain::link_pending(tx, &keys).await })
+    })
+    .await
 }
 
 /// Walks a tenant's chain (see [`verify::verify`]), against an anchor kept outside if given.
@@ -51,6 +71,7 @@ pub async fn verify_tenant(
     ts: &crate::TenantStore,
     anchor: Option<Checkpoint>,
 ) -> Result<Report, StoreError> {
+    link_pending(ts).await?;
     let keys = ts.data_keys().await?;
     ts.read(move |tx: &mut Tx| Box::pin(async move { verify(tx, &keys, anchor.as_ref()).await }))
         .await
@@ -59,6 +80,7 @@ pub async fn verify_tenant(
 /// Signs the chain's head now and returns that checkpoint, for the operator to keep outside
 /// the database (`rampart audit anchor`). `None` while the chain is empty.
 pub async fn anchor(ts: &crate::TenantStore) -> Result<Option<Checkpoint>, StoreError> {
+    link_pending(ts).await?;
     let keys = ts.data_keys().await?;
     ts.write(move |tx: &mut Tx| Box::pin(async move { checkpoint(tx, &keys).await }))
         .await
@@ -66,6 +88,7 @@ pub async fn anchor(ts: &crate::TenantStore) -> Result<Option<Checkpoint>, Store
 
 /// Reads entries for tenant admins (details opened, erased ones marked).
 pub async fn read(ts: &crate::TenantStore, filter: Filter) -> Result<Vec<Shown>, StoreError> {
+    link_pending(ts).await?;
     let keys = ts.data_keys().await?;
     ts.read(move |tx: &mut Tx| Box::pin(async move { list(tx, &keys, &filter).await }))
         .await
@@ -82,5 +105,5 @@ pub(crate) async fn note(
     let mut event = Event::new(action);
     event.subject = subject;
     event.detail = detail;
-    record(tx, event).await.map(|_| ())
+    record(tx, event).await
 }

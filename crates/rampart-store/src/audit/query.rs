@@ -114,7 +114,7 @@ async fn open_detail(
     let Some(sealed) = &e.detail else {
         return Ok((None, false));
     };
-    let context = detail_context(e.seq);
+    let context = detail_context(e.entry_id);
     let plain = match e.subject {
         Some(subject) => match subjects::open(tx, keys, subject, &context, sealed).await? {
             Some(p) => p,

@@ -2,6 +2,7 @@
 -- values in `detail` are sealed (per data subject when `subject` is set).
 CREATE TABLE audit_log (
     seq bigint PRIMARY KEY,
+    entry_id uuid NOT NULL UNIQUE,
     at timestamptz NOT NULL,
     actor text NOT NULL,
     request_id text,
@@ -18,6 +19,22 @@ CREATE INDEX audit_log_actor ON audit_log (actor, seq);
 CREATE INDEX audit_log_action ON audit_log (action, seq);
 CREATE INDEX audit_log_record ON audit_log (target_table, target_record, seq);
 CREATE INDEX audit_log_at ON audit_log (at);
+
+-- Entries written in a change's transaction but not yet linked into the chain (PostgreSQL:
+-- linking happens right after commit, so concurrent writers are not serialized by it).
+CREATE TABLE audit_pending (
+    pending_id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    entry_id uuid NOT NULL UNIQUE,
+    at timestamptz NOT NULL,
+    actor text NOT NULL,
+    request_id text,
+    client_ip text,
+    action text NOT NULL,
+    target_table uuid,
+    target_record uuid,
+    subject uuid,
+    detail bytea
+);
 
 -- The chain's head, one row: appends lock it, so entries are numbered without gaps or forks.
 CREATE TABLE audit_head (

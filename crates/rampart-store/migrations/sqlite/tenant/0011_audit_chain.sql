@@ -2,6 +2,7 @@
 -- values in `detail` are sealed (per data subject when `subject` is set).
 CREATE TABLE audit_log (
     seq INTEGER PRIMARY KEY NOT NULL,
+    entry_id TEXT NOT NULL UNIQUE,
     at INTEGER NOT NULL,
     actor TEXT NOT NULL,
     request_id TEXT,
@@ -18,6 +19,22 @@ CREATE INDEX audit_log_actor ON audit_log (actor, seq);
 CREATE INDEX audit_log_action ON audit_log (action, seq);
 CREATE INDEX audit_log_record ON audit_log (target_table, target_record, seq);
 CREATE INDEX audit_log_at ON audit_log (at);
+
+-- Entries written in a change's transaction but not yet linked into the chain (PostgreSQL:
+-- linking happens right after commit, so concurrent writers are not serialized by it).
+CREATE TABLE audit_pending (
+    pending_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    entry_id TEXT NOT NULL UNIQUE,
+    at INTEGER NOT NULL,
+    actor TEXT NOT NULL,
+    request_id TEXT,
+    client_ip TEXT,
+    action TEXT NOT NULL,
+    target_table TEXT,
+    target_record TEXT,
+    subject TEXT,
+    detail BLOB
+);
 
 -- The chain's head, one row: appends lock it, so entries are numbered without gaps or forks.
 CREATE TABLE audit_head (
