@@ -99,6 +99,7 @@ pub struct TenantStore {
     db: TenantDb,
     keys: Arc<crate::keys::KeyCache>,
     audit_disabled: Arc<std::sync::atomic::AtomicBool>,
+    linker: Arc<crate::audit::Linker>,
 }
 
 #[derive(Debug, Clone)]
@@ -183,11 +184,9 @@ impl TenantStore {
         });
         let result = self.write_unaudited(f).await;
         if result.is_ok() && audit.pending.load(std::sync::atomic::Ordering::Relaxed) {
-            // The change is durable with its entry; if linking fails here, any later write,
-            // read of the trail or housekeeping links it.
-            if let Err(e) = crate::audit::link_pending(self).await {
-                tracing::warn!(error = %e, "linking audit entries failed; they stay pending");
-            }
+            // The change is durable with its entry; the linker links it off the request path
+            // (and readers of the trail link whatever is left first).
+            self.linker.kick(self);
         }
         result
     }
@@ -589,6 +588,7 @@ impl Store {
             db,
             keys: Arc::clone(&self.inner.keys),
             audit_disabled: Arc::clone(&self.inner.audit_disabled),
+            linker: Arc::default(),
         };
         open.insert(tenant.id, ts.clone());
         Ok(ts)

@@ -323,15 +323,23 @@ pub(crate) async fn append(
     Ok(true)
 }
 
-/// Links every committed unlinked entry, in the order they were written. Concurrent callers
-/// queue on the head row and find nothing left, so one commit links many writers' entries.
-pub async fn link_pending(tx: &mut Tx, keys: &TenantKeys) -> Result<usize, StoreError> {
+/// Links every committed unlinked entry, in the order they were written, under the head row
+/// lock. `wait`: queue for the lock (readers, verification, housekeeping, which must see
+/// everything); otherwise leave the work to whoever holds it (writers, so that linking never
+/// serializes them: the holder, or the next writer or reader, links their entries).
+pub async fn link_pending(tx: &mut Tx, keys: &TenantKeys, wait: bool) -> Result<usize, StoreError> {
     let mut q = tx.sql();
     q.push("SELECT seq FROM audit_head WHERE id = 1");
     if tx.dialect() == rampart_sql::Dialect::Postgres {
-        q.push(" FOR UPDATE");
+        q.push(if wait {
+            " FOR UPDATE"
+        } else {
+            " FOR UPDATE SKIP LOCKED"
+        });
     }
-    tx.fetch_one(q).await?;
+    if tx.fetch_optional(q).await?.is_none() {
+        return Ok(0);
+    }
     let mut q = tx.sql();
     q.push(
         "SELECT pending_id, entry_id, at, actor, request_id, client_ip, action, target_table, \

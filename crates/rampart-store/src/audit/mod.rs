@@ -56,12 +56,17 @@ pub async fn record(tx: &mut Tx, event: Event) -> Result<(), StoreError> {
 /// Links the tenant's committed but unlinked entries (PostgreSQL), so that reads and
 /// verification see every acknowledged change in the chain.
 pub async fn link_pending(ts: &crate::TenantStore) -> Result<usize, StoreError> {
+    link(ts, true).await
+}
+
+/// Like [`link_pending`]; `wait: false` gives up at once when another linker is at work.
+pub(crate) async fn link(ts: &crate::TenantStore, wait: bool) -> Result<usize, StoreError> {
     if ts.dialect() == rampart_sql::Dialect::Sqlite {
         return Ok(0);
     }
     let keys = ts.data_keys().await?;
     ts.write_unaudited(move |tx: &mut Tx| {
-        Box::pin(async move { chain::link_pending(tx, &keys).await })
+        Box::pin(async move { chain::link_pending(tx, &keys, wait).await })
     })
     .await
 }
@@ -106,4 +111,39 @@ pub(crate) async fn note(
     event.subject = subject;
     event.detail = detail;
     record(tx, event).await
+}
+
+/// Links a tenant's entries in the background (PostgreSQL), one task per tenant and process,
+/// started by the first write that leaves entries unlinked and woken by each later one.
+#[derive(Debug, Default)]
+pub struct Linker {
+    wake: Arc<tokio::sync::Notify>,
+    started: std::sync::atomic::AtomicBool,
+}
+
+impl Linker {
+    pub(crate) fn kick(&self, ts: &crate::TenantStore) {
+        use std::sync::atomic::Ordering;
+        if !self.started.swap(true, Ordering::AcqRel) {
+            let wake = Arc::clone(&self.wake);
+            let ts = ts.clone();
+            tokio::spawn(async move {
+                loop {
+                    wake.notified().await;
+                    // Batches: keep linking while writers keep adding.
+                    loop {
+                        match link(&ts, true).await {
+                            Ok(0) => break,
+                            Ok(_) => {}
+                            Err(e) => {
+                                tracing::warn!(error = %e, "linking audit entries failed; they stay pending");
+                                break;
+                            }
+                        }
+                    }
+                }
+            });
+        }
+        self.wake.notify_one();
+    }
 }
