@@ -251,6 +251,34 @@ async fn every_operation_answers_as_documented(backend: Backend) {
         "/api/v1/projects/{project_id}/members/{user_id}",
         &owner.delete(&mp).await,
     );
+    let sp = format!("{pp}/secrets");
+    c.check(
+        "put",
+        "/api/v1/projects/{project_id}/secrets/{name}",
+        &owner
+            .put(
+                &format!("{sp}/KEY"),
+                json!({"value": "v", "kind": "config"}),
+            )
+            .await,
+    );
+    c.check(
+        "put",
+        "/api/v1/projects/{project_id}/secrets/{name}",
+        &owner
+            .put(&format!("{sp}/1BAD"), json!({"value": "v"}))
+            .await,
+    );
+    c.check(
+        "get",
+        "/api/v1/projects/{project_id}/secrets",
+        &owner.get(&sp).await,
+    );
+    c.check(
+        "delete",
+        "/api/v1/projects/{project_id}/secrets/{name}",
+        &owner.delete(&format!("{sp}/KEY")).await,
+    );
 
     // tables and fields
     let r = owner

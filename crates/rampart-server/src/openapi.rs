@@ -11,7 +11,7 @@ use utoipa::{Modify, OpenApi};
 
 use crate::routes::{
     access_review, account, audit, edge_settings, groups, identity, onboarding, passkeys,
-    password_reset, permission_sets, projects, records, settings, tables, tokens, users,
+    password_reset, permission_sets, projects, records, secrets, settings, tables, tokens, users,
 };
 use crate::state::AppState;
 
@@ -137,6 +137,9 @@ api_routes! {
     get "/api/v1/projects/{project_id}/members" => projects::members,
     put "/api/v1/projects/{project_id}/members/{user_id}" => projects::set_member,
     delete "/api/v1/projects/{project_id}/members/{user_id}" => projects::remove_member,
+    get "/api/v1/projects/{project_id}/secrets" => secrets::list,
+    put "/api/v1/projects/{project_id}/secrets/{name}" => secrets::set,
+    delete "/api/v1/projects/{project_id}/secrets/{name}" => secrets::delete,
     get "/api/v1/projects/{project_id}/tables" => tables::list,
     post "/api/v1/projects/{project_id}/tables" => tables::create,
     get "/api/v1/tables/{table_id}" => tables::get,

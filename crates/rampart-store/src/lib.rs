@@ -23,6 +23,7 @@ pub mod permission_sets;
 pub mod projects;
 pub mod records;
 pub mod schema;
+pub mod secrets;
 pub mod settings;
 pub mod storage_types;
 mod tenants;

@@ -107,6 +107,11 @@ const SQLITE_TENANT: &[Migration] = &[
         name: "audit_chain",
         sql: include_str!("../migrations/sqlite/tenant/0011_audit_chain.sql"),
     },
+    Migration {
+        version: 12,
+        name: "project_secrets",
+        sql: include_str!("../migrations/sqlite/tenant/0012_project_secrets.sql"),
+    },
 ];
 
 const POSTGRES_TENANT: &[Migration] = &[
@@ -166,6 +171,11 @@ const POSTGRES_TENANT: &[Migration] = &[
         version: 11,
         name: "audit_chain",
         sql: include_str!("../migrations/postgres/tenant/0011_audit_chain.sql"),
+    },
+    Migration {
+        version: 12,
+        name: "project_secrets",
+        sql: include_str!("../migrations/postgres/tenant/0012_project_secrets.sql"),
     },
 ];
 

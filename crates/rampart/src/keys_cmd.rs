@@ -100,7 +100,10 @@ async fn run_with(store: &Store, command: KeysCommand) -> Result<(), String> {
             let ts = store.tenant_store(&t).await.map_err(|e| e.to_string())?;
             let resealed = rampart_auth::authn::second_factor::seal_unsealed_seeds(&ts)
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| e.to_string())?
+                + rampart_store::secrets::reseal_all(&ts)
+                    .await
+                    .map_err(|e| e.to_string())?;
             let detail = serde_json::json!({"version": version, "resealed": resealed});
             record(&ts, audit::Event::new("keys.dek_rotate").detail(detail)).await?;
             tracing::warn!(

@@ -14,6 +14,7 @@ pub mod permission_sets;
 pub mod projects;
 pub mod record_ops;
 pub mod records;
+pub mod secrets;
 pub mod settings;
 pub mod tables;
 pub mod tokens;
