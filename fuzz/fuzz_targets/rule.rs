@@ -23,6 +23,9 @@ fn field(name: &str, ty: FieldType, n: u32) -> FieldDef {
         indexed: false,
         default: None,
         column: format!("c{n}"),
+        // One field is encrypted with a blind index, so its compile path is fuzzed too.
+        encrypted: n == 2,
+        blind_index: (n == 2).then_some(1),
     }
 }
 

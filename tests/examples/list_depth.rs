@@ -36,6 +36,7 @@ fn field(name: &str, kind: FieldKind, indexed: bool) -> NewField {
         unique: false,
         indexed,
         default: None,
+        protection: Default::default(),
     }
 }
 

@@ -306,6 +306,7 @@ fn new_field(name: &str, field_type: FieldType) -> schema::NewField {
         unique: false,
         indexed: false,
         default: None,
+        protection: Default::default(),
     }
 }
 

@@ -50,6 +50,7 @@ async fn the_reference_rule_lists_by_index_range_scans(backend: Backend) {
                     unique: false,
                     indexed: false,
                     default: None,
+                    protection: Default::default(),
                 };
                 let t = schema::create_table(
                     tx,

@@ -19,6 +19,8 @@ fn table() -> TableDef {
         indexed: false,
         default: None,
         column: format!("c{n}"),
+        encrypted: false,
+        blind_index: None,
     };
     TableDef {
         id: TableId::generate(),

@@ -692,6 +692,7 @@ impl Checker<'_> {
                 )),
             };
         }
+        self.encrypted_equality(&r.col, op, right, pos)?;
         if kind == Kind::Link {
             let Col::Field(f) = &r.col else {
                 return Err(self.err(pos, "type_mismatch", "a link is a user field"));
@@ -808,6 +809,50 @@ impl Checker<'_> {
         ))
     }
 
+    /// An encrypted field can be compared only for equality with a value (through its blind
+    /// index), or with null; nothing else about its values reaches SQL.
+    fn encrypted_equality(
+        &self,
+        col: &Col,
+        op: CmpOp,
+        right: &Operand,
+        pos: usize,
+    ) -> Result<(), FieldError> {
+        let Col::Field(f) = col else {
+            return Ok(());
+        };
+        if !f.encrypted {
+            return Ok(());
+        }
+        if f.blind_index.is_none() {
+            return Err(self.err(
+                pos,
+                "encrypted_field",
+                format!(
+                    "{} is encrypted without a blind index: it can only be compared with null",
+                    f.name
+                ),
+            ));
+        }
+        let equality = matches!(op, CmpOp::Eq | CmpOp::Ne);
+        let with_value = matches!(
+            right,
+            Operand::Lit { .. } | Operand::Context { .. } | Operand::List { .. }
+        );
+        if equality && with_value {
+            Ok(())
+        } else {
+            Err(self.err(
+                pos,
+                "encrypted_field",
+                format!(
+                    "{} is encrypted: it is compared only with =, != or `in` against values",
+                    f.name
+                ),
+            ))
+        }
+    }
+
     fn null_check(&self, r: Resolved, null: bool) -> Pred {
         match r.via {
             // `link.f = null`: some linked record has no f.
@@ -829,6 +874,7 @@ impl Checker<'_> {
         match (needle, haystack) {
             (Operand::Path { segments, pos: p }, Operand::List { items, .. }) => {
                 let r = self.path(segments, *p)?;
+                self.encrypted_equality(&r.col, CmpOp::Eq, haystack, pos)?;
                 let kind = kind_of(&r.col);
                 if matches!(kind, Kind::Choices | Kind::Json | Kind::Link | Kind::Bool)
                     && !items.is_empty()
@@ -882,6 +928,7 @@ impl Checker<'_> {
             }
             (Operand::Path { segments, pos: p }, Operand::Context { name, attr, pos: cpos }) => {
                 let r = self.path(segments, *p)?;
+                self.encrypted_equality(&r.col, CmpOp::Eq, haystack, pos)?;
                 let (attr, _) = self.context(name, attr.as_deref(), *cpos)?;
                 if kind_of(&r.col) != Kind::Text {
                     return Err(self.err(*p, "type_mismatch", "only text fields are compared with @user lists"));

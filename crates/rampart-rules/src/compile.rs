@@ -223,6 +223,7 @@ impl Compiler<'_> {
                     .param(Param::Uuid(id.0))
                     .push(")");
             }
+            Pred::InContext { .. } if self.encrypted(pred, sql)? => {}
             Pred::InContext { col, attr } => {
                 let values = self.ctx.list(attr);
                 if values.is_empty() {
@@ -250,8 +251,91 @@ impl Compiler<'_> {
         Ok(())
     }
 
+    /// The blind index tag of `value` for an encrypted field, computed at bind time.
+    fn blind(f: &rampart_core::FieldDef, version: u32, value: &rampart_core::Value) -> Param {
+        Param::Blind {
+            key_version: version,
+            field: f.id.0,
+            canonical: f.canonical(value),
+        }
+    }
+
+    /// An encrypted field compared for equality: through its blind index column.
+    fn encrypted(&self, pred: &Pred, sql: &mut Sql) -> Result<bool, InvalidIdent> {
+        let (f, version) = match pred {
+            Pred::Cmp {
+                col: Col::Field(f), ..
+            }
+            | Pred::InList {
+                col: Col::Field(f), ..
+            }
+            | Pred::InContext {
+                col: Col::Field(f), ..
+            } if f.encrypted => match f.blind_index {
+                Some(v) => (f, v),
+                // The checker admits no comparison of a field without an index.
+                None => {
+                    sql.push("FALSE");
+                    return Ok(true);
+                }
+            },
+            _ => return Ok(false),
+        };
+        let column = Ident::new(f.index_column())?;
+        match pred {
+            Pred::Cmp { op, rhs, .. } => {
+                let value = match rhs {
+                    Rhs::Value(v) => v.clone(),
+                    Rhs::Context(a) => self.ctx.value(a),
+                    Rhs::Col(_) => {
+                        sql.push("FALSE");
+                        return Ok(true);
+                    }
+                };
+                if value.is_null() {
+                    // A comparison with null is false (the two-valued rule).
+                    sql.push("NULL");
+                    return Ok(true);
+                }
+                sql.push("(")
+                    .column(&self.alias, &column)
+                    .push(if *op == CmpOp::Ne { " <> " } else { " = " })
+                    .param(Self::blind(f, version, &value))
+                    .push(")");
+            }
+            Pred::InList { values, .. } => {
+                sql.push("(")
+                    .column(&self.alias, &column)
+                    .push(" IN (")
+                    .param_list(values.iter().map(|v| Self::blind(f, version, v)))
+                    .push("))");
+            }
+            Pred::InContext { attr, .. } => {
+                let values = self.ctx.list(attr);
+                if values.is_empty() {
+                    sql.push("FALSE");
+                } else {
+                    sql.push("COALESCE(")
+                        .column(&self.alias, &column)
+                        .push(" IN (")
+                        .param_list(
+                            values
+                                .into_iter()
+                                .map(|v| Self::blind(f, version, &rampart_core::Value::Text(v))),
+                        )
+                        .push("), FALSE)");
+                }
+            }
+            _ => {}
+        }
+        Ok(true)
+    }
+
     /// Comparisons as SQL writes them (NULL when an operand is NULL).
     fn raw(&self, pred: &Pred, sql: &mut Sql) -> Result<(), InvalidIdent> {
+        if self.encrypted(pred, sql)? {
+            return Ok(());
+        }
         match pred {
             Pred::Cmp { col, op, rhs, .. } => match op {
                 CmpOp::Contains | CmpOp::NotContains => {

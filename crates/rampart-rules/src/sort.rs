@@ -87,6 +87,12 @@ pub fn parse_sort(table: &TableDef, text: &str) -> Result<Sort, Invalid> {
                         ),
                     ));
                 }
+                if f.encrypted {
+                    return Err(err(
+                        "unsortable_field",
+                        format!("{name:?} is encrypted: its values cannot be sorted"),
+                    ));
+                }
                 SortTarget::Field(f.clone())
             }
             None => return Err(err("unknown_field", format!("no field named {name:?}"))),

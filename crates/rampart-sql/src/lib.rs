@@ -93,6 +93,14 @@ pub enum Param {
     Timestamp(DateTime<Utc>),
     Json(serde_json::Value),
     Bytes(Vec<u8>),
+    /// The blind index tag of an encrypted field's value, computed when the statement is
+    /// bound (from the tenant's keys, which SQL building never sees): an HMAC of `canonical`
+    /// under the key derived for `field` from data key `key_version`.
+    Blind {
+        key_version: u32,
+        field: Uuid,
+        canonical: Vec<u8>,
+    },
 }
 
 #[derive(Debug, Clone)]

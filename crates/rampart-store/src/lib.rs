@@ -11,6 +11,7 @@ pub mod access_review;
 pub mod audit;
 pub mod db;
 pub mod email_tokens;
+pub mod encryption;
 pub mod epoch;
 pub mod error;
 pub mod factors;

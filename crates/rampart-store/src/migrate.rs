@@ -112,6 +112,11 @@ const SQLITE_TENANT: &[Migration] = &[
         name: "project_secrets",
         sql: include_str!("../migrations/sqlite/tenant/0012_project_secrets.sql"),
     },
+    Migration {
+        version: 13,
+        name: "encrypted_fields",
+        sql: include_str!("../migrations/sqlite/tenant/0013_encrypted_fields.sql"),
+    },
 ];
 
 const POSTGRES_TENANT: &[Migration] = &[
@@ -176,6 +181,11 @@ const POSTGRES_TENANT: &[Migration] = &[
         version: 12,
         name: "project_secrets",
         sql: include_str!("../migrations/postgres/tenant/0012_project_secrets.sql"),
+    },
+    Migration {
+        version: 13,
+        name: "encrypted_fields",
+        sql: include_str!("../migrations/postgres/tenant/0013_encrypted_fields.sql"),
     },
 ];
 

@@ -150,6 +150,11 @@ impl TenantStore {
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
+        let keys = self.keys.tenant(self.tenant).await?;
+        let f = tx_fn(move |tx: &mut Tx| {
+            tx.set_keys(Some(keys));
+            f(tx)
+        });
         match &self.db {
             TenantDb::Sqlite(db) => db.read(f).await,
             TenantDb::Pg(db, scope) => db.run(scope, f).await,
@@ -179,6 +184,7 @@ impl TenantStore {
         });
         let in_tx = Arc::clone(&audit);
         let f = tx_fn(move |tx: &mut Tx| {
+            tx.set_keys(Some(Arc::clone(&in_tx.keys)));
             tx.set_audit(Some(in_tx));
             f(tx)
         });
@@ -197,6 +203,13 @@ impl TenantStore {
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
+        let keys = self.keys.tenant(self.tenant).await?;
+        let f = tx_fn(move |tx: &mut Tx| {
+            if tx.keys().is_err() {
+                tx.set_keys(Some(keys));
+            }
+            f(tx)
+        });
         match &self.db {
             TenantDb::Sqlite(db) => db.write(f).await,
             TenantDb::Pg(db, scope) => db.run(scope, f).await,
@@ -671,6 +684,9 @@ impl Store {
 
     async fn drop_storage(&self, tenant: &Tenant) -> Result<(), StoreError> {
         let closed = self.inner.open.write().await.remove(&tenant.id);
+        if let Some(ts) = &closed {
+            ts.linker.close().await;
+        }
         match &self.inner.backend {
             Backend::Sqlite { data_dir, .. } => {
                 if let Some(TenantStore {

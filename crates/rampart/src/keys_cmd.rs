@@ -103,6 +103,9 @@ async fn run_with(store: &Store, command: KeysCommand) -> Result<(), String> {
                 .map_err(|e| e.to_string())?
                 + rampart_store::secrets::reseal_all(&ts)
                     .await
+                    .map_err(|e| e.to_string())?
+                + rampart_store::encryption::reseal_all(&ts)
+                    .await
                     .map_err(|e| e.to_string())?;
             let detail = serde_json::json!({"version": version, "resealed": resealed});
             record(&ts, audit::Event::new("keys.dek_rotate").detail(detail)).await?;

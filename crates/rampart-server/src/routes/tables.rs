@@ -30,6 +30,11 @@ pub struct FieldOut {
     required: bool,
     unique: bool,
     indexed: bool,
+    /// Values are sealed at rest with the tenant's data key.
+    encrypted: bool,
+    /// An encrypted field with a blind index: equality filters, `in`, uniqueness and
+    /// equality rules work on it; nothing else does.
+    blind_index: bool,
     /// The default value, or null.
     #[schema(schema_with = crate::openapi::any_value)]
     default: serde_json::Value,
@@ -45,6 +50,8 @@ impl From<&FieldDef> for FieldOut {
             required: f.required,
             unique: f.unique,
             indexed: f.indexed,
+            encrypted: f.encrypted,
+            blind_index: f.blind_index.is_some(),
             default: f
                 .default
                 .as_ref()
@@ -90,6 +97,13 @@ pub struct FieldIn {
     unique: bool,
     #[serde(default)]
     indexed: bool,
+    /// Seal the values at rest (text, numbers, dates, single selects, JSON, booleans).
+    #[serde(default)]
+    encrypted: bool,
+    /// With `encrypted`: keep a keyed HMAC of each value so equality filters and uniqueness
+    /// work.
+    #[serde(default)]
+    blind_index: bool,
     #[serde(default)]
     #[schema(schema_with = crate::openapi::any_value)]
     default: Option<serde_json::Value>,
@@ -98,6 +112,8 @@ pub struct FieldIn {
 fn prefixed(prefix: &str, mut e: FieldError) -> FieldError {
     e.field = if e.field.is_empty() {
         prefix.to_owned()
+    } else if prefix.is_empty() {
+        e.field
     } else {
         format!("{prefix}.{}", e.field)
     };
@@ -105,8 +121,16 @@ fn prefixed(prefix: &str, mut e: FieldError) -> FieldError {
 }
 
 impl FieldIn {
+    fn protection(&self) -> rampart_core::schema::Protection {
+        rampart_core::schema::Protection {
+            encrypted: self.encrypted,
+            blind_index: self.blind_index,
+        }
+    }
+
     /// Validates what needs no database: the name, the type and options, the default.
     fn into_new_field(self, prefix: &str) -> Result<NewField, Vec<FieldError>> {
+        let protection = self.protection();
         let mut errors = Vec::new();
         let at = |f: &str| {
             if prefix.is_empty() {
@@ -139,6 +163,7 @@ impl FieldIn {
                     self.unique,
                     self.indexed,
                     default.as_ref(),
+                    protection,
                 )
                 .into_iter()
                 .map(|e| prefixed(prefix, e)),
@@ -152,6 +177,7 @@ impl FieldIn {
                 unique: self.unique,
                 indexed: self.indexed,
                 default,
+                protection,
             }),
             _ => Err(errors),
         }

@@ -119,6 +119,8 @@ pub(crate) async fn note(
 pub struct Linker {
     wake: Arc<tokio::sync::Notify>,
     started: std::sync::atomic::AtomicBool,
+    /// Held while linking; `true` once the tenant's storage is going away.
+    closed: Arc<tokio::sync::Mutex<bool>>,
 }
 
 impl Linker {
@@ -126,10 +128,15 @@ impl Linker {
         use std::sync::atomic::Ordering;
         if !self.started.swap(true, Ordering::AcqRel) {
             let wake = Arc::clone(&self.wake);
+            let closed = Arc::clone(&self.closed);
             let ts = ts.clone();
             tokio::spawn(async move {
                 loop {
                     wake.notified().await;
+                    let gate = closed.lock().await;
+                    if *gate {
+                        return;
+                    }
                     // Batches: keep linking while writers keep adding.
                     loop {
                         match link(&ts, true).await {
@@ -141,9 +148,17 @@ impl Linker {
                             }
                         }
                     }
+                    drop(gate);
                 }
             });
         }
+        self.wake.notify_one();
+    }
+
+    /// Waits for a link in progress and stops the linker (before the storage is dropped, so
+    /// the two never lock each other's tables).
+    pub(crate) async fn close(&self) {
+        *self.closed.lock().await = true;
         self.wake.notify_one();
     }
 }

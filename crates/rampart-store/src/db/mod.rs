@@ -27,6 +27,8 @@ pub struct Tx {
     conn: Conn,
     /// Set for tenant writes: what audit entries are appended with.
     audit: Option<std::sync::Arc<crate::audit::TxAudit>>,
+    /// Set for tenant transactions: the data keys (encrypted fields, blind indexes).
+    keys: Option<std::sync::Arc<rampart_crypto::keyring::TenantKeys>>,
 }
 
 #[derive(Debug)]
@@ -49,6 +51,7 @@ impl Tx {
         Self {
             conn: Conn::SqliteWriter(conn),
             audit: None,
+            keys: None,
         }
     }
 
@@ -56,6 +59,7 @@ impl Tx {
         Self {
             conn: Conn::SqliteTx(tx),
             audit: None,
+            keys: None,
         }
     }
 
@@ -63,6 +67,7 @@ impl Tx {
         Self {
             conn: Conn::PgTx(tx),
             audit: None,
+            keys: None,
         }
     }
 
@@ -91,6 +96,45 @@ impl Tx {
         self.audit.clone()
     }
 
+    pub(crate) fn set_keys(
+        &mut self,
+        keys: Option<std::sync::Arc<rampart_crypto::keyring::TenantKeys>>,
+    ) {
+        self.keys = keys;
+    }
+
+    /// The tenant's data keys, in a tenant transaction.
+    pub fn keys(&self) -> Result<std::sync::Arc<rampart_crypto::keyring::TenantKeys>, StoreError> {
+        self.keys.clone().ok_or_else(|| {
+            StoreError::internal("data keys are needed outside a tenant transaction")
+        })
+    }
+
+    /// Turns blind index parameters into their tags.
+    fn resolve(&self, params: Vec<Param>) -> Result<Vec<Param>, StoreError> {
+        if !params.iter().any(|p| matches!(p, Param::Blind { .. })) {
+            return Ok(params);
+        }
+        let keys = self.keys()?;
+        params
+            .into_iter()
+            .map(|p| match p {
+                Param::Blind {
+                    key_version,
+                    field,
+                    canonical,
+                } => crate::encryption::tag(
+                    &keys,
+                    key_version,
+                    rampart_core::FieldId(field),
+                    &canonical,
+                )
+                .map(Param::Bytes),
+                other => Ok(other),
+            })
+            .collect()
+    }
+
     pub fn dialect(&self) -> Dialect {
         match self.conn {
             Conn::SqliteWriter(_) | Conn::SqliteTx(_) => Dialect::Sqlite,
@@ -106,6 +150,7 @@ impl Tx {
     /// Runs a statement, returning the number of rows it changed.
     pub async fn execute(&mut self, sql: Sql) -> Result<u64, StoreError> {
         let Built { text, params } = sql.build();
+        let params = self.resolve(params)?;
         match &mut self.conn {
             Conn::SqliteWriter(c) => Ok(bind_sqlite(text, params)
                 .execute(&mut **c)
@@ -125,6 +170,7 @@ impl Tx {
     /// Runs a query and returns all rows.
     pub async fn fetch_all(&mut self, sql: Sql) -> Result<Vec<DbRow>, StoreError> {
         let Built { text, params } = sql.build();
+        let params = self.resolve(params)?;
         Ok(match &mut self.conn {
             Conn::SqliteWriter(c) => bind_sqlite(text, params)
                 .fetch_all(&mut **c)
@@ -150,6 +196,7 @@ impl Tx {
     /// Runs a query and returns its first row, if any.
     pub async fn fetch_optional(&mut self, sql: Sql) -> Result<Option<DbRow>, StoreError> {
         let Built { text, params } = sql.build();
+        let params = self.resolve(params)?;
         Ok(match &mut self.conn {
             Conn::SqliteWriter(c) => bind_sqlite(text, params)
                 .fetch_optional(&mut **c)
@@ -203,6 +250,8 @@ fn bind_sqlite(text: String, params: Vec<Param>) -> Query<'static, Sqlite, Sqlit
             Param::Timestamp(t) => q.bind(t.timestamp_micros()),
             Param::Json(j) => q.bind(j.to_string()),
             Param::Bytes(b) => q.bind(b),
+            // Resolved by `Tx::resolve` before binding.
+            Param::Blind { canonical, .. } => q.bind(canonical),
         };
     }
     q
@@ -230,6 +279,8 @@ fn bind_pg(text: String, params: Vec<Param>) -> Query<'static, Postgres, PgArgum
             Param::Timestamp(t) => q.bind(t),
             Param::Json(j) => q.bind(sqlx::types::Json(j)),
             Param::Bytes(b) => q.bind(b),
+            // Resolved by `Tx::resolve` before binding.
+            Param::Blind { canonical, .. } => q.bind(canonical),
         };
     }
     q

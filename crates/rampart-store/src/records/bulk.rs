@@ -42,17 +42,23 @@ pub async fn create_many(
         .iter()
         .filter(|f| !matches!(f.field_type, FieldType::Link(_)))
         .collect();
-    let per_row = 6 + columns.len();
+    let per_row = 6 + columns
+        .iter()
+        .map(|f| 1 + usize::from(f.blind_index.is_some()))
+        .sum::<usize>();
     let rows_per_statement = (MAX_PARAMS / per_row).max(1);
     let ids: Vec<RecordId> = rows.iter().map(|_| RecordId::generate()).collect();
     let t = ident(&table.storage)?;
+    let keys = tx.keys().ok();
     for (chunk_no, chunk) in rows.chunks(rows_per_statement).enumerate() {
         let mut q = tx.sql();
         q.push("INSERT INTO ")
             .ident(&t)
             .push(" (id, created_at, updated_at, created_by, owner, version");
         for f in &columns {
-            q.push(", ").ident(&ident(&f.column)?);
+            for column in super::stored_columns(f)? {
+                q.push(", ").ident(&column);
+            }
         }
         q.push(") VALUES ");
         for (i, (_, values)) in chunk.iter().enumerate() {
@@ -66,10 +72,10 @@ pub async fn create_many(
                 Param::I64(1),
             ]);
             for f in &columns {
-                q.push(", ").param(to_param(
-                    &f.field_type,
-                    values.get(&f.id).unwrap_or(&Value::Null),
-                ));
+                let value = values.get(&f.id).unwrap_or(&Value::Null);
+                for (_, param) in super::stored_params(&keys, f, id, value)? {
+                    q.push(", ").param(param);
+                }
             }
             q.push(")");
         }
@@ -120,6 +126,36 @@ pub(crate) async fn check_unique_among(
                 seen.push(v);
             }
         }
+        if let Some(version) = f.blind_index {
+            // Compared through the blind index, one value at a time (the tag names it).
+            for v in &seen {
+                let mut q = tx.sql();
+                q.push("SELECT 1 FROM ")
+                    .ident(&ident(&table.storage)?)
+                    .push(" WHERE ")
+                    .ident(&ident(&f.index_column())?)
+                    .push(" = ")
+                    .param(Param::Blind {
+                        key_version: version,
+                        field: f.id.0,
+                        canonical: crate::encryption::canonical(f, v),
+                    })
+                    .push(" LIMIT 1");
+                if tx.fetch_optional(q).await?.is_some() {
+                    let op = rows
+                        .iter()
+                        .find(|(_, values)| values.get(&f.id) == Some(*v))
+                        .map_or_else(String::new, |(op, _)| op.clone());
+                    return Err(StoreError::InBatch {
+                        op,
+                        source: Box::new(StoreError::Duplicate {
+                            field: f.name.clone(),
+                        }),
+                    });
+                }
+            }
+            continue;
+        }
         for chunk in seen.chunks(500) {
             let mut q = tx.sql();
             let c = ident(&f.column)?;
@@ -157,6 +193,7 @@ pub async fn get_many(
     ids: &[RecordId],
 ) -> Result<Vec<Record>, StoreError> {
     let mut found: BTreeMap<RecordId, Record> = BTreeMap::new();
+    let keys = tx.keys().ok();
     for chunk in ids.chunks(1000) {
         let mut q = tx.sql();
         push_select(&mut q, table)?;
@@ -164,7 +201,7 @@ pub async fn get_many(
             .param_list(chunk.iter().map(|id| Param::Uuid(id.0)))
             .push(")");
         for row in tx.fetch_all(q).await? {
-            let r = record_from_row(table, &row)?;
+            let r = record_from_row(table, &row, keys.as_deref())?;
             found.insert(r.id, r);
         }
     }

@@ -138,10 +138,11 @@ pub async fn list(tx: &mut Tx, table: &TableDef, query: ListQuery) -> Result<Pag
     let limit = rows.1 as usize;
     let rows = rows.0;
     let has_more = rows.len() > limit;
+    let keys = tx.keys().ok();
     let records = rows
         .iter()
         .take(limit)
-        .map(|r| record_from_row(table, r))
+        .map(|r| record_from_row(table, r, keys.as_deref()))
         .collect::<Result<Vec<_>, _>>()?;
     let flags = rows
         .iter()

@@ -101,16 +101,33 @@ pub(crate) fn flags_from_row(
         .collect()
 }
 
-pub(crate) fn record_from_row(table: &TableDef, row: &DbRow) -> Result<Record, StoreError> {
+pub(crate) fn record_from_row(
+    table: &TableDef,
+    row: &DbRow,
+    keys: Option<&rampart_crypto::keyring::TenantKeys>,
+) -> Result<Record, StoreError> {
+    let id = RecordId(row.uuid(0)?);
     let mut values = BTreeMap::new();
     for (i, f) in table.fields.iter().enumerate() {
-        let v = from_row(&f.field_type, row, 6 + i)?;
+        let v = if f.encrypted {
+            match row.opt_bytes(6 + i)? {
+                None => Value::Null,
+                Some(sealed) => {
+                    let keys = keys.ok_or_else(|| {
+                        StoreError::internal("an encrypted field read without keys")
+                    })?;
+                    crate::encryption::open(keys, f, id, &sealed)?
+                }
+            }
+        } else {
+            from_row(&f.field_type, row, 6 + i)?
+        };
         if !v.is_null() {
             values.insert(f.id, v);
         }
     }
     Ok(Record {
-        id: RecordId(row.uuid(0)?),
+        id,
         created_at: row.timestamp(1)?,
         updated_at: row.timestamp(2)?,
         created_by: row.opt_uuid(3)?.map(UserId),
@@ -129,9 +146,10 @@ pub async fn get(
     let mut q = tx.sql();
     push_select(&mut q, table)?;
     q.push(" WHERE t.id = ").param(Param::Uuid(id.0));
+    let keys = tx.keys().ok();
     tx.fetch_optional(q)
         .await?
-        .map(|r| record_from_row(table, &r))
+        .map(|r| record_from_row(table, &r, keys.as_deref()))
         .transpose()
 }
 
@@ -149,10 +167,11 @@ pub async fn get_visible(
     if let Some(v) = visible {
         q.push(" AND (").append(v).push(")");
     }
+    let keys = tx.keys().ok();
     match tx.fetch_optional(q).await? {
         None => Ok(None),
         Some(row) => Ok(Some((
-            record_from_row(table, &row)?,
+            record_from_row(table, &row, keys.as_deref())?,
             flags_from_row(table, &row, flags.len())?,
         ))),
     }
@@ -329,9 +348,47 @@ pub(crate) async fn write_links(
     Ok(())
 }
 
+/// The columns and parameters a field's value is stored as: its own column, plus the blind
+/// index of an encrypted field; encrypted values are sealed for `record`.
+pub(crate) fn stored_params(
+    keys: &Option<std::sync::Arc<rampart_crypto::keyring::TenantKeys>>,
+    field: &FieldDef,
+    record: RecordId,
+    value: &Value,
+) -> Result<Vec<(rampart_sql::Ident, Param)>, StoreError> {
+    if !field.encrypted {
+        return Ok(vec![(
+            ident(&field.column)?,
+            to_param(&field.field_type, value),
+        )]);
+    }
+    let keys = keys
+        .as_ref()
+        .ok_or_else(|| StoreError::internal("an encrypted field written without keys"))?;
+    let (sealed, tag) = crate::encryption::params(keys, field, record, value)?;
+    let mut out = vec![(ident(&field.column)?, sealed)];
+    if let Some(tag) = tag {
+        out.push((ident(&field.index_column())?, tag));
+    }
+    Ok(out)
+}
+
+/// The columns a field is stored in (see [`stored_params`]).
+pub(crate) fn stored_columns(field: &FieldDef) -> Result<Vec<rampart_sql::Ident>, StoreError> {
+    let mut out = vec![ident(&field.column)?];
+    if field.blind_index.is_some() {
+        out.push(ident(&field.index_column())?);
+    }
+    Ok(out)
+}
+
 pub(crate) fn duplicate(table: &TableDef, err: StoreError) -> StoreError {
     match crate::db::unique_violation(&err) {
-        Some(column) => match table.fields.iter().find(|f| f.column == column) {
+        Some(column) => match table
+            .fields
+            .iter()
+            .find(|f| f.column == column || f.index_column() == column)
+        {
             Some(f) => StoreError::Duplicate {
                 field: f.name.clone(),
             },
@@ -419,8 +476,13 @@ pub async fn create_owned(
         .iter()
         .filter(|f| !matches!(f.field_type, FieldType::Link(_)) && values.contains_key(&f.id))
         .collect();
+    let keys = tx.keys().ok();
+    let mut stored = Vec::new();
     for f in &columns {
-        q.push(", ").ident(&ident(&f.column)?);
+        stored.extend(stored_params(&keys, f, id, &values[&f.id])?);
+    }
+    for (column, _) in &stored {
+        q.push(", ").ident(column);
     }
     q.push(") VALUES (").param_list([
         Param::Uuid(id.0),
@@ -430,8 +492,8 @@ pub async fn create_owned(
         Param::Uuid(owner.0),
         Param::I64(1),
     ]);
-    for f in &columns {
-        q.push(", ").param(to_param(&f.field_type, &values[&f.id]));
+    for (_, param) in stored {
+        q.push(", ").param(param);
     }
     q.push(")");
     tx.execute(q).await.map_err(|e| duplicate(table, e))?;
@@ -500,15 +562,15 @@ pub async fn update_owned(
     if let Some(o) = owner {
         q.push(", owner = ").param(Param::Uuid(o.0));
     }
+    let keys = tx.keys().ok();
     for f in &table.fields {
         if matches!(f.field_type, FieldType::Link(_)) {
             continue;
         }
         if let Some(v) = values.get(&f.id) {
-            q.push(", ")
-                .ident(&ident(&f.column)?)
-                .push(" = ")
-                .param(to_param(&f.field_type, v));
+            for (column, param) in stored_params(&keys, f, id, v)? {
+                q.push(", ").ident(&column).push(" = ").param(param);
+            }
         }
     }
     q.push(" WHERE id = ")

@@ -18,7 +18,9 @@ pub(crate) async fn create_indexes(
     field: &FieldDef,
 ) -> Result<(), StoreError> {
     let t = ident(&table.storage)?;
-    let c = ident(&field.column)?;
+    // An encrypted field is indexed through its blind index (always, so equality filters
+    // never scan); a plain field through its own column when asked.
+    let c = ident(&field.index_column())?;
     if field.unique {
         let mut q = tx.sql();
         q.push("CREATE UNIQUE INDEX ")
@@ -41,9 +43,9 @@ pub(crate) async fn create_indexes(
             });
         }
     }
-    if field.indexed {
+    if field.indexed || field.blind_index.is_some() {
         let mut q = tx.sql();
-        q.push("CREATE INDEX ")
+        q.push("CREATE INDEX IF NOT EXISTS ")
             .ident(&plain_index(&table.storage, &field.column)?)
             .push(" ON ")
             .ident(&t)
@@ -62,7 +64,10 @@ pub(crate) async fn drop_indexes(
 ) -> Result<(), StoreError> {
     for (on, name) in [
         (field.unique, unique_index(&table.storage, &field.column)?),
-        (field.indexed, plain_index(&table.storage, &field.column)?),
+        (
+            field.indexed || field.blind_index.is_some(),
+            plain_index(&table.storage, &field.column)?,
+        ),
     ] {
         if on {
             let mut q = tx.sql();
@@ -166,6 +171,7 @@ pub async fn add_field(
         new.unique,
         new.indexed,
         new.default.as_ref(),
+        new.protection,
     );
     if !flag_errors.is_empty() {
         return Err(Invalid {
@@ -173,6 +179,16 @@ pub async fn add_field(
         }
         .into());
     }
+    // A blind index keeps the data key version current at its making for good.
+    let blind_index = if new.protection.blind_index {
+        Some(
+            tx.keys()?
+                .current_version()
+                .ok_or_else(|| StoreError::Keys("the tenant has no current data key".into()))?,
+        )
+    } else {
+        None
+    };
     let mut link_target = None;
     if let FieldType::Link(o) = &new.field_type {
         let target = load_table(tx, o.table_id)
@@ -207,6 +223,8 @@ pub async fn add_field(
         indexed: new.indexed,
         default,
         column: storage.clone(),
+        encrypted: new.protection.encrypted,
+        blind_index,
     };
     match &link_target {
         Some((target, options)) => {
@@ -214,23 +232,9 @@ pub async fn add_field(
             create_link_table(tx, table, &storage, target, options).await?;
         }
         None => {
-            let mut q = tx.sql();
-            q.push("ALTER TABLE ")
-                .ident(&ident(&table.storage)?)
-                .push(" ADD COLUMN ")
-                .ident(&ident(&storage)?)
-                .push(" ");
-            push_column_type(&mut q, &field.field_type);
-            tx.execute(q).await?;
+            add_columns(tx, table, &field).await?;
             if let (true, Some(d)) = (has_records, &field.default) {
-                let mut q = tx.sql();
-                q.push("UPDATE ")
-                    .ident(&ident(&table.storage)?)
-                    .push(" SET ")
-                    .ident(&ident(&storage)?)
-                    .push(" = ")
-                    .param(to_param(&field.field_type, d));
-                tx.execute(q).await?;
+                fill_nulls(tx, table, &field, d).await?;
             }
             create_indexes(tx, table, &field).await?;
         }
@@ -238,6 +242,91 @@ pub async fn add_field(
     insert_field_row(tx, table, &field).await?;
     bump_version(tx, table.id).await?;
     load_table(tx, table.id).await?.ok_or(StoreError::NotFound)
+}
+
+/// Adds a field's column (and its blind index column).
+async fn add_columns(tx: &mut Tx, table: &TableDef, field: &FieldDef) -> Result<(), StoreError> {
+    let mut columns = vec![field.column.clone()];
+    if field.blind_index.is_some() {
+        columns.push(field.index_column());
+    }
+    for (i, column) in columns.iter().enumerate() {
+        let mut q = tx.sql();
+        q.push("ALTER TABLE ")
+            .ident(&ident(&table.storage)?)
+            .push(" ADD COLUMN ")
+            .ident(&ident(column)?)
+            .push(" ");
+        if field.encrypted || i > 0 {
+            q.push(if tx.dialect() == rampart_sql::Dialect::Postgres {
+                "bytea"
+            } else {
+                "BLOB"
+            });
+        } else {
+            push_column_type(&mut q, &field.field_type);
+        }
+        tx.execute(q).await?;
+    }
+    Ok(())
+}
+
+/// Sets `value` where the field is null: one statement for a plain field, and a value sealed
+/// for each record (bound to it) for an encrypted one.
+async fn fill_nulls(
+    tx: &mut Tx,
+    table: &TableDef,
+    field: &FieldDef,
+    value: &Value,
+) -> Result<(), StoreError> {
+    let t = ident(&table.storage)?;
+    let c = ident(&field.column)?;
+    if !field.encrypted {
+        let mut q = tx.sql();
+        q.push("UPDATE ")
+            .ident(&t)
+            .push(" SET ")
+            .ident(&c)
+            .push(" = ")
+            .param(to_param(&field.field_type, value))
+            .push(" WHERE ")
+            .ident(&c)
+            .push(" IS NULL");
+        tx.execute(q).await?;
+        return Ok(());
+    }
+    let keys = tx.keys()?;
+    let mut q = tx.sql();
+    q.push("SELECT id FROM ")
+        .ident(&t)
+        .push(" WHERE ")
+        .ident(&c)
+        .push(" IS NULL");
+    let ids: Vec<RecordId> = tx
+        .fetch_all(q)
+        .await?
+        .iter()
+        .map(|r| r.uuid(0).map(RecordId))
+        .collect::<Result<_, _>>()?;
+    for id in ids {
+        let (sealed, tag) = crate::encryption::params(&keys, field, id, value)?;
+        let mut q = tx.sql();
+        q.push("UPDATE ")
+            .ident(&t)
+            .push(" SET ")
+            .ident(&c)
+            .push(" = ")
+            .param(sealed);
+        if let Some(tag) = tag {
+            q.push(", ")
+                .ident(&ident(&field.index_column())?)
+                .push(" = ")
+                .param(tag);
+        }
+        q.push(" WHERE id = ").param(Param::Uuid(id.0));
+        tx.execute(q).await?;
+    }
+    Ok(())
 }
 
 pub(crate) fn type_json(ty: &FieldType) -> Result<String, StoreError> {
@@ -263,7 +352,7 @@ pub(crate) async fn insert_field_row(
     let mut q = tx.sql();
     q.push(
         "INSERT INTO data_fields (id, table_id, name, name_key, field_type, required, is_unique, indexed, \
-         default_value, storage, position, link_table_id, created_at) VALUES (",
+         default_value, storage, encrypted, blind_index_key, position, link_table_id, created_at) VALUES (",
     )
     .param_list([
         Param::Uuid(field.id.0),
@@ -276,6 +365,10 @@ pub(crate) async fn insert_field_row(
         Param::Bool(field.indexed),
         default_json(field),
         Param::Text(field.column.clone()),
+        Param::Bool(field.encrypted),
+        field
+            .blind_index
+            .map_or(Param::Null(ParamType::I64), |v| Param::I64(i64::from(v))),
     ])
     .push(", (SELECT COALESCE(MAX(position), 0) + 1 FROM data_fields WHERE table_id = ")
     .param(Param::Uuid(table.id.0))
@@ -397,11 +490,23 @@ pub async fn change_field(
         }
         None => {}
     }
+    if old.encrypted && type_changed {
+        return Err(Invalid::one(
+            "type",
+            "unsupported_conversion",
+            "an encrypted field keeps its type; create a new field and copy the values",
+        )
+        .into());
+    }
     let flag_errors = rampart_core::schema::check_field_flags(
         &new.field_type,
         new.unique,
         new.indexed,
         new.default.as_ref(),
+        rampart_core::schema::Protection {
+            encrypted: new.encrypted,
+            blind_index: new.blind_index.is_some(),
+        },
     );
     if !flag_errors.is_empty() {
         return Err(Invalid {
@@ -481,18 +586,7 @@ pub async fn change_field(
 
     if new.required && (!old.required || type_changed) {
         if let (Some(d), false) = (&new.default, matches!(new.field_type, FieldType::Link(_))) {
-            let mut q = tx.sql();
-            let c = ident(&new.column)?;
-            q.push("UPDATE ")
-                .ident(&ident(&table.storage)?)
-                .push(" SET ")
-                .ident(&c)
-                .push(" = ")
-                .param(to_param(&new.field_type, d))
-                .push(" WHERE ")
-                .ident(&c)
-                .push(" IS NULL");
-            tx.execute(q).await?;
+            fill_nulls(tx, table, &new, d).await?;
         }
         let missing = records_with_null(tx, table, &new).await?;
         if !missing.is_empty() {
@@ -611,12 +705,18 @@ pub async fn delete_field(
         tx.execute(q).await?;
     } else {
         drop_indexes(tx, table, &field).await?;
-        let mut q = tx.sql();
-        q.push("ALTER TABLE ")
-            .ident(&ident(&table.storage)?)
-            .push(" DROP COLUMN ")
-            .ident(&ident(&field.column)?);
-        tx.execute(q).await?;
+        let mut columns = vec![field.column.clone()];
+        if field.blind_index.is_some() {
+            columns.push(field.index_column());
+        }
+        for column in columns {
+            let mut q = tx.sql();
+            q.push("ALTER TABLE ")
+                .ident(&ident(&table.storage)?)
+                .push(" DROP COLUMN ")
+                .ident(&ident(&column)?);
+            tx.execute(q).await?;
+        }
     }
     let mut q = tx.sql();
     q.push("DELETE FROM data_fields WHERE id = ")
@@ -637,7 +737,11 @@ pub async fn ensure_rule_index(
     table: &TableDef,
     field: &FieldDef,
 ) -> Result<(), StoreError> {
-    if matches!(field.field_type, FieldType::Link(_)) || !field.field_type.is_scalar_column() {
+    // Encrypted fields are always indexed through their blind index already.
+    if matches!(field.field_type, FieldType::Link(_))
+        || !field.field_type.is_scalar_column()
+        || field.encrypted
+    {
         return Ok(());
     }
     let mut q = tx.sql();

@@ -30,6 +30,7 @@ pub struct NewField {
     pub unique: bool,
     pub indexed: bool,
     pub default: Option<Value>,
+    pub protection: rampart_core::schema::Protection,
 }
 
 /// Changes to a field; `None` leaves a property as it is.
@@ -99,6 +100,11 @@ pub(crate) fn field_from_row(row: &DbRow) -> Result<FieldDef, StoreError> {
         indexed: row.bool(5)?,
         default,
         column: row.text(7)?,
+        encrypted: row.bool(8)?,
+        blind_index: row
+            .opt_i64(9)?
+            .map(|v| u32::try_from(v).map_err(|_| StoreError::internal("blind index key version")))
+            .transpose()?,
     })
 }
 
@@ -120,8 +126,8 @@ pub async fn load_table(tx: &mut Tx, id: TableId) -> Result<Option<TableDef>, St
     };
     let mut q = tx.sql();
     q.push(
-        "SELECT id, name, field_type, required, is_unique, indexed, default_value, storage \
-         FROM data_fields WHERE table_id = ",
+        "SELECT id, name, field_type, required, is_unique, indexed, default_value, storage, \
+         encrypted, blind_index_key FROM data_fields WHERE table_id = ",
     )
     .param(Param::Uuid(id.0))
     .push(" ORDER BY position, id");
