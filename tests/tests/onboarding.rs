@@ -82,6 +82,7 @@ async fn admins_invite_people_by_mail(backend: Backend) {
     let r = owner
         .post("/api/v1/invitations", json!({"email": "new@acme.test"}))
         .await;
+    assert_eq!(r.status, 409, "{r:?}");
     assert_eq!(r.body["errors"][0]["code"], "email_taken", "{r:?}");
     let admin = server
         .user(&owner, "acme", "admin@acme.test", "admin")

@@ -319,6 +319,13 @@ async fn every_operation_answers_as_documented(backend: Backend) {
         &owner.patch(&fp, json!({"type": "link"})).await,
     );
 
+    let project_doc = c.check(
+        "get",
+        "/api/v1/projects/{project_id}/openapi.json",
+        &owner.get(&format!("{pp}/openapi.json")).await,
+    );
+    assert_eq!(project_doc["openapi"], "3.1.0");
+
     // records
     let rp = format!("{tp}/records");
     let rec = c.check(

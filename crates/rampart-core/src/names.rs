@@ -93,11 +93,12 @@ pub fn validate_field_name(field: &str, name: &str) -> Result<(), FieldError> {
     Ok(())
 }
 
-/// A pragmatic email check: one `@`, a non-empty local part, a domain with a dot, no white
-/// space or control characters, at most 254 characters.
+/// A pragmatic email check: one `@`, a local part of 1 to 64 characters, a domain with a dot,
+/// no white space or control characters, at most 254 characters. (Lengths count characters,
+/// as the API's JSON Schema does.)
 pub fn validate_email(field: &str, email: &str) -> Result<(), FieldError> {
     let bad = || FieldError::new(field, "invalid_email", "must be an email address");
-    if email.len() > 254 || email.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    if email.chars().count() > 254 || email.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(bad());
     }
     let Some((local, domain)) = email.split_once('@') else {
@@ -108,7 +109,7 @@ pub fn validate_email(field: &str, email: &str) -> Result<(), FieldError> {
         && !domain.ends_with('.')
         && !domain.contains("..")
         && !domain.contains('@');
-    if local.is_empty() || local.len() > 64 || !domain_ok {
+    if local.is_empty() || local.chars().count() > 64 || !domain_ok {
         return Err(bad());
     }
     Ok(())

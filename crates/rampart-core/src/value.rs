@@ -2,7 +2,7 @@
 
 use std::cmp::Ordering;
 
-use chrono::{DateTime, NaiveDate, NaiveTime, Timelike, Utc};
+use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use serde_json::Value as Json;
 
 use crate::decimal::{Decimal, DecimalError};
@@ -45,9 +45,41 @@ fn type_error(field: &str, expected: &str) -> FieldError {
 }
 
 /// Parses an RFC 3339 date-time with an offset, keeping microsecond precision exactly.
+/// Only the strict form is taken: `T` between date and time, `Z` or a numeric offset, at
+/// most six fraction digits (chrono alone would also take a space, lower case and nanoseconds).
 pub fn parse_datetime(text: &str) -> Option<DateTime<Utc>> {
+    let bytes = text.as_bytes();
+    let fraction_digits = match bytes.get(19) {
+        Some(b'.') => bytes[20..]
+            .iter()
+            .take_while(|b| b.is_ascii_digit())
+            .count(),
+        _ => 0,
+    };
+    if bytes.get(10) != Some(&b'T') || text.ends_with('z') || fraction_digits > 6 {
+        return None;
+    }
     let t = DateTime::parse_from_rfc3339(text).ok()?.with_timezone(&Utc);
-    (t.nanosecond() % 1_000 == 0).then_some(t)
+    Some(t)
+}
+
+/// The integer a float stands for, when it has no fraction and lies in the `i64` range
+/// (every such float is an integer exactly).
+pub fn integral(f: f64) -> Option<i64> {
+    const TWO_POW_63: f64 = 9_223_372_036_854_775_808.0;
+    (f.fract() == 0.0 && (-TWO_POW_63..TWO_POW_63).contains(&f)).then_some(f as i64)
+}
+
+/// Exactly `YYYY-MM-DD` (chrono alone would take `2024-1-1` or `+2024-01-01`).
+fn is_iso_date_shape(s: &str) -> bool {
+    s.len() == 10
+        && s.bytes().enumerate().all(|(i, b)| {
+            if i == 4 || i == 7 {
+                b == b'-'
+            } else {
+                b.is_ascii_digit()
+            }
+        })
 }
 
 fn check_text(field: &str, s: &str, max_chars: u32, single_line: bool) -> Result<(), FieldError> {
@@ -131,6 +163,8 @@ impl Value {
                     Json::Number(n) if n.is_u64() => {
                         return Err(err(field, "out_of_range", "is too large"));
                     }
+                    // JSON has one number type: `5.0` is the integer 5 (as JSON Schema says).
+                    Json::Number(n) => n.as_f64().and_then(integral),
                     _ => None,
                 }
                 .ok_or_else(|| type_error(field, "an integer"))?;
@@ -150,7 +184,14 @@ impl Value {
             FieldType::Decimal(o) => {
                 let text = match json {
                     Json::String(s) => s.clone(),
-                    Json::Number(n) => n.to_string(),
+                    // serde_json writes large or small floats with an exponent (`1e16`);
+                    // Rust's float formatting never does, and is the shortest exact form.
+                    Json::Number(n) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
+                        (Some(i), _, _) => i.to_string(),
+                        (None, Some(u), _) => u.to_string(),
+                        (None, None, Some(f)) => f.to_string(),
+                        _ => n.to_string(),
+                    },
                     _ => return Err(type_error(field, "a decimal number or a string")),
                 };
                 Decimal::parse(&text, o.scale)
@@ -163,6 +204,7 @@ impl Value {
                 .ok_or_else(|| type_error(field, "true or false")),
             FieldType::Date => json
                 .as_str()
+                .filter(|s| is_iso_date_shape(s))
                 .and_then(|s| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok())
                 .map(Value::Date)
                 .ok_or_else(|| type_error(field, "a date as YYYY-MM-DD")),
@@ -470,6 +512,13 @@ mod tests {
     #[test]
     fn decimals_keep_exact_scale() {
         let ty = FieldType::Decimal(DecimalOptions { scale: 2 });
+        assert_eq!(
+            Value::from_json(&ty, &json!(1e15), "d")
+                .map(|v| v.to_json(&ty))
+                .ok(),
+            Some(json!("1000000000000000.00")),
+            "large JSON numbers are not read in exponent form"
+        );
         let v = Value::from_json(&ty, &json!(12.34), "d").unwrap();
         assert_eq!(v.to_json(&ty), json!("12.34"));
         assert_eq!(

@@ -69,6 +69,19 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             format!("the body nests arrays and objects deeper than {MAX_JSON_DEPTH} levels"),
         ));
     }
+    // serde reads a struct from an array of its fields in order; a body is a JSON object
+    // (only list bodies are arrays), so an array stands for nothing a client meant.
+    let array = bytes
+        .iter()
+        .find(|b| !b.is_ascii_whitespace())
+        .is_some_and(|b| *b == b'[');
+    if array && !std::any::type_name::<T>().starts_with("alloc::vec::Vec<") {
+        return Err(ApiError::field(
+            "",
+            "invalid_value",
+            "the body must be a JSON object",
+        ));
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     match serde_path_to_error::deserialize::<_, T>(&mut de) {
         Ok(v) => {
@@ -166,6 +179,20 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiQuer
             .map(|q| ApiQuery(q.0))
             .map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))
     }
+}
+
+/// Reads an optional integer that a client may have written as `7` or `7.0` (one number
+/// type in JSON; JSON Schema's `integer` admits both).
+pub fn integral_option<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    use serde::Deserialize;
+    use serde::de::Error;
+    Option::<serde_json::Number>::deserialize(d)?
+        .map(|n| {
+            n.as_i64()
+                .or_else(|| n.as_f64().and_then(rampart_core::value::integral))
+                .ok_or_else(|| D::Error::custom(format!("expected an integer, found {n}")))
+        })
+        .transpose()
 }
 
 #[cfg(test)]

@@ -134,6 +134,7 @@ api_routes! {
     get "/api/v1/projects/{project_id}" => projects::get,
     patch "/api/v1/projects/{project_id}" => projects::update,
     delete "/api/v1/projects/{project_id}" => projects::delete,
+    get "/api/v1/projects/{project_id}/openapi.json" => projects::openapi_document,
     get "/api/v1/projects/{project_id}/members" => projects::members,
     put "/api/v1/projects/{project_id}/members/{user_id}" => projects::set_member,
     delete "/api/v1/projects/{project_id}/members/{user_id}" => projects::remove_member,

@@ -71,11 +71,13 @@ impl From<Shown> for AuditEntryOut {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
     /// `user:<id>`, `operator`, `system` or `anonymous`.
     actor: Option<String>,
     /// An action (`record.update`) or an area ending in a dot (`record.`).
+    #[param(pattern = "^[a-z_.]{1,64}$")]
     action: Option<String>,
     table_id: Option<Uuid>,
     record_id: Option<Uuid>,
@@ -84,8 +86,10 @@ pub struct AuditQuery {
     /// Until this time (RFC 3339), exclusive.
     to: Option<DateTime<Utc>>,
     /// Entries numbered below this (the previous page's `next_before`).
+    #[param(minimum = 1, maximum = 9223372036854775807_u64)]
     before: Option<u64>,
     /// 1 to 500, default 100.
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<u32>,
 }
 
@@ -97,6 +101,13 @@ impl AuditQuery {
                 "limit",
                 "out_of_range",
                 format!("must be between 1 and {MAX_PAGE}"),
+            ));
+        }
+        if self.before.is_some_and(|b| b == 0 || b > i64::MAX as u64) {
+            return Err(ApiError::field(
+                "before",
+                "out_of_range",
+                "an entry number from 1",
             ));
         }
         if let Some(action) = &self.action

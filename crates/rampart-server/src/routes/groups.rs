@@ -24,6 +24,7 @@ pub struct GroupOut {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GroupIn {
+    #[schema(schema_with = crate::input_schemas::display_name)]
     name: String,
 }
 
@@ -164,6 +165,7 @@ pub async fn remove_member(
 #[serde(deny_unknown_fields)]
 pub struct AttributeOut {
     /// Written `@user.<name>` in rules.
+    #[schema(schema_with = crate::input_schemas::attribute_name)]
     name: String,
     /// Whether users hold a list of values (`team in @user.teams`).
     #[serde(default)]

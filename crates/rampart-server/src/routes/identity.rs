@@ -71,9 +71,11 @@ pub async fn check_new_password(
 pub struct SetupIn {
     /// The one-time setup token printed at first start (`rps_...`).
     token: String,
+    #[schema(schema_with = crate::input_schemas::email)]
     email: String,
     password: String,
     #[serde(default)]
+    #[schema(schema_with = crate::input_schemas::display_name_or_null)]
     display_name: Option<String>,
 }
 

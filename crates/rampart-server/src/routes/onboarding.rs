@@ -6,6 +6,7 @@ use axum::http::StatusCode;
 use chrono::Duration;
 use rampart_auth::authn::onboarding::{self, OnboardingError};
 use rampart_core::GlobalRole;
+use rampart_core::error::FieldError;
 use rampart_core::names::{validate_display_name, validate_email};
 use rampart_store::email_tokens::{EmailToken, Purpose};
 use secrecy::{ExposeSecret, SecretString};
@@ -37,8 +38,15 @@ fn invalid_token() -> ApiError {
 fn map_error(e: OnboardingError) -> ApiError {
     match e {
         OnboardingError::InvalidToken => invalid_token(),
+        // A conflict with an existing account, not a malformed address: 409, naming the field.
         OnboardingError::EmailTaken => {
-            ApiError::field("email", "email_taken", "an account already uses this email")
+            ApiError::conflict("email_taken", "an account already uses this email").with_errors(
+                vec![FieldError::new(
+                    "email",
+                    "email_taken",
+                    "an account already uses this email",
+                )],
+            )
         }
         OnboardingError::Auth(a) => a.into(),
     }
@@ -60,9 +68,10 @@ fn message(state: &AppState, tenant: &TenantCtx, intro: &str, path: &str, token:
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InvitationIn {
+    #[schema(schema_with = crate::input_schemas::email)]
     email: String,
     #[serde(default = "member")]
-    #[schema(value_type = String, example = "member")]
+    #[schema(schema_with = crate::input_schemas::global_role)]
     role: GlobalRole,
 }
 
@@ -141,6 +150,7 @@ pub async fn invite(
 pub struct NewAccountIn {
     /// The `rpe_...` code from the mail.
     token: String,
+    #[schema(schema_with = crate::input_schemas::display_name)]
     display_name: String,
     password: String,
 }
@@ -194,6 +204,7 @@ pub async fn accept(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EmailIn {
+    #[schema(schema_with = crate::input_schemas::email)]
     email: String,
 }
 

@@ -39,10 +39,11 @@ pub struct SetOut {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SetIn {
+    #[schema(schema_with = crate::input_schemas::display_name)]
     name: String,
     /// Grants per table id (see `SetOut.tables`); fields by id or name, rules with names.
     #[serde(default)]
-    #[schema(value_type = Object)]
+    #[schema(schema_with = crate::input_schemas::object_or_null)]
     tables: serde_json::Value,
 }
 

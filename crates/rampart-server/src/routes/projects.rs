@@ -3,11 +3,12 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use rampart_auth::authz;
+use rampart_auth::authz::access::{table_access, user_facts};
 use rampart_core::names::validate_display_name;
 use rampart_core::record::format_timestamp;
 use rampart_core::{ProjectId, ProjectRole, TableAction, UserId};
 use rampart_store::projects::{self, Member, Project};
-use rampart_store::{Tx, identity};
+use rampart_store::{Tx, identity, schema};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -41,6 +42,7 @@ fn project_out(p: Project, role: Option<ProjectRole>) -> ProjectOut {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProjectIn {
+    #[schema(schema_with = crate::input_schemas::display_name)]
     name: String,
 }
 
@@ -116,10 +118,46 @@ pub async fn get(
     Ok(axum::Json(out))
 }
 
+/// The project's own OpenAPI document: the record endpoints of each table the caller may
+/// see, with bodies typed by its fields as far as the caller's grants reach.
+#[utoipa::path(get, path = "/api/v1/projects/{project_id}/openapi.json", tag = "projects",
+    params(("project_id" = String, Path)),
+    responses((status = 200, description = "An OpenAPI 3.1 document", body = Object)),
+    security(("session" = []), ("token" = [])))]
+pub async fn openapi_document(
+    caller: Caller,
+    ApiPath(project_id): ApiPath<ProjectId>,
+) -> ApiResult<axum::Json<serde_json::Value>> {
+    let principal = caller.principal.clone();
+    let doc = caller
+        .tenant
+        .read(move |tx: &mut Tx| {
+            Box::pin(async move {
+                authz::authorize(tx, &principal, project_id, TableAction::ReadRecords).await??;
+                let project = projects::project(tx, project_id)
+                    .await?
+                    .ok_or(rampart_store::StoreError::NotFound)?;
+                let facts = user_facts(tx, &principal).await?;
+                let mut visible = Vec::new();
+                for t in schema::list_tables(tx, project_id).await? {
+                    if let Some(access) = table_access(tx, &facts, t.id).await?
+                        && access.visible()
+                    {
+                        visible.push(access);
+                    }
+                }
+                Ok(crate::project_document::build(&project.name, &visible))
+            })
+        })
+        .await?;
+    Ok(axum::Json(doc))
+}
+
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProjectUpdateIn {
     #[serde(default)]
+    #[schema(schema_with = crate::input_schemas::display_name_or_null)]
     name: Option<String>,
     /// Require a second factor of everyone who works in the project (project admins, from a
     /// recently re-authenticated session, who have a second factor themselves).
@@ -253,7 +291,7 @@ pub async fn members(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MemberIn {
-    #[schema(value_type = String, example = "editor")]
+    #[schema(schema_with = crate::input_schemas::project_role)]
     role: ProjectRole,
 }
 

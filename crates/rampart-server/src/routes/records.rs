@@ -57,7 +57,7 @@ pub struct RecordIn {
     fields: Map<String, Json>,
     /// Another owner than the caller (needs write access to `owner`).
     #[serde(default)]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<uuid::Uuid>)]
     owner: Option<UserId>,
 }
 
@@ -65,14 +65,14 @@ pub struct RecordIn {
 #[serde(deny_unknown_fields)]
 pub struct RecordPatch {
     /// The version the change is based on; a stale version is refused with 409.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::extract::integral_option")]
     version: Option<i64>,
     #[serde(default)]
     #[schema(value_type = Object)]
     fields: Map<String, Json>,
     /// A new owner (needs write access to `owner`).
     #[serde(default)]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<uuid::Uuid>)]
     owner: Option<UserId>,
 }
 
@@ -148,6 +148,7 @@ pub async fn update(
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct DeleteQuery {
     /// The record's current version.
@@ -181,24 +182,24 @@ pub async fn delete(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BatchUpdate {
-    #[schema(value_type = String)]
+    #[schema(value_type = uuid::Uuid)]
     id: RecordId,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::extract::integral_option")]
     version: Option<i64>,
     #[serde(default)]
     #[schema(value_type = Object)]
     fields: Map<String, Json>,
     #[serde(default)]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<uuid::Uuid>)]
     owner: Option<UserId>,
 }
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BatchDelete {
-    #[schema(value_type = String)]
+    #[schema(value_type = uuid::Uuid)]
     id: RecordId,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::extract::integral_option")]
     version: Option<i64>,
 }
 
@@ -316,17 +317,20 @@ pub async fn batch(
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQueryIn {
     /// An expression, e.g. `status = "open" && priority >= 3`.
     filter: Option<String>,
     /// Comma-separated field names, `-` for descending, e.g. `-created_at,title`.
     sort: Option<String>,
-    /// Records per page.
+    /// Records per page (1 to `limits.max_page_size`, 1000 by default).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
     /// The `next_cursor` of the previous page.
     cursor: Option<String>,
     /// `exact` to count the matching records (refused above the configured size).
+    #[param(pattern = "^exact$")]
     count: Option<String>,
 }
 
@@ -596,15 +600,18 @@ async fn page(
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct SimulateQuery {
     /// The user whose view is simulated.
-    #[param(value_type = String)]
+    #[param(value_type = uuid::Uuid)]
     user_id: UserId,
     filter: Option<String>,
     sort: Option<String>,
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
     cursor: Option<String>,
+    #[param(pattern = "^exact$")]
     count: Option<String>,
 }
 
@@ -677,12 +684,14 @@ pub async fn simulate(
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ExplainQuery {
     /// The user whose access is explained.
-    #[param(value_type = String)]
+    #[param(value_type = uuid::Uuid)]
     user_id: UserId,
     /// `read` (default), `update` or `delete`.
+    #[param(pattern = "^(read|update|delete)$")]
     operation: Option<String>,
 }
 

@@ -178,9 +178,11 @@ pub async fn set(
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct EnvironmentQuery {
     /// Default `production`.
+    #[param(pattern = "^[a-z][a-z0-9_-]{0,31}$")]
     environment: Option<String>,
 }
 

@@ -84,12 +84,13 @@ impl From<&TableDef> for TableOut {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FieldIn {
+    #[schema(schema_with = crate::input_schemas::field_name)]
     name: String,
     #[serde(rename = "type")]
-    #[schema(value_type = String, example = "text")]
+    #[schema(schema_with = crate::input_schemas::field_kind)]
     kind: FieldKind,
     #[serde(default)]
-    #[schema(value_type = Object)]
+    #[schema(schema_with = crate::input_schemas::object_or_null)]
     options: Option<serde_json::Value>,
     #[serde(default)]
     required: bool,
@@ -187,6 +188,7 @@ impl FieldIn {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TableIn {
+    #[schema(schema_with = crate::input_schemas::display_name)]
     name: String,
     #[serde(default)]
     fields: Vec<FieldIn>,
@@ -324,6 +326,7 @@ pub async fn get(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RenameIn {
+    #[schema(schema_with = crate::input_schemas::display_name)]
     name: String,
 }
 
@@ -418,12 +421,13 @@ fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<serde_json::Value>,
 #[serde(deny_unknown_fields)]
 pub struct FieldPatch {
     #[serde(default)]
+    #[schema(schema_with = crate::input_schemas::field_name_or_null)]
     name: Option<String>,
     #[serde(default, rename = "type")]
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = crate::input_schemas::field_kind_or_null)]
     kind: Option<FieldKind>,
     #[serde(default)]
-    #[schema(value_type = Object)]
+    #[schema(schema_with = crate::input_schemas::object_or_null)]
     options: Option<serde_json::Value>,
     #[serde(default)]
     required: Option<bool>,

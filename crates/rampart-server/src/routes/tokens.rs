@@ -74,6 +74,7 @@ impl From<ApiToken> for TokenOut {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTokenIn {
+    #[schema(schema_with = crate::input_schemas::display_name)]
     name: String,
     /// Days until the token expires (default 90; every token expires).
     #[serde(default)]

@@ -32,11 +32,13 @@ pub async fn list(TenantAdmin(caller): TenantAdmin) -> ApiResult<axum::Json<Vec<
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUserIn {
+    #[schema(schema_with = crate::input_schemas::email)]
     email: String,
+    #[schema(schema_with = crate::input_schemas::display_name)]
     display_name: String,
     password: String,
     #[serde(default = "member")]
-    #[schema(value_type = String, example = "member")]
+    #[schema(schema_with = crate::input_schemas::global_role)]
     role: GlobalRole,
 }
 
@@ -115,11 +117,12 @@ pub async fn get(
 #[serde(deny_unknown_fields)]
 pub struct UpdateUserIn {
     #[serde(default)]
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = crate::input_schemas::global_role_or_null)]
     role: Option<GlobalRole>,
     #[serde(default)]
     disabled: Option<bool>,
     #[serde(default)]
+    #[schema(schema_with = crate::input_schemas::display_name_or_null)]
     display_name: Option<String>,
     /// Values of the tenant's custom attributes: a string, a list of strings for multiple
     /// attributes, or null to remove. Attributes not named keep their values.
@@ -251,9 +254,11 @@ pub async fn update(
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct DeleteUserQuery {
     /// The user who takes over the deleted user's records and user-field mentions.
+    #[param(value_type = uuid::Uuid)]
     reassign_to: String,
 }
 
