@@ -97,7 +97,9 @@ def note(i, n_users):
         "title": f"Note {i}",
         "body": BODY_TEXT,
         "team": f"team{i % 10}",
-        "is_published": i % 100 == 0,
+        # 1% of each owner's notes are published, so a user sees their own notes plus the
+        # published notes of the 99 others (about 19,900 of 1,000,000).
+        "is_published": (i // n_users) % 100 == 0,
         "n": i,
         "owner_index": i % n_users,
     }
@@ -606,8 +608,8 @@ def main():
         # Where the deep pages are: the user's last page, and page 10,000 (or the middle of a
         # small seed) for the admin.
         ctx = {}
-        # user0 owns every note i with i % users == 0 and sees every published one (i % 100 == 0)
-        visible = sum(1 for i in range(args.notes) if i % args.users == 0 or i % 100 == 0)
+        # user0 owns every note i with i % users == 0 and sees every published one
+        visible = sum(1 for i in range(args.notes) if i % args.users == 0 or note(i, args.users)["is_published"])
         last_page = max(1, math.ceil(visible / 50))
         deep_page = min(10_000, max(1, args.notes // 100))
         for s in systems:
