@@ -361,21 +361,17 @@ pub fn build(project_name: &str, tables: &[TableAccess]) -> Json {
     for access in tables {
         describe_table(access, &mut paths, &mut schemas);
     }
-    if let Some(problem) = crate::openapi::document()
-        .components
-        .as_ref()
-        .and_then(|c| c.schemas.get("Problem"))
-        .and_then(|s| serde_json::to_value(s).ok())
-    {
-        schemas.insert("Problem".into(), problem);
-    }
-    if let Some(field_error) = crate::openapi::document()
-        .components
-        .as_ref()
-        .and_then(|c| c.schemas.get("FieldError"))
-        .and_then(|s| serde_json::to_value(s).ok())
-    {
-        schemas.insert("FieldError".into(), field_error);
+    // The problem document's schemas, as the whole API's document states them.
+    if let Some(components) = crate::openapi::document().components.as_ref() {
+        for name in ["Problem", "FieldError"] {
+            if let Some(schema) = components
+                .schemas
+                .get(name)
+                .and_then(|s| serde_json::to_value(s).ok())
+            {
+                schemas.insert(name.into(), schema);
+            }
+        }
     }
     json!({
         "openapi": "3.1.0",
