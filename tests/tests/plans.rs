@@ -1,11 +1,13 @@
 //! The reference rule `owner = @user.id || is_published = true` lists by index range scans:
-//! one per disjunct, merged by id (UNION ALL), at the first page and at a deep cursor. No
+//! one per disjunct, merged by id (UNION ALL, copies dropped), at the first page and at a
+//! deep cursor. No
 //! full scan of the table, on SQLite (`EXPLAIN QUERY PLAN`) and PostgreSQL (`EXPLAIN`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use rampart_auth::Principal;
 use rampart_auth::authz::access::{table_access, user_facts};
+use rampart_auth::authz::definition::Op;
 use rampart_core::record::{InputMode, parse_input};
 use rampart_core::{FieldKind, FieldType, GlobalRole, RecordId, TableDef, UserId};
 use rampart_sql::{Ident, Param};
@@ -111,7 +113,6 @@ async fn the_reference_rule_lists_by_index_range_scans(backend: Backend) {
     .await
     .unwrap();
 
-    let user = users[3].clone();
     let deep: RecordId = {
         let storage = Ident::new(table.storage.clone()).unwrap();
         ts.read(move |tx: &mut Tx| {
@@ -127,9 +128,15 @@ async fn the_reference_rule_lists_by_index_range_scans(backend: Backend) {
         .await
         .unwrap()
     };
-    for after in [None, Some(deep)] {
+    // users[1]'s first page ends inside its own records, published ones among them: it has
+    // records both branches return, each of which must come once.
+    for (user, after) in [
+        (&users[1], None),
+        (&users[3], None),
+        (&users[3], Some(deep)),
+    ] {
         let (t, u) = (table.clone(), user.clone());
-        let (plan, visible) = ts
+        let (plan, visible, expected) = ts
             .read(move |tx: &mut Tx| {
                 Box::pin(async move {
                     let principal = Principal::for_simulation(u, false);
@@ -142,8 +149,8 @@ async fn the_reference_rule_lists_by_index_range_scans(backend: Backend) {
                         .map(|p| rampart_rules::compile(p, &facts.ctx, tx.dialect()).unwrap())
                         .collect::<Vec<_>>();
                     assert_eq!(branches.len(), 2);
-                    let query = |branches| ListQuery {
-                        filter: None,
+                    let query = |branches, filter| ListQuery {
+                        filter,
                         flags: vec![],
                         branches,
                         sort: vec![],
@@ -151,9 +158,12 @@ async fn the_reference_rule_lists_by_index_range_scans(backend: Backend) {
                         after: after.map(|id| After { values: vec![], id }),
                         limit: 50,
                     };
-                    let plan = records::plan(tx, &t, query(branches.clone())).await?;
-                    let page = records::list(tx, &t, query(branches)).await?;
-                    Ok((plan, page.records))
+                    let plan = records::plan(tx, &t, query(branches.clone(), None)).await?;
+                    let page = records::list(tx, &t, query(branches, None)).await?;
+                    // The same page from one scan filtering the whole rule.
+                    let whole = access.predicate_sql(Op::Read, &facts, tx.dialect())?;
+                    let reference = records::list(tx, &t, query(vec![], whole)).await?;
+                    Ok((plan, page.records, reference.records))
                 })
             })
             .await
@@ -204,6 +214,8 @@ async fn the_reference_rule_lists_by_index_range_scans(backend: Backend) {
             }
         }
         assert!(visible.windows(2).all(|w| w[0].id < w[1].id));
+        let ids = |rs: &[rampart_core::Record]| rs.iter().map(|r| r.id).collect::<Vec<_>>();
+        assert_eq!(ids(&visible), ids(&expected));
     }
     let _: &TableDef = &table;
     store.destroy_postgres_instance().await.unwrap();

@@ -152,8 +152,11 @@ impl TableAccess {
         })
     }
 
-    /// The caller's read predicate split into 2 to 4 disjoint branches, when it is a
-    /// top-level OR: by id, each branch is one index range scan (see `ListQuery::branches`).
+    /// The caller's read predicate split into its 2 to 4 top-level disjuncts, when it is an
+    /// OR: by id, each branch is one index range scan (see `ListQuery::branches`). Branches
+    /// may overlap; the list merges them by id and keeps one copy of each record. (Making
+    /// them disjoint with `AND NOT (earlier branches)` turns a pure index range into a
+    /// range plus a residual test that can walk the whole range when few rows pass it.)
     pub fn read_branches(&self) -> Option<Vec<Pred>> {
         fn flatten(p: Pred, out: &mut Vec<Pred>) {
             match p {
@@ -163,23 +166,7 @@ impl TableAccess {
         }
         let mut parts = Vec::new();
         flatten(self.predicate(Op::Read)?, &mut parts);
-        if !(2..=4).contains(&parts.len()) {
-            return None;
-        }
-        Some(
-            (0..parts.len())
-                .map(|i| {
-                    if i == 0 {
-                        parts[0].clone()
-                    } else {
-                        Pred::And(vec![
-                            parts[i].clone(),
-                            Pred::Not(Box::new(Pred::Or(parts[..i].to_vec()))),
-                        ])
-                    }
-                })
-                .collect(),
-        )
+        (2..=4).contains(&parts.len()).then_some(parts)
     }
 
     /// Whether a field may be used in filters and sorts: every read grant reads it.

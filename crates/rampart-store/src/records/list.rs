@@ -304,7 +304,9 @@ pub async fn count(
 }
 
 /// The SQL of a by-id page as a UNION ALL of one range scan per branch (see
-/// [`ListQuery::branches`]), each limited to the page size, merged by id.
+/// [`ListQuery::branches`]), each limited to the page size, merged by id. A record in
+/// several branches comes once from each; [`list_union`] keeps the first copy, so the merge
+/// keeps every branch's rows (branches × page size) to be sure of a full page.
 pub(crate) fn union_sql(tx: &Tx, table: &TableDef, query: &ListQuery) -> Result<Sql, StoreError> {
     let (op, dir): (&'static str, &'static str) = if query.id_descending {
         (" < ", " DESC")
@@ -334,10 +336,11 @@ pub(crate) fn union_sql(tx: &Tx, table: &TableDef, query: &ListQuery) -> Result<
             .param(Param::I64(wanted));
         q.push("SELECT * FROM (").append(inner).push(") b");
     }
+    let merged = wanted * i64::try_from(query.branches.len()).unwrap_or(1);
     q.push(" ORDER BY 1")
         .push(dir)
         .push(" LIMIT ")
-        .param(Param::I64(wanted));
+        .param(Param::I64(merged));
     Ok(q)
 }
 
@@ -347,7 +350,21 @@ async fn list_union(
     query: ListQuery,
 ) -> Result<(Vec<DbRow>, u32), StoreError> {
     let q = union_sql(tx, table, &query)?;
-    Ok((tx.fetch_all(q).await?, query.limit))
+    let mut rows = tx.fetch_all(q).await?;
+    // Copies of one record are adjacent in id order.
+    let mut previous = None;
+    let mut ids = Vec::with_capacity(rows.len());
+    for row in &rows {
+        ids.push(row.uuid(0)?);
+    }
+    let mut keep = ids.iter().map(|id| {
+        let first = previous != Some(*id);
+        previous = Some(*id);
+        first
+    });
+    rows.retain(|_| keep.next().unwrap_or(true));
+    rows.truncate(query.limit as usize + 1);
+    Ok((rows, query.limit))
 }
 
 /// The database's plan for a page (`EXPLAIN QUERY PLAN` on SQLite, `EXPLAIN` on PostgreSQL),

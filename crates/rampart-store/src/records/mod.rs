@@ -673,9 +673,10 @@ pub struct ListQuery {
     pub filter: Option<Sql>,
     /// Predicates answered per record (see [`push_select_with`]).
     pub flags: Vec<Sql>,
-    /// When not empty: disjoint predicates whose union is the caller's visible set (ANDed
-    /// with `filter`). Ordered by id, each becomes one index range scan and the pages are
-    /// merged with UNION ALL, instead of one scan filtering an OR.
+    /// When not empty: predicates whose union is the caller's visible set (ANDed with
+    /// `filter`); they may overlap. Ordered by id, each becomes one index range scan and the
+    /// pages are merged with UNION ALL, duplicates dropped, instead of one scan filtering an
+    /// OR.
     pub branches: Vec<Sql>,
     pub sort: Vec<SortKey>,
     /// The final tie-breaker is the id, ascending unless this is set (`sort=-id`).
