@@ -36,7 +36,7 @@ async fn every_answer_carries_the_security_headers(backend: Backend) {
     check("openapi", &anon.get("/api/v1/openapi.json").await);
     check("signed in", &owner.get("/api/v1/me").await);
     check("unauthenticated", &anon.get("/api/v1/me").await);
-    check("unknown route", &anon.get("/nope").await);
+    check("unknown route", &anon.get("/api/nope").await);
     check(
         "wrong method",
         &anon

@@ -32,6 +32,7 @@ pub mod state;
 pub mod tenant;
 pub mod tls;
 mod tls_redirect;
+pub mod ui;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -163,8 +164,8 @@ pub fn public_router(state: AppState) -> Router {
     let timeout = Duration::from_secs(state.config.limits.request_timeout_secs);
     let tls = state.config.tls.is_some();
     api.route("/api/v1/openapi.json", axum::routing::get(openapi::serve))
-        .route("/", axum::routing::get(openapi::index))
-        .fallback(|| async { ApiError::not_found() })
+        .route("/", axum::routing::get(ui::page))
+        .fallback(ui::fallback)
         .method_not_allowed_fallback(|| async {
             ApiError::new(
                 axum::http::StatusCode::METHOD_NOT_ALLOWED,

@@ -262,15 +262,6 @@ pub async fn serve() -> impl IntoResponse {
     axum::Json(document())
 }
 
-/// `/`: where the API and its description are (the web UI takes this place once built in).
-pub async fn index() -> impl IntoResponse {
-    axum::Json(serde_json::json!({
-        "name": "Rampart",
-        "api": "/api/v1",
-        "openapi": "/api/v1/openapi.json",
-    }))
-}
-
 /// A schema that accepts any JSON value (for defaults, options and record values).
 pub fn any_value() -> utoipa::openapi::schema::Object {
     utoipa::openapi::schema::ObjectBuilder::new()

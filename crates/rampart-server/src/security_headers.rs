@@ -34,8 +34,14 @@ pub const HEADERS: &[(&str, &str)] = &[
 ];
 
 fn add_missing(headers: &mut HeaderMap) {
+    // A handler that chose its own caching (the UI's immutable files) gets no HTTP/1.0
+    // `Pragma: no-cache` contradicting it.
+    let own_caching = headers.contains_key(header::CACHE_CONTROL);
     for (name, value) in HEADERS {
         let name = HeaderName::from_static(name);
+        if own_caching && name == header::PRAGMA {
+            continue;
+        }
         if !headers.contains_key(&name) {
             headers.insert(name, HeaderValue::from_static(value));
         }
@@ -74,10 +80,11 @@ mod tests {
         assert_eq!(headers[header::CACHE_CONTROL], "max-age=60");
         assert!(!headers.contains_key(header::SERVER));
         for (name, value) in HEADERS {
-            if *name != "cache-control" {
+            if *name != "cache-control" && *name != "pragma" {
                 assert_eq!(headers[*name], *value);
             }
         }
+        assert!(!headers.contains_key(header::PRAGMA));
         assert!(!CONTENT_SECURITY_POLICY.contains("unsafe"));
     }
 }

@@ -134,11 +134,14 @@ pub async fn serve(config: Config) -> Result<(), String> {
             )
             .await
             .map_err(|e| e.to_string())?;
+            // The token rides in the link's fragment, which browsers never send to a server.
             println!(
-                "rampart setup: no owner yet. Create one within {hours} h with this one-time token:\n  \
+                "rampart setup: no owner yet. Within {hours} h, open this one-time link to create one:\n  \
+                 {base_url}/setup#token={token}\n\
+                 or over the API:\n  \
                  curl -X POST {base_url}/api/v1/setup -H 'content-type: application/json' \\\n    \
-                 -d '{{\"token\":\"{}\",\"email\":\"you@example.com\",\"password\":\"<12+ characters>\"}}'",
-                token.expose_secret()
+                 -d '{{\"token\":\"{token}\",\"email\":\"you@example.com\",\"password\":\"<12+ characters>\"}}'",
+                token = token.expose_secret()
             );
         }
     }

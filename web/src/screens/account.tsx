@@ -1,0 +1,216 @@
+// The signed-in person's own security: second factor, sessions and API tokens. Changes that
+// need a recent password ask for it in place and then retry.
+import { useEffect, useState } from "preact/hooks";
+import { ApiProblem, del, get, post, type Me } from "../api";
+import { ErrorLine, Notice, useAction } from "../ui";
+
+interface Session { id: string; created_at: string; last_seen_at: string; ip: string | null; user_agent: string | null; current: boolean }
+interface Token { id: string; name: string; access: string; created_at: string; expires_at: string; last_used_at: string | null }
+interface Factors { totp: boolean; passkeys: number; recovery_codes_left: number; required: boolean }
+
+/** Runs `call`; when the server asks for a recent password, asks for it and runs it again. */
+function useRecentAuth() {
+  const [pending, setPending] = useState<null | (() => Promise<void>)>(null);
+  const guard = async (call: () => Promise<void>) => {
+    try {
+      await call();
+    } catch (e) {
+      if (e instanceof ApiProblem && e.code === "reauthentication_required") setPending(() => call);
+      else throw e;
+    }
+  };
+  const prompt = pending ? (
+    <ReauthPrompt onDone={async () => { const p = pending; setPending(null); await p(); }} onCancel={() => setPending(null)} />
+  ) : null;
+  return { guard, prompt };
+}
+
+function ReauthPrompt(props: { onDone: () => Promise<void>; onCancel: () => void }) {
+  const [password, setPassword] = useState("");
+  const action = useAction();
+  return (
+    <form class="card" aria-label="Confirm your password" onSubmit={(e) => {
+      e.preventDefault();
+      void action.run(async () => { await post("/api/v1/auth/reauth", { password }); await props.onDone(); });
+    }}>
+      <p>Confirm your password to continue.</p>
+      <label>Password
+        <input type="password" name="reauth_password" autocomplete="current-password" required value={password}
+          onInput={(e) => setPassword(e.currentTarget.value)} />
+      </label>
+      <ErrorLine message={action.message} />
+      <button type="submit" disabled={action.busy}>Confirm</button>
+      <button type="button" class="link" onClick={props.onCancel}>Cancel</button>
+    </form>
+  );
+}
+
+export function Account(props: { me: Me; onChanged: () => void }) {
+  return (
+    <section>
+      <h1>Your account</h1>
+      <p class="muted">{props.me.email} · {props.me.role}</p>
+      <SecondFactor onChanged={props.onChanged} />
+      <Sessions />
+      <Tokens />
+    </section>
+  );
+}
+
+function SecondFactor(props: { onChanged: () => void }) {
+  const [factors, setFactors] = useState<Factors | null>(null);
+  const [enrolment, setEnrolment] = useState<{ secret: string; uri: string } | null>(null);
+  const [code, setCode] = useState("");
+  const [codes, setCodes] = useState<string[] | null>(null);
+  const action = useAction();
+  const { guard, prompt } = useRecentAuth();
+  const refresh = async () => setFactors(await get<Factors>("/api/v1/me/second-factors"));
+  useEffect(() => void action.run(refresh), []);
+
+  const start = () => action.run(() => guard(async () => setEnrolment(await post("/api/v1/me/second-factors/totp"))));
+  const confirm = (e: Event) => {
+    e.preventDefault();
+    void action.run(async () => {
+      const answer = await post<{ recovery_codes: string[] }>("/api/v1/me/second-factors/totp/confirm", { code: code.trim() });
+      setCodes(answer.recovery_codes);
+      setEnrolment(null);
+      setCode("");
+      await refresh();
+      props.onChanged();
+    });
+  };
+  const remove = () => {
+    if (!window.confirm("Turn off the authenticator app for this account?")) return;
+    void action.run(() => guard(async () => { await del("/api/v1/me/second-factors/totp"); await refresh(); props.onChanged(); }));
+  };
+
+  return (
+    <div class="card">
+      <h2>Two-factor sign-in</h2>
+      {factors === null ? <p class="loading">Loading…</p> : factors.totp ? (
+        <p>Authenticator app: <strong>on</strong> · {factors.recovery_codes_left} recovery codes left ·{" "}
+          <button type="button" class="link danger" onClick={remove}>Turn off</button></p>
+      ) : enrolment ? (
+        <form onSubmit={confirm} aria-label="Confirm the authenticator app">
+          <p>Add this key to your authenticator app, then enter the code it shows.</p>
+          <p><code class="secret" data-testid="totp-secret">{enrolment.secret}</code></p>
+          <p class="small"><a href={enrolment.uri} data-testid="totp-uri">Open in an authenticator app</a></p>
+          <label>Code
+            <input name="totp_code" inputMode="numeric" autocomplete="one-time-code" required value={code}
+              onInput={(e) => setCode(e.currentTarget.value)} />
+          </label>
+          <button type="submit" disabled={action.busy}>Turn on</button>
+        </form>
+      ) : (
+        <p>Authenticator app: off · <button type="button" onClick={() => void start()}>Set up an authenticator app</button></p>
+      )}
+      {codes && (
+        <Notice kind="info">
+          Recovery codes, shown once. Keep them somewhere safe; each works once.
+          <ul class="codes" data-testid="recovery-codes">{codes.map((c) => <li key={c}><code>{c}</code></li>)}</ul>
+        </Notice>
+      )}
+      {prompt}
+      <ErrorLine message={action.message} />
+    </div>
+  );
+}
+
+function Sessions() {
+  const [sessions, setSessions] = useState<Session[] | null>(null);
+  const action = useAction();
+  const refresh = async () => setSessions(await get<Session[]>("/api/v1/me/sessions"));
+  useEffect(() => void action.run(refresh), []);
+  return (
+    <div class="card">
+      <h2>Sessions</h2>
+      {sessions === null ? <p class="loading">Loading…</p> : (
+        <table class="plain">
+          <thead><tr><th>Signed in</th><th>Last seen</th><th>Address</th><th>Browser</th><th /></tr></thead>
+          <tbody>
+            {sessions.map((s) => (
+              <tr key={s.id}>
+                <td>{new Date(s.created_at).toLocaleString()}</td>
+                <td>{new Date(s.last_seen_at).toLocaleString()}</td>
+                <td>{s.ip ?? "—"}</td>
+                <td class="ellipsis">{s.user_agent ?? "—"}</td>
+                <td>{s.current ? <span class="muted">this session</span> : (
+                  <button type="button" class="link danger" onClick={() => void action.run(async () => { await del(`/api/v1/me/sessions/${s.id}`); await refresh(); })}>Revoke</button>
+                )}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      <ErrorLine message={action.message} />
+    </div>
+  );
+}
+
+function Tokens() {
+  const [tokens, setTokens] = useState<Token[] | null>(null);
+  const [name, setName] = useState("");
+  const [readOnly, setReadOnly] = useState(false);
+  const [secret, setSecret] = useState<string | null>(null);
+  const action = useAction();
+  const { guard, prompt } = useRecentAuth();
+  const refresh = async () => setTokens(await get<Token[]>("/api/v1/tokens"));
+  useEffect(() => void action.run(refresh), []);
+
+  const create = (e: Event) => {
+    e.preventDefault();
+    void action.run(() => guard(async () => {
+      const body: Record<string, unknown> = { name };
+      if (readOnly) body.access = "read";
+      const answer = await post<{ secret: string }>("/api/v1/tokens", body);
+      setSecret(answer.secret);
+      setName("");
+      await refresh();
+    }));
+  };
+  const rotate = (t: Token) => action.run(() => guard(async () => {
+    setSecret((await post<{ secret: string }>(`/api/v1/tokens/${t.id}/rotate`)).secret);
+    await refresh();
+  }));
+  const revoke = (t: Token) => {
+    if (!window.confirm(`Revoke the token “${t.name}”? Scripts using it stop working.`)) return;
+    void action.run(() => guard(async () => { await del(`/api/v1/tokens/${t.id}`); await refresh(); }));
+  };
+
+  return (
+    <div class="card">
+      <h2>API tokens</h2>
+      {secret && (
+        <Notice kind="info">
+          The new token, shown once: <code class="secret" data-testid="token-secret">{secret}</code>
+          <button type="button" class="link" onClick={() => setSecret(null)}>Done</button>
+        </Notice>
+      )}
+      {tokens === null ? <p class="loading">Loading…</p> : tokens.length === 0 ? <p class="muted">No tokens.</p> : (
+        <table class="plain">
+          <thead><tr><th>Name</th><th>Access</th><th>Expires</th><th>Last used</th><th /></tr></thead>
+          <tbody>
+            {tokens.map((t) => (
+              <tr key={t.id}>
+                <td>{t.name}</td><td>{t.access.replace("_", "/")}</td>
+                <td>{new Date(t.expires_at).toLocaleDateString()}</td>
+                <td>{t.last_used_at ? new Date(t.last_used_at).toLocaleString() : "never"}</td>
+                <td>
+                  <button type="button" class="link" onClick={() => void rotate(t)}>Rotate</button>
+                  <button type="button" class="link danger" onClick={() => revoke(t)}>Revoke</button>
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      <form class="inline" onSubmit={create}>
+        <label>Token name<input name="token_name" required value={name} onInput={(e) => setName(e.currentTarget.value)} /></label>
+        <label class="check"><input type="checkbox" checked={readOnly} onChange={(e) => setReadOnly(e.currentTarget.checked)} /> read only</label>
+        <button type="submit" disabled={action.busy}>Create token</button>
+      </form>
+      {prompt}
+      <ErrorLine message={action.message} />
+    </div>
+  );
+}

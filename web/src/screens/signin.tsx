@@ -1,0 +1,68 @@
+import { useState } from "preact/hooks";
+import { post, type LoginAnswer } from "../api";
+import { ErrorLine, useAction } from "../ui";
+
+/** Password sign-in, then the second factor when the account has one. */
+export function SignIn(props: { onSignedIn: () => void }) {
+  const [email, setEmail] = useState("");
+  const [password, setPassword] = useState("");
+  const [challenge, setChallenge] = useState<string | null>(null);
+  const [code, setCode] = useState("");
+  const [useRecovery, setUseRecovery] = useState(false);
+  const action = useAction();
+
+  const submitPassword = (e: Event) => {
+    e.preventDefault();
+    void action.run(async () => {
+      const answer = await post<LoginAnswer>("/api/v1/auth/login", { email, password });
+      setPassword("");
+      if (answer.status === "signed_in") props.onSignedIn();
+      else setChallenge(answer.challenge);
+    });
+  };
+
+  const submitCode = (e: Event) => {
+    e.preventDefault();
+    void action.run(async () => {
+      const body = useRecovery ? { challenge, recovery_code: code.trim() } : { challenge, code: code.trim() };
+      await post<LoginAnswer>("/api/v1/auth/login/second-factor", body);
+      props.onSignedIn();
+    });
+  };
+
+  return (
+    <main class="card narrow">
+      <h1>Sign in to Rampart</h1>
+      {challenge === null ? (
+        <form onSubmit={submitPassword}>
+          <label>
+            Email
+            <input type="email" name="email" autocomplete="username" required value={email}
+              onInput={(e) => setEmail(e.currentTarget.value)} />
+          </label>
+          <label>
+            Password
+            <input type="password" name="password" autocomplete="current-password" required value={password}
+              onInput={(e) => setPassword(e.currentTarget.value)} />
+          </label>
+          <ErrorLine message={action.message} />
+          <button type="submit" disabled={action.busy}>Sign in</button>
+        </form>
+      ) : (
+        <form onSubmit={submitCode}>
+          <p>{useRecovery ? "Enter one of your recovery codes." : "Enter the 6-digit code from your authenticator app."}</p>
+          <label>
+            {useRecovery ? "Recovery code" : "Code"}
+            <input name="code" autocomplete="one-time-code" inputMode={useRecovery ? "text" : "numeric"} required
+              value={code} onInput={(e) => setCode(e.currentTarget.value)} />
+          </label>
+          <ErrorLine message={action.message} />
+          <button type="submit" disabled={action.busy}>Verify</button>
+          <button type="button" class="link" onClick={() => { setUseRecovery(!useRecovery); setCode(""); }}>
+            {useRecovery ? "Use the authenticator app" : "Use a recovery code"}
+          </button>
+        </form>
+      )}
+    </main>
+  );
+}

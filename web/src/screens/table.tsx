@@ -1,0 +1,173 @@
+import { useEffect, useMemo, useState } from "preact/hooks";
+import { ApiProblem, del, get, post, type Project, type RecordOut, type Table } from "../api";
+import { onLink } from "../router";
+import { Grid } from "../grid/grid";
+import { Pager } from "../grid/pager";
+import { editableInGrid, parseText } from "../grid/values";
+import { Empty, ErrorLine, useAction } from "../ui";
+import { emptyDraft, fieldBody, FieldEditor } from "./fields";
+import { FilterBar } from "./filter";
+
+export function TableScreen(props: { tableId: string }) {
+  const [table, setTable] = useState<Table | null>(null);
+  const [project, setProject] = useState<Project | null>(null);
+  const [filter, setFilter] = useState("");
+  const [sort, setSort] = useState("");
+  const [, setTick] = useState(0);
+  const [activeRecord, setActiveRecord] = useState<RecordOut | null>(null);
+  const [status, setStatus] = useState<string | null>(null);
+  const [panel, setPanel] = useState<"none" | "record" | "field">("none");
+  const load = useAction();
+  const removal = useAction();
+
+  const pager = useMemo(
+    () => new Pager(props.tableId, { filter: "", sort: "" }, () => setTick((t) => t + 1)),
+    [props.tableId],
+  );
+  const reload = () =>
+    load.run(async () => {
+      const t = await get<Table>(`/api/v1/tables/${props.tableId}`);
+      setTable(t);
+      setProject(await get<Project>(`/api/v1/projects/${t.project_id}`));
+    });
+  useEffect(() => void reload(), [props.tableId]);
+  useEffect(() => pager.reset({ filter, sort }), [filter, sort, table?.schema_version]);
+
+  if (load.error instanceof ApiProblem && load.error.status === 404) {
+    return <Empty>This table does not exist, or you have no access to it.</Empty>;
+  }
+  if (!table) return <p class="loading" aria-busy="true">{load.message ?? "Loading table…"}</p>;
+
+  const filterError =
+    pager.error instanceof ApiProblem
+      ? (pager.error.errors.find((e) => e.field === "filter" || e.field === "sort") ?? null)
+      : null;
+
+  const deleteRecord = () => {
+    const r = activeRecord;
+    if (!r || !confirm("Delete this record?")) return;
+    void removal.run(async () => {
+      await del(`/api/v1/tables/${table.id}/records/${r.id}?version=${r.version}`);
+      pager.remove(r.id);
+      setStatus("Record deleted.");
+    });
+  };
+
+  return (
+    <section class="table-screen">
+      <p class="crumbs">
+        <a href="/" onClick={(e) => onLink(e, "/")}>Projects</a> /{" "}
+        <a href={`/projects/${table.project_id}`} onClick={(e) => onLink(e, `/projects/${table.project_id}`)}>{project?.name ?? "project"}</a> /
+      </p>
+      <h1>{table.name}</h1>
+      <FilterBar table={table} filter={filter} onFilter={setFilter} error={filterError} />
+      <div class="toolbar">
+        <button type="button" onClick={() => setPanel(panel === "record" ? "none" : "record")}>New record</button>
+        <button type="button" class="secondary" disabled={!activeRecord || removal.busy} onClick={deleteRecord}>Delete record</button>
+        <button type="button" class="secondary" onClick={() => setPanel(panel === "field" ? "none" : "field")}>Add field</button>
+        {sort && (
+          <span class="chip">
+            sorted by {sort.replace(/^-/, "")} {sort.startsWith("-") ? "descending" : "ascending"}
+            <button type="button" class="link" aria-label="Clear the sort" onClick={() => setSort("")}>×</button>
+          </span>
+        )}
+        <span class="muted small" role="status">
+          {pager.rows.length} record{pager.rows.length === 1 ? "" : "s"} loaded{pager.hasMore ? ", more below" : ""} ·{" "}
+          {pager.requests} request{pager.requests === 1 ? "" : "s"}
+        </span>
+      </div>
+      <ErrorLine message={removal.message} />
+      {status && <p class="status" role="status">{status}</p>}
+      {panel === "record" && (
+        <NewRecord table={table} onCreated={(r) => { pager.appended(r); setStatus("Record added."); setPanel("none"); }} />
+      )}
+      {panel === "field" && (
+        <NewField table={table} onCreated={() => { setPanel("none"); void reload(); }} />
+      )}
+      {table.fields.length === 0 ? (
+        <Empty>This table has no fields you can see.</Empty>
+      ) : (
+        <Grid table={table} pager={pager} sort={sort} onSort={setSort} onActiveRow={setActiveRecord} onStatus={setStatus} />
+      )}
+    </section>
+  );
+}
+
+function NewRecord(props: { table: Table; onCreated: (r: RecordOut) => void }) {
+  const fields = props.table.fields.filter(editableInGrid);
+  const [texts, setTexts] = useState<Record<string, string>>({});
+  const action = useAction();
+  const problem = action.error instanceof ApiProblem ? action.error : null;
+
+  const submit = (e: Event) => {
+    e.preventDefault();
+    void action.run(async () => {
+      const values: Record<string, unknown> = {};
+      for (const f of fields) {
+        const t = texts[f.name] ?? "";
+        if (f.type === "boolean") values[f.name] = t === "true";
+        else if (t.trim() !== "") values[f.name] = parseText(f, t);
+      }
+      props.onCreated(await post<RecordOut>(`/api/v1/tables/${props.table.id}/records`, { fields: values }));
+    });
+  };
+
+  return (
+    <form class="card record-form" onSubmit={submit} aria-label="New record">
+      <h2>New record</h2>
+      {fields.map((f) => {
+        const error = problem?.fieldMessage(`fields.${f.name}`);
+        const set = (v: string) => setTexts({ ...texts, [f.name]: v });
+        return (
+          <label key={f.id} class={f.type === "boolean" ? "check" : ""}>
+            {f.type === "boolean" ? (
+              <input type="checkbox" name={f.name} checked={texts[f.name] === "true"} onChange={(e) => set(String(e.currentTarget.checked))} />
+            ) : null}
+            {f.name}{f.required ? " *" : ""}
+            {f.type === "single_select" ? (
+              <select name={f.name} value={texts[f.name] ?? ""} onChange={(e) => set(e.currentTarget.value)}>
+                <option value="">—</option>
+                {(f.options.choices ?? []).map((c) => <option key={c} value={c}>{c}</option>)}
+              </select>
+            ) : f.type === "long_text" ? (
+              <textarea name={f.name} value={texts[f.name] ?? ""} onInput={(e) => set(e.currentTarget.value)} />
+            ) : f.type === "date" ? (
+              <input name={f.name} type="date" aria-invalid={error ? true : undefined}
+                value={texts[f.name] ?? ""} onInput={(e) => set(e.currentTarget.value)} />
+            ) : f.type !== "boolean" ? (
+              <input name={f.name} type="text" aria-invalid={error ? true : undefined}
+                value={texts[f.name] ?? ""} onInput={(e) => set(e.currentTarget.value)} />
+            ) : null}
+            {error && <span class="error" role="alert">{error}</span>}
+          </label>
+        );
+      })}
+      <ErrorLine message={problem && problem.errors.length ? null : action.message} />
+      <button type="submit" disabled={action.busy}>Add record</button>
+    </form>
+  );
+}
+
+function NewField(props: { table: Table; onCreated: () => void }) {
+  const [draft, setDraft] = useState(emptyDraft());
+  const [tables, setTables] = useState<Table[]>([]);
+  const action = useAction();
+  useEffect(() => {
+    get<Table[]>(`/api/v1/projects/${props.table.project_id}/tables`).then(setTables, () => setTables([]));
+  }, []);
+  const submit = (e: Event) => {
+    e.preventDefault();
+    void action.run(async () => {
+      await post(`/api/v1/tables/${props.table.id}/fields`, fieldBody(draft));
+      props.onCreated();
+    });
+  };
+  return (
+    <form class="card" onSubmit={submit} aria-label="New field">
+      <h2>New field</h2>
+      <FieldEditor index={0} draft={draft} tables={tables} onChange={setDraft} />
+      <ErrorLine message={action.message} />
+      <button type="submit" disabled={action.busy}>Add field</button>
+    </form>
+  );
+}
