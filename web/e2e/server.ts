@@ -62,14 +62,14 @@ async function start(): Promise<{ server: Server; stop: () => Promise<void> }> {
   return { server, stop };
 }
 
-export const test = base.extend<object, { server: Server }>({
+export const test = base.extend<{ server: Server }>({
   server: [
     async ({}, use) => {
       const { server, stop } = await start();
       await use(server);
       await stop();
     },
-    { scope: "worker" },
+    { scope: "test" },
   ],
 });
 

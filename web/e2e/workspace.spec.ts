@@ -5,12 +5,11 @@
 import { TOTP } from "otpauth";
 import type { Page } from "@playwright/test";
 import { expect, test } from "./server";
+import { shot } from "./helpers";
 
 const EMAIL = "owner@example.com";
 const PASSWORD = "correct horse battery staple";
 
-const shot = (page: Page, name: string) =>
-  page.screenshot({ path: `test-results/screens/${name}.png`, fullPage: true });
 
 /** The grid cell of `field` in the row whose `name` cell reads `name`. */
 const cell = (page: Page, name: string, field: string) =>

@@ -7,6 +7,8 @@ import { Projects } from "./screens/projects";
 import { ProjectScreen } from "./screens/project";
 import { TableScreen } from "./screens/table";
 import { Account } from "./screens/account";
+import { AccessScreen } from "./screens/access";
+import { Users } from "./screens/users";
 import { Notice } from "./ui";
 
 export function App() {
@@ -40,7 +42,10 @@ export function App() {
 
   let screen;
   let params;
+  const tenantAdmin = me.role === "owner" || me.role === "admin";
   if ((params = match("/projects/:id", path))) screen = <ProjectScreen projectId={params.id!} />;
+  else if ((params = match("/projects/:id/access", path))) screen = <AccessScreen projectId={params.id!} />;
+  else if (path === "/admin/users" && tenantAdmin) screen = <Users me={me} />;
   else if ((params = match("/tables/:id", path))) screen = <TableScreen tableId={params.id!} />;
   else if (path === "/account") screen = <Account me={me} onChanged={refresh} />;
   else screen = <Projects />;
@@ -50,6 +55,7 @@ export function App() {
       <header class="topbar">
         <a class="brand" href="/" onClick={(e) => onLink(e, "/")}>Rampart</a>
         <nav>
+          {tenantAdmin && <a href="/admin/users" onClick={(e) => onLink(e, "/admin/users")}>Users</a>}
           <a href="/account" onClick={(e) => onLink(e, "/account")}>{me.display_name}</a>
           <button type="button" class="link" onClick={signOut}>Sign out</button>
         </nav>

@@ -27,6 +27,8 @@ export interface GridProps {
   onSort: (sort: string) => void;
   onActiveRow: (record: RecordOut | null) => void;
   onStatus: (message: string | null) => void;
+  /** Nothing can be changed (another user's view). */
+  readOnly?: boolean;
 }
 
 export function Grid(props: GridProps) {
@@ -57,6 +59,16 @@ export function Grid(props: GridProps) {
     setViewHeight(el.clientHeight);
     return () => observer.disconnect();
   }, []);
+
+  // A new query starts at the top (and does not fetch its way down to the old position).
+  useLayoutEffect(() => {
+    if (scroller.current) scroller.current.scrollTop = 0;
+    setScrollTop(0);
+    setActive({ row: 0, col: 0 });
+    setAnchor({ row: 0, col: 0 });
+    setEditing(null);
+    setCellError(null);
+  }, [pager]);
 
   // Load what the view needs, plus a margin.
   useEffect(() => {
@@ -90,7 +102,7 @@ export function Grid(props: GridProps) {
   const startEdit = (cell: Cell, text?: string) => {
     const record = rows[cell.row];
     const field = fields[cell.col];
-    if (!record || !field || !editableInGrid(field)) return;
+    if (!record || !field || !editableInGrid(field) || props.readOnly) return;
     if (field.type === "boolean" && text === undefined) {
       void save(cell, record.fields[field.name] ? "false" : "true", null);
       return;
@@ -190,7 +202,7 @@ export function Grid(props: GridProps) {
       case "Delete":
       case "Backspace": {
         const field = fields[col];
-        if (field && editableInGrid(field)) void save(active, "", null);
+        if (field && editableInGrid(field) && !props.readOnly) void save(active, "", null);
         break;
       }
       case "Escape": setAnchor(active); break;
@@ -241,7 +253,7 @@ export function Grid(props: GridProps) {
   };
 
   const onPaste = async (e: ClipboardEvent) => {
-    if (editing || !e.clipboardData) return;
+    if (editing || !e.clipboardData || props.readOnly) return;
     e.preventDefault();
     const text = e.clipboardData.getData("text/plain").replace(/\r/g, "").replace(/\n$/, "");
     const grid = text.split("\n").map((l) => l.split("\t"));
@@ -345,8 +357,10 @@ export function Grid(props: GridProps) {
                         <CellEditor field={f} text={editing.text} disabled={saving}
                           onText={(text) => setEditing({ ...editing, text })} onKeyDown={onEditorKey} />
                       ) : f.type === "boolean" ? (
-                        <input type="checkbox" tabIndex={-1} checked={Boolean(record.fields[f.name])} aria-label={f.name}
+                        <input type="checkbox" tabIndex={-1} checked={Boolean(record.fields[f.name])} aria-label={f.name} disabled={props.readOnly}
                           onClick={(e) => { e.preventDefault(); void save({ row: i, col: c }, record.fields[f.name] ? "false" : "true", null); }} />
+                      ) : !(f.name in record.fields) ? (
+                        <span class="cell-text muted small">hidden</span>
                       ) : (
                         <span class="cell-text">{display(f, record.fields[f.name])}</span>
                       )}

@@ -7,6 +7,8 @@ export const PAGE_SIZE = 100;
 export interface PageQuery {
   filter: string;
   sort: string;
+  /** Pages as this user would see them (the simulate endpoint; project admins only). */
+  asUser?: string;
 }
 
 export class Pager {
@@ -14,28 +16,15 @@ export class Pager {
   hasMore = true;
   loading = false;
   error: unknown = null;
-  /** Pages fetched since the last reset: what scrolling cost, for tests and the status bar. */
+  /** Pages fetched: what scrolling cost, for tests and the status bar. */
   requests = 0;
   private cursor: string | null = null;
-  private generation = 0;
 
   constructor(
     private readonly tableId: string,
-    private query: PageQuery,
+    private readonly query: PageQuery,
     private readonly onChange: () => void,
   ) {}
-
-  reset(query: PageQuery): void {
-    this.query = query;
-    this.rows = [];
-    this.cursor = null;
-    this.hasMore = true;
-    this.error = null;
-    this.requests = 0;
-    this.generation++;
-    this.loading = false;
-    this.onChange();
-  }
 
   /** Loads pages until at least `count` rows are here or the table ends. */
   async ensure(count: number): Promise<void> {
@@ -45,28 +34,25 @@ export class Pager {
   }
 
   private async next(): Promise<void> {
-    const generation = this.generation;
     this.loading = true;
     this.onChange();
     const params = new URLSearchParams({ limit: String(PAGE_SIZE) });
     if (this.query.filter.trim()) params.set("filter", this.query.filter.trim());
     if (this.query.sort) params.set("sort", this.query.sort);
     if (this.cursor) params.set("cursor", this.cursor);
+    if (this.query.asUser) params.set("user_id", this.query.asUser);
+    const endpoint = this.query.asUser ? "simulate" : "records";
     try {
       this.requests++;
-      const page = await get<PageOut>(`/api/v1/tables/${this.tableId}/records?${params}`);
-      if (generation !== this.generation) return;
+      const page = await get<PageOut>(`/api/v1/tables/${this.tableId}/${endpoint}?${params}`);
       this.rows = this.rows.concat(page.records);
       this.cursor = page.next_cursor;
       this.hasMore = page.has_more;
     } catch (e) {
-      if (generation !== this.generation) return;
       this.error = e;
     } finally {
-      if (generation === this.generation) {
-        this.loading = false;
-        this.onChange();
-      }
+      this.loading = false;
+      this.onChange();
     }
   }
 

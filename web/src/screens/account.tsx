@@ -1,49 +1,12 @@
 // The signed-in person's own security: second factor, sessions and API tokens. Changes that
 // need a recent password ask for it in place and then retry.
 import { useEffect, useState } from "preact/hooks";
-import { ApiProblem, del, get, post, type Me } from "../api";
-import { ErrorLine, Notice, useAction } from "../ui";
+import { del, get, post, type Me } from "../api";
+import { ErrorLine, Notice, useAction, useRecentAuth } from "../ui";
 
 interface Session { id: string; created_at: string; last_seen_at: string; ip: string | null; user_agent: string | null; current: boolean }
 interface Token { id: string; name: string; access: string; created_at: string; expires_at: string; last_used_at: string | null }
 interface Factors { totp: boolean; passkeys: number; recovery_codes_left: number; required: boolean }
-
-/** Runs `call`; when the server asks for a recent password, asks for it and runs it again. */
-function useRecentAuth() {
-  const [pending, setPending] = useState<null | (() => Promise<void>)>(null);
-  const guard = async (call: () => Promise<void>) => {
-    try {
-      await call();
-    } catch (e) {
-      if (e instanceof ApiProblem && e.code === "reauthentication_required") setPending(() => call);
-      else throw e;
-    }
-  };
-  const prompt = pending ? (
-    <ReauthPrompt onDone={async () => { const p = pending; setPending(null); await p(); }} onCancel={() => setPending(null)} />
-  ) : null;
-  return { guard, prompt };
-}
-
-function ReauthPrompt(props: { onDone: () => Promise<void>; onCancel: () => void }) {
-  const [password, setPassword] = useState("");
-  const action = useAction();
-  return (
-    <form class="card" aria-label="Confirm your password" onSubmit={(e) => {
-      e.preventDefault();
-      void action.run(async () => { await post("/api/v1/auth/reauth", { password }); await props.onDone(); });
-    }}>
-      <p>Confirm your password to continue.</p>
-      <label>Password
-        <input type="password" name="reauth_password" autocomplete="current-password" required value={password}
-          onInput={(e) => setPassword(e.currentTarget.value)} />
-      </label>
-      <ErrorLine message={action.message} />
-      <button type="submit" disabled={action.busy}>Confirm</button>
-      <button type="button" class="link" onClick={props.onCancel}>Cancel</button>
-    </form>
-  );
-}
 
 export function Account(props: { me: Me; onChanged: () => void }) {
   return (

@@ -17,6 +17,13 @@ function literal(field: Field, text: string): string {
   return JSON.stringify(text);
 }
 
+function example(table: Table): string {
+  const f = table.fields[0];
+  if (!f) return "";
+  const value = f.type === "integer" || f.type === "decimal" ? "10" : f.type === "boolean" ? "true" : '"text"';
+  return `e.g. ${fieldRef(f.name)} ${f.type === "text" || f.type === "long_text" ? "~" : "="} ${value}`;
+}
+
 export function FilterBar(props: {
   table: Table;
   filter: string;
@@ -48,7 +55,7 @@ export function FilterBar(props: {
       <form class="inline" onSubmit={apply}>
         <label class="grow">
           Filter
-          <input name="filter" placeholder={'e.g. age >= 18 && tier = "a"'} value={text} spellcheck={false}
+          <input name="filter" placeholder={example(props.table)} value={text} spellcheck={false}
             aria-invalid={props.error ? true : undefined} onInput={(e) => setText(e.currentTarget.value)} />
         </label>
         <button type="submit" class="secondary">Apply</button>

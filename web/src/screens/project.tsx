@@ -28,6 +28,9 @@ export function ProjectScreen(props: { projectId: string }) {
     <section>
       <p class="crumbs"><a href="/" onClick={(e) => onLink(e, "/")}>Projects</a> /</p>
       <h1>{project?.name ?? "…"}</h1>
+      {canBuild && (
+        <p><a href={`/projects/${id}/access`} onClick={(e) => onLink(e, `/projects/${id}/access`)}>Members and permissions</a></p>
+      )}
       <ErrorLine message={load.message} />
       {tables === null ? (
         <p class="loading" aria-busy="true">Loading tables…</p>

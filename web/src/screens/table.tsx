@@ -7,6 +7,7 @@ import { editableInGrid, parseText } from "../grid/values";
 import { Empty, ErrorLine, useAction } from "../ui";
 import { emptyDraft, fieldBody, FieldEditor } from "./fields";
 import { FilterBar } from "./filter";
+import { ViewAs, type Explanation, ExplainCard } from "./view_as";
 
 export function TableScreen(props: { tableId: string }) {
   const [table, setTable] = useState<Table | null>(null);
@@ -17,13 +18,12 @@ export function TableScreen(props: { tableId: string }) {
   const [activeRecord, setActiveRecord] = useState<RecordOut | null>(null);
   const [status, setStatus] = useState<string | null>(null);
   const [panel, setPanel] = useState<"none" | "record" | "field">("none");
+  const [viewAs, setViewAs] = useState<{ id: string; label: string } | null>(null);
+  const [explanation, setExplanation] = useState<Explanation | null>(null);
   const load = useAction();
   const removal = useAction();
 
-  const pager = useMemo(
-    () => new Pager(props.tableId, { filter: "", sort: "" }, () => setTick((t) => t + 1)),
-    [props.tableId],
-  );
+
   const reload = () =>
     load.run(async () => {
       const t = await get<Table>(`/api/v1/tables/${props.tableId}`);
@@ -31,7 +31,11 @@ export function TableScreen(props: { tableId: string }) {
       setProject(await get<Project>(`/api/v1/projects/${t.project_id}`));
     });
   useEffect(() => void reload(), [props.tableId]);
-  useEffect(() => pager.reset({ filter, sort }), [filter, sort, table?.schema_version]);
+  // A new query (or a new schema) is a new pager: rows of the old one never mix in.
+  const pager = useMemo(
+    () => new Pager(props.tableId, { filter, sort, ...(viewAs ? { asUser: viewAs.id } : {}) }, () => setTick((t) => t + 1)),
+    [props.tableId, filter, sort, table?.schema_version, viewAs?.id],
+  );
 
   if (load.error instanceof ApiProblem && load.error.status === 404) {
     return <Empty>This table does not exist, or you have no access to it.</Empty>;
@@ -43,6 +47,7 @@ export function TableScreen(props: { tableId: string }) {
       ? (pager.error.errors.find((e) => e.field === "filter" || e.field === "sort") ?? null)
       : null;
 
+  const canAdmin = project?.role === "owner" || project?.role === "admin";
   const deleteRecord = () => {
     const r = activeRecord;
     if (!r || !confirm("Delete this record?")) return;
@@ -61,10 +66,19 @@ export function TableScreen(props: { tableId: string }) {
       </p>
       <h1>{table.name}</h1>
       <FilterBar table={table} filter={filter} onFilter={setFilter} error={filterError} />
+      {canAdmin && (
+        <ViewAs table={table} active={activeRecord} viewing={viewAs}
+          onView={(u) => { setViewAs(u); setExplanation(null); }} onExplained={setExplanation} />
+      )}
+      {explanation && <ExplainCard explanation={explanation} onClose={() => setExplanation(null)} />}
       <div class="toolbar">
-        <button type="button" onClick={() => setPanel(panel === "record" ? "none" : "record")}>New record</button>
-        <button type="button" class="secondary" disabled={!activeRecord || removal.busy} onClick={deleteRecord}>Delete record</button>
-        <button type="button" class="secondary" onClick={() => setPanel(panel === "field" ? "none" : "field")}>Add field</button>
+        {!viewAs && (
+          <>
+            <button type="button" onClick={() => setPanel(panel === "record" ? "none" : "record")}>New record</button>
+            <button type="button" class="secondary" disabled={!activeRecord || removal.busy} onClick={deleteRecord}>Delete record</button>
+            {canAdmin && <button type="button" class="secondary" onClick={() => setPanel(panel === "field" ? "none" : "field")}>Add field</button>}
+          </>
+        )}
         {sort && (
           <span class="chip">
             sorted by {sort.replace(/^-/, "")} {sort.startsWith("-") ? "descending" : "ascending"}
@@ -87,7 +101,8 @@ export function TableScreen(props: { tableId: string }) {
       {table.fields.length === 0 ? (
         <Empty>This table has no fields you can see.</Empty>
       ) : (
-        <Grid table={table} pager={pager} sort={sort} onSort={setSort} onActiveRow={setActiveRecord} onStatus={setStatus} />
+        <Grid table={table} pager={pager} sort={sort} onSort={setSort} onActiveRow={setActiveRecord} onStatus={setStatus}
+          readOnly={Boolean(viewAs)} />
       )}
     </section>
   );
