@@ -9,6 +9,8 @@ import { TableScreen } from "./screens/table";
 import { Account } from "./screens/account";
 import { AccessScreen } from "./screens/access";
 import { Users } from "./screens/users";
+import { Audit } from "./screens/audit";
+import { RecordScreen } from "./screens/record";
 import { Notice } from "./ui";
 
 export function App() {
@@ -46,7 +48,11 @@ export function App() {
   if ((params = match("/projects/:id", path))) screen = <ProjectScreen projectId={params.id!} />;
   else if ((params = match("/projects/:id/access", path))) screen = <AccessScreen projectId={params.id!} />;
   else if (path === "/admin/users" && tenantAdmin) screen = <Users me={me} />;
+  else if (path === "/admin/audit" && tenantAdmin) screen = <Audit />;
   else if ((params = match("/tables/:id", path))) screen = <TableScreen tableId={params.id!} />;
+  else if ((params = match("/tables/:table/records/:record", path))) {
+    screen = <RecordScreen tableId={params.table!} recordId={params.record!} />;
+  }
   else if (path === "/account") screen = <Account me={me} onChanged={refresh} />;
   else screen = <Projects />;
 
@@ -56,6 +62,7 @@ export function App() {
         <a class="brand" href="/" onClick={(e) => onLink(e, "/")}>Rampart</a>
         <nav>
           {tenantAdmin && <a href="/admin/users" onClick={(e) => onLink(e, "/admin/users")}>Users</a>}
+          {tenantAdmin && <a href="/admin/audit" onClick={(e) => onLink(e, "/admin/audit")}>Audit</a>}
           <a href="/account" onClick={(e) => onLink(e, "/account")}>{me.display_name}</a>
           <button type="button" class="link" onClick={signOut}>Sign out</button>
         </nav>

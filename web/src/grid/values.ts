@@ -11,7 +11,7 @@ export function display(field: Field, value: unknown): string {
     case "json":
       return JSON.stringify(value);
     case "link":
-      return Array.isArray(value) ? `${value.length} linked` : String(value);
+      return Array.isArray(value) ? `${value.length} linked` : "1 linked";
     case "datetime":
       return typeof value === "string" ? value.replace("T", " ").replace(/\.\d+/, "").replace("Z", " UTC") : String(value);
     default:

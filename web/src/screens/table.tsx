@@ -1,6 +1,6 @@
 import { useEffect, useMemo, useState } from "preact/hooks";
 import { ApiProblem, del, get, post, type Project, type RecordOut, type Table } from "../api";
-import { onLink } from "../router";
+import { navigate, onLink } from "../router";
 import { Grid } from "../grid/grid";
 import { Pager } from "../grid/pager";
 import { editableInGrid, parseText } from "../grid/values";
@@ -75,6 +75,8 @@ export function TableScreen(props: { tableId: string }) {
         {!viewAs && (
           <>
             <button type="button" onClick={() => setPanel(panel === "record" ? "none" : "record")}>New record</button>
+            <button type="button" class="secondary" disabled={!activeRecord}
+              onClick={() => activeRecord && navigate(`/tables/${table.id}/records/${activeRecord.id}`)}>Open record</button>
             <button type="button" class="secondary" disabled={!activeRecord || removal.busy} onClick={deleteRecord}>Delete record</button>
             {canAdmin && <button type="button" class="secondary" onClick={() => setPanel(panel === "field" ? "none" : "field")}>Add field</button>}
           </>

@@ -2,6 +2,7 @@
 import { useEffect, useState } from "preact/hooks";
 import { del, get, patch, post, put, type Me, type User } from "../api";
 import { ErrorLine, useAction, useRecentAuth } from "../ui";
+import { Network } from "./network";
 
 interface SecuritySettings {
   require_second_factor: boolean;
@@ -81,6 +82,7 @@ export function Users(props: { me: Me }) {
       {prompt}
       {users && <Groups users={users} />}
       <Security />
+      <Network />
     </section>
   );
 }
