@@ -18,7 +18,7 @@ export async function signIn(page: Page, server: Server, email: string, password
   await page.goto(server.base + "/");
   await page.getByLabel("Email").fill(email);
   await page.getByLabel("Password").fill(password);
-  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("button", { name: "Sign in", exact: true }).click();
   await expect(page.getByRole("heading", { name: "Projects" })).toBeVisible();
 }
 

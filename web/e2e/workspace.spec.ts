@@ -173,7 +173,7 @@ test("owner sets up, builds a table, works in the grid, signs in with TOTP", asy
   await expect(page.getByRole("heading", { name: "Sign in to Rampart" })).toBeVisible();
   await page.getByLabel("Email").fill(EMAIL);
   await page.getByLabel("Password").fill(PASSWORD);
-  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("button", { name: "Sign in", exact: true }).click();
   await expect(page.getByText("6-digit code")).toBeVisible();
   await page.getByLabel("Code").fill("000000");
   await page.getByRole("button", { name: "Verify" }).click();

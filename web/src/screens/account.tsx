@@ -3,6 +3,7 @@
 import { useEffect, useState } from "preact/hooks";
 import { del, get, post, type Me } from "../api";
 import { ErrorLine, Notice, useAction, useRecentAuth } from "../ui";
+import { createPasskey, passkeysSupported } from "../webauthn";
 
 interface Session { id: string; created_at: string; last_seen_at: string; ip: string | null; user_agent: string | null; current: boolean }
 interface Token { id: string; name: string; access: string; created_at: string; expires_at: string; last_used_at: string | null }
@@ -14,6 +15,7 @@ export function Account(props: { me: Me; onChanged: () => void }) {
       <h1>Your account</h1>
       <p class="muted">{props.me.email} · {props.me.role}</p>
       <SecondFactor onChanged={props.onChanged} />
+      {passkeysSupported() && <Passkeys onChanged={props.onChanged} />}
       <Sessions />
       <Tokens />
     </section>
@@ -172,6 +174,67 @@ function Tokens() {
         <label class="check"><input type="checkbox" checked={readOnly} onChange={(e) => setReadOnly(e.currentTarget.checked)} /> read only</label>
         <button type="submit" disabled={action.busy}>Create token</button>
       </form>
+      {prompt}
+      <ErrorLine message={action.message} />
+    </div>
+  );
+}
+
+interface Passkey { id: string; name: string; created_at: string; last_used_at: string | null }
+
+function Passkeys(props: { onChanged: () => void }) {
+  const [passkeys, setPasskeys] = useState<Passkey[] | null>(null);
+  const [name, setName] = useState("");
+  const [codes, setCodes] = useState<string[] | null>(null);
+  const action = useAction();
+  const { guard, prompt } = useRecentAuth();
+  const refresh = async () => setPasskeys(await get<Passkey[]>("/api/v1/me/passkeys"));
+  useEffect(() => void action.run(refresh), []);
+
+  const add = (e: Event) => {
+    e.preventDefault();
+    void action.run(() => guard(async () => {
+      const ceremony = await post<{ ceremony_id: string; options: Record<string, unknown> }>("/api/v1/me/passkeys/registrations");
+      const credential = await createPasskey(ceremony.options);
+      const answer = await post<{ recovery_codes?: string[] | null }>("/api/v1/me/passkeys", {
+        ceremony_id: ceremony.ceremony_id, name: name.trim() || "Passkey", credential,
+      });
+      if (answer.recovery_codes) setCodes(answer.recovery_codes);
+      setName("");
+      await refresh();
+      props.onChanged();
+    }));
+  };
+  const remove = (p: Passkey) => {
+    if (!window.confirm(`Remove the passkey “${p.name}”?`)) return;
+    void action.run(() => guard(async () => { await del(`/api/v1/me/passkeys/${p.id}`); await refresh(); props.onChanged(); }));
+  };
+
+  return (
+    <div class="card">
+      <h2>Passkeys</h2>
+      <p class="muted">A passkey signs you in without a password, or serves as your second factor.</p>
+      {passkeys === null ? <p class="loading">Loading…</p> : passkeys.length === 0 ? <p class="muted">No passkeys.</p> : (
+        <ul class="list">
+          {passkeys.map((p) => (
+            <li key={p.id}>
+              <strong>{p.name}</strong>
+              <span class="muted">added {new Date(p.created_at).toLocaleDateString()}{p.last_used_at ? `, last used ${new Date(p.last_used_at).toLocaleString()}` : ""}</span>
+              <span class="actions"><button type="button" class="link danger" onClick={() => remove(p)}>Remove</button></span>
+            </li>
+          ))}
+        </ul>
+      )}
+      <form class="inline" onSubmit={add}>
+        <label>Passkey name<input name="passkey_name" placeholder="e.g. Laptop" value={name} onInput={(e) => setName(e.currentTarget.value)} /></label>
+        <button type="submit" disabled={action.busy}>Add a passkey</button>
+      </form>
+      {codes && (
+        <Notice kind="info">
+          Recovery codes, shown once. Keep them somewhere safe; each works once.
+          <ul class="codes">{codes.map((c) => <li key={c}><code>{c}</code></li>)}</ul>
+        </Notice>
+      )}
       {prompt}
       <ErrorLine message={action.message} />
     </div>
