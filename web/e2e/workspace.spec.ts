@@ -162,6 +162,38 @@ test("owner sets up, builds a table, works in the grid, signs in with TOTP", asy
   // Delete a record.
   await page.getByRole("button", { name: "Clear", exact: true }).click();
   await expect(page.locator(".grid-row")).toHaveCount(3);
+  // Copy two ages and paste them from the last row down: the row that exists takes the first.
+  await page.getByRole("button", { name: "Clear the sort" }).click();
+  await expect(page.locator('.grid-row [data-field="name"]')).toHaveText(["Ann", "Bob", "Cy"]);
+  await cell(page, "Ann", "age").click();
+  await page.keyboard.press("Shift+ArrowDown");
+  await expect(cell(page, "Bob", "age")).toHaveClass(/selected/);
+  await page.keyboard.press("Control+C");
+  await expect(page.getByText("Copied 2 × 1 cells.")).toBeVisible();
+  await cell(page, "Cy", "age").click();
+  await page.keyboard.press("Control+V");
+  await expect(page.getByText("Pasted into 1 record.")).toBeVisible();
+  await expect(cell(page, "Cy", "age")).toHaveText("33");
+
+  // Fields: add one with options, rename one, delete one.
+  await page.getByRole("button", { name: "Fields", exact: true }).click();
+  const fieldsPanel = page.getByRole("region", { name: "Fields" });
+  await fieldsPanel.getByRole("button", { name: "New field" }).click();
+  await fieldsPanel.locator("input[name=field_name_0]").fill("notes");
+  await fieldsPanel.locator("select[name=field_type_0]").selectOption("text");
+  await fieldsPanel.getByLabel("Longest (characters)").fill("200");
+  await fieldsPanel.getByRole("button", { name: "Add field" }).click();
+  await expect(page.getByRole("columnheader", { name: /notes/ })).toBeVisible();
+  await fieldsPanel.locator("li", { hasText: "active" }).getByRole("button", { name: "Edit" }).click();
+  await fieldsPanel.locator("input[name=field_name_0]").fill("enabled");
+  await fieldsPanel.getByRole("button", { name: "Save field" }).click();
+  await expect(page.getByRole("columnheader", { name: /enabled/ })).toBeVisible();
+  await expect(cell(page, "Cy", "enabled").locator("input")).toBeChecked();
+  page.once("dialog", (d) => void d.accept());
+  await fieldsPanel.locator("li", { hasText: "notes" }).getByRole("button", { name: "Delete" }).click();
+  await expect(page.getByRole("columnheader", { name: /notes/ })).toHaveCount(0);
+  await page.getByRole("button", { name: "Fields", exact: true }).click();
+
   page.once("dialog", (d) => void d.accept());
   await cell(page, "Bob", "name").click();
   await page.getByRole("button", { name: "Delete record" }).click();

@@ -110,7 +110,8 @@ export interface Field {
   id: string;
   name: string;
   type: FieldKind;
-  options: { choices?: string[]; table_id?: string; max_length?: number; [k: string]: unknown };
+  /** Absent or null for types without options. */
+  options?: { choices?: string[]; table_id?: string; multiple?: boolean; max_length?: number; [k: string]: unknown } | null;
   required: boolean;
   unique: boolean;
   indexed: boolean;

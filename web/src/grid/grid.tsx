@@ -35,6 +35,8 @@ export function Grid(props: GridProps) {
   const { table, pager } = props;
   const fields = table.fields;
   const scroller = useRef<HTMLDivElement>(null);
+  // Browsers only paste into something editable: Ctrl+V moves the focus here first.
+  const pasteTarget = useRef<HTMLTextAreaElement>(null);
   const [scrollTop, setScrollTop] = useState(0);
   const [viewHeight, setViewHeight] = useState(600);
   const [active, setActive] = useState<Cell>({ row: 0, col: 0 });
@@ -206,6 +208,16 @@ export function Grid(props: GridProps) {
         break;
       }
       case "Escape": setAnchor(active); break;
+      case "v":
+      case "V":
+        if ((e.ctrlKey || e.metaKey) && !props.readOnly && pasteTarget.current) {
+          pasteTarget.current.value = "";
+          pasteTarget.current.focus();
+          return; // the browser's paste now lands in the textarea
+        }
+        if (e.ctrlKey || e.metaKey || e.altKey) return;
+        startEdit(active, e.key);
+        break;
       default:
         if (e.key.length === 1 && !e.ctrlKey && !e.metaKey && !e.altKey) {
           startEdit(active, e.key);
@@ -253,6 +265,7 @@ export function Grid(props: GridProps) {
   };
 
   const onPaste = async (e: ClipboardEvent) => {
+    scroller.current?.focus();
     if (editing || !e.clipboardData || props.readOnly) return;
     e.preventDefault();
     const text = e.clipboardData.getData("text/plain").replace(/\r/g, "").replace(/\n$/, "");
@@ -306,9 +319,10 @@ export function Grid(props: GridProps) {
         onScroll={(e) => setScrollTop(e.currentTarget.scrollTop)}
         onKeyDown={onKeyDown}
         onCopy={onCopy}
-        onPaste={(e) => void onPaste(e)}
         style={{ "--columns": columns }}
       >
+        <textarea ref={pasteTarget} class="paste-target" aria-hidden="true" tabIndex={-1}
+          onPaste={(e) => void onPaste(e)} onBlur={(e) => { e.currentTarget.value = ""; }} />
         <div class="grid-head" role="row" aria-rowindex={1}>
           <div class="rownum" role="columnheader">#</div>
           {fields.map((f) => {
@@ -401,7 +415,7 @@ function CellEditor(props: {
       <select ref={ref} class="cell-editor" aria-label={f.name} value={props.text} aria-busy={props.disabled}
         onChange={(e) => props.disabled || props.onText(e.currentTarget.value)} onKeyDown={props.onKeyDown}>
         <option value="">—</option>
-        {(f.options.choices ?? []).map((c) => <option key={c} value={c}>{c}</option>)}
+        {(f.options?.choices ?? []).map((c) => <option key={c} value={c}>{c}</option>)}
       </select>
     );
   }

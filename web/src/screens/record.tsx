@@ -55,7 +55,7 @@ export function RecordScreen(props: { tableId: string; recordId: string }) {
   };
   const setLinks = (f: Field, ids: string[]) =>
     save.run(async () => {
-      const value = f.options.multiple ? ids : (ids[0] ?? null);
+      const value = f.options?.multiple ? ids : (ids[0] ?? null);
       show(table, await patch<RecordOut>(`/api/v1/tables/${table.id}/records/${record.id}`, { fields: { [f.name]: value }, version: record.version }));
     });
 
@@ -88,7 +88,7 @@ export function RecordScreen(props: { tableId: string; recordId: string }) {
               ) : f.type === "single_select" ? (
                 <select name={f.name} value={texts[f.name] ?? ""} onChange={(e) => set(e.currentTarget.value)}>
                   <option value="">—</option>
-                  {(f.options.choices ?? []).map((c) => <option key={c} value={c}>{c}</option>)}
+                  {(f.options?.choices ?? []).map((c) => <option key={c} value={c}>{c}</option>)}
                 </select>
               ) : f.type !== "boolean" ? (
                 <input name={f.name} value={texts[f.name] ?? ""} aria-invalid={error ? true : undefined} onInput={(e) => set(e.currentTarget.value)} />
@@ -107,7 +107,7 @@ export function RecordScreen(props: { tableId: string; recordId: string }) {
 /** A link field: the linked records by their first field, each a link, and a picker. */
 function Links(props: { field: Field; value: unknown; onChange: (ids: string[]) => void }) {
   const f = props.field;
-  const target = String(f.options.table_id ?? "");
+  const target = String(f.options?.table_id ?? "");
   const ids = Array.isArray(props.value) ? (props.value as string[]) : props.value ? [String(props.value)] : [];
   const [linkedTable, setLinkedTable] = useState<Table | null>(null);
   const [labels, setLabels] = useState<Record<string, string>>({});
@@ -161,7 +161,7 @@ function Links(props: { field: Field; value: unknown; onChange: (ids: string[]) 
           {found.filter((r) => !ids.includes(r.id)).map((r) => (
             <li key={r.id}>
               {label(linkedTable, r)}{" "}
-              <button type="button" class="link" onClick={() => { props.onChange(f.options.multiple ? [...ids, r.id] : [r.id]); setFound([]); }}>Link</button>
+              <button type="button" class="link" onClick={() => { props.onChange(f.options?.multiple ? [...ids, r.id] : [r.id]); setFound([]); }}>Link</button>
             </li>
           ))}
         </ul>

@@ -1,11 +1,11 @@
 import { useEffect, useMemo, useState } from "preact/hooks";
-import { ApiProblem, del, get, post, type Project, type RecordOut, type Table } from "../api";
+import { ApiProblem, del, get, patch, post, type Field, type Project, type RecordOut, type Table } from "../api";
 import { navigate, onLink } from "../router";
 import { Grid } from "../grid/grid";
 import { Pager } from "../grid/pager";
 import { editableInGrid, parseText } from "../grid/values";
 import { Empty, ErrorLine, useAction } from "../ui";
-import { emptyDraft, fieldBody, FieldEditor } from "./fields";
+import { draftOf, emptyDraft, fieldBody, FieldEditor, fieldOptions } from "./fields";
 import { FilterBar } from "./filter";
 import { ViewAs, type Explanation, ExplainCard } from "./view_as";
 
@@ -78,7 +78,7 @@ export function TableScreen(props: { tableId: string }) {
             <button type="button" class="secondary" disabled={!activeRecord}
               onClick={() => activeRecord && navigate(`/tables/${table.id}/records/${activeRecord.id}`)}>Open record</button>
             <button type="button" class="secondary" disabled={!activeRecord || removal.busy} onClick={deleteRecord}>Delete record</button>
-            {canAdmin && <button type="button" class="secondary" onClick={() => setPanel(panel === "field" ? "none" : "field")}>Add field</button>}
+            {canAdmin && <button type="button" class="secondary" onClick={() => setPanel(panel === "field" ? "none" : "field")}>Fields</button>}
           </>
         )}
         {sort && (
@@ -98,7 +98,7 @@ export function TableScreen(props: { tableId: string }) {
         <NewRecord table={table} onCreated={(r) => { pager.appended(r); setStatus("Record added."); setPanel("none"); }} />
       )}
       {panel === "field" && (
-        <NewField table={table} onCreated={() => { setPanel("none"); void reload(); }} />
+        <FieldsPanel table={table} onChanged={() => void reload()} />
       )}
       {table.fields.length === 0 ? (
         <Empty>This table has no fields you can see.</Empty>
@@ -144,7 +144,7 @@ function NewRecord(props: { table: Table; onCreated: (r: RecordOut) => void }) {
             {f.type === "single_select" ? (
               <select name={f.name} value={texts[f.name] ?? ""} onChange={(e) => set(e.currentTarget.value)}>
                 <option value="">—</option>
-                {(f.options.choices ?? []).map((c) => <option key={c} value={c}>{c}</option>)}
+                {(f.options?.choices ?? []).map((c) => <option key={c} value={c}>{c}</option>)}
               </select>
             ) : f.type === "long_text" ? (
               <textarea name={f.name} value={texts[f.name] ?? ""} onInput={(e) => set(e.currentTarget.value)} />
@@ -165,26 +165,72 @@ function NewRecord(props: { table: Table; onCreated: (r: RecordOut) => void }) {
   );
 }
 
-function NewField(props: { table: Table; onCreated: () => void }) {
-  const [draft, setDraft] = useState(emptyDraft());
+function FieldsPanel(props: { table: Table; onChanged: () => void }) {
   const [tables, setTables] = useState<Table[]>([]);
+  const [editing, setEditing] = useState<string | null>(null);
+  const [draft, setDraft] = useState(emptyDraft());
   const action = useAction();
   useEffect(() => {
     get<Table[]>(`/api/v1/projects/${props.table.project_id}/tables`).then(setTables, () => setTables([]));
   }, []);
+  const start = (f: Field | null) => {
+    setEditing(f ? f.id : "new");
+    setDraft(f ? draftOf(f) : emptyDraft());
+    action.setError(null);
+  };
   const submit = (e: Event) => {
     e.preventDefault();
     void action.run(async () => {
-      await post(`/api/v1/tables/${props.table.id}/fields`, fieldBody(draft));
-      props.onCreated();
+      const stored = props.table.fields.find((f) => f.id === editing);
+      if (!stored) {
+        await post(`/api/v1/tables/${props.table.id}/fields`, fieldBody(draft));
+      } else {
+        const body: Record<string, unknown> = {};
+        const was = draftOf(stored);
+        if (draft.name.trim() !== stored.name) body.name = draft.name.trim();
+        if (draft.type !== stored.type) body.type = draft.type;
+        if (JSON.stringify(fieldOptions(draft)) !== JSON.stringify(fieldOptions(was)) || body.type) body.options = fieldOptions(draft);
+        for (const k of ["required", "unique", "indexed"] as const) if (draft[k] !== was[k]) body[k] = draft[k];
+        await patch(`/api/v1/tables/${props.table.id}/fields/${stored.id}`, body);
+      }
+      setEditing(null);
+      props.onChanged();
+    });
+  };
+  const remove = (f: Field) => {
+    if (!confirm(`Delete the field “${f.name}” and its values in every record?`)) return;
+    void action.run(async () => {
+      await del(`/api/v1/tables/${props.table.id}/fields/${f.id}`);
+      props.onChanged();
     });
   };
   return (
-    <form class="card" onSubmit={submit} aria-label="New field">
-      <h2>New field</h2>
-      <FieldEditor index={0} draft={draft} tables={tables} onChange={setDraft} />
+    <div class="card" role="region" aria-label="Fields">
+      <h2>Fields</h2>
+      <ul class="list">
+        {props.table.fields.map((f) => (
+          <li key={f.id}>
+            <strong>{f.name}</strong>
+            <span class="muted">{f.type.replace("_", " ")}{f.required ? ", required" : ""}{f.unique ? ", unique" : ""}{f.encrypted ? ", encrypted" : ""}</span>
+            <span class="actions">
+              <button type="button" class="link" onClick={() => start(f)}>Edit</button>
+              <button type="button" class="link danger" onClick={() => remove(f)}>Delete</button>
+            </span>
+          </li>
+        ))}
+      </ul>
+      {editing ? (
+        <form onSubmit={submit} aria-label={editing === "new" ? "New field" : "Edit field"}>
+          <FieldEditor index={0} draft={draft} tables={tables} onChange={setDraft} existing={editing !== "new"} />
+          <div class="row">
+            <button type="submit" disabled={action.busy}>{editing === "new" ? "Add field" : "Save field"}</button>
+            <button type="button" class="link" onClick={() => setEditing(null)}>Cancel</button>
+          </div>
+        </form>
+      ) : (
+        <button type="button" class="secondary" onClick={() => start(null)}>New field</button>
+      )}
       <ErrorLine message={action.message} />
-      <button type="submit" disabled={action.busy}>Add field</button>
-    </form>
+    </div>
   );
 }
