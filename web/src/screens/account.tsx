@@ -6,7 +6,7 @@ import { ErrorLine, Notice, useAction, useRecentAuth } from "../ui";
 import { createPasskey, passkeysSupported } from "../webauthn";
 
 interface Session { id: string; created_at: string; last_seen_at: string; ip: string | null; user_agent: string | null; current: boolean }
-interface Token { id: string; name: string; access: string; created_at: string; expires_at: string; last_used_at: string | null }
+interface Token { id: string; name: string; access: string; created_at: string; expires_at: string; last_used_at: string | null; rotated_at: string | null }
 interface Factors { totp: boolean; passkeys: number; recovery_codes_left: number; required: boolean }
 
 export function Account(props: { me: Me; onChanged: () => void }) {
@@ -158,10 +158,10 @@ function Tokens() {
             {tokens.map((t) => (
               <tr key={t.id}>
                 <td>{t.name}</td><td>{t.access.replace("_", "/")}</td>
-                <td>{new Date(t.expires_at).toLocaleDateString()}</td>
+                <td>{t.rotated_at ? `replaced; works until ${new Date(t.expires_at).toLocaleString()}` : new Date(t.expires_at).toLocaleDateString()}</td>
                 <td>{t.last_used_at ? new Date(t.last_used_at).toLocaleString() : "never"}</td>
                 <td>
-                  <button type="button" class="link" onClick={() => void rotate(t)}>Rotate</button>
+                  {!t.rotated_at && <button type="button" class="link" onClick={() => void rotate(t)}>Rotate</button>}
                   <button type="button" class="link danger" onClick={() => revoke(t)}>Revoke</button>
                 </td>
               </tr>
