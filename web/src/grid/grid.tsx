@@ -45,11 +45,10 @@ export function Grid(props: GridProps) {
   const [cellError, setCellError] = useState<{ id: string; col: number; message: string } | null>(null);
   const [saving, setSaving] = useState(false);
 
-  const rows = pager.rows;
   // A filter or sort the server refused is shown by the filter bar, not again here.
   const queryRefused =
     pager.error instanceof ApiProblem && pager.error.errors.some((e) => e.field === "filter" || e.field === "sort");
-  const total = rows.length + (pager.hasMore && !queryRefused ? 1 : 0);
+  const total = pager.length + (pager.hasMore && !queryRefused ? 1 : 0);
   const first = Math.max(0, Math.floor(scrollTop / ROW_HEIGHT) - OVERSCAN);
   const last = Math.min(total - 1, Math.ceil((scrollTop + viewHeight) / ROW_HEIGHT) + OVERSCAN);
 
@@ -72,14 +71,15 @@ export function Grid(props: GridProps) {
     setCellError(null);
   }, [pager]);
 
-  // Load what the view needs, plus a margin.
+  // Load what the view needs, plus a margin below.
   useEffect(() => {
-    void pager.ensure(last + PREFETCH);
-  }, [last, pager, rows.length, pager.hasMore]);
+    void pager.ensure(first, last + PREFETCH);
+  }, [first, last, pager, pager.length, pager.hasMore, pager.loading]);
 
+  const activeRecord = pager.row(active.row) ?? null;
   useEffect(() => {
-    props.onActiveRow(rows[active.row] ?? null);
-  }, [active.row, rows]);
+    props.onActiveRow(activeRecord);
+  }, [activeRecord]);
 
   // Keep the active cell on screen when the keyboard moves it.
   const reveal = (row: number) => {
@@ -94,7 +94,7 @@ export function Grid(props: GridProps) {
   };
 
   const moveTo = (row: number, col: number, extend = false) => {
-    const r = Math.max(0, Math.min(row, Math.max(rows.length - 1, 0)));
+    const r = Math.max(0, Math.min(row, Math.max(pager.length - 1, 0)));
     const c = Math.max(0, Math.min(col, fields.length - 1));
     setActive({ row: r, col: c });
     if (!extend) setAnchor({ row: r, col: c });
@@ -102,7 +102,7 @@ export function Grid(props: GridProps) {
   };
 
   const startEdit = (cell: Cell, text?: string) => {
-    const record = rows[cell.row];
+    const record = pager.row(cell.row);
     const field = fields[cell.col];
     if (!record || !field || !editableInGrid(field) || props.readOnly) return;
     if (field.type === "boolean" && text === undefined) {
@@ -115,7 +115,7 @@ export function Grid(props: GridProps) {
 
   /** Writes one cell; on success moves by `then` (or stays), on failure keeps the editor. */
   const save = async (cell: Cell, text: string, then: Cell | null) => {
-    const record = rows[cell.row];
+    const record = pager.row(cell.row);
     const field = fields[cell.col];
     if (!record || !field) return;
     let value: unknown;
@@ -193,7 +193,7 @@ export function Grid(props: GridProps) {
       case "PageDown": moveTo(row + page, col, extend); break;
       case "PageUp": moveTo(row - page, col, extend); break;
       case "Home": moveTo(e.ctrlKey ? 0 : row, 0, extend); break;
-      case "End": moveTo(e.ctrlKey ? rows.length - 1 : row, fields.length - 1, extend); break;
+      case "End": moveTo(e.ctrlKey ? pager.length - 1 : row, fields.length - 1, extend); break;
       case "Tab": moveTo(row, col + (e.shiftKey ? -1 : 1)); break;
       case "Enter":
       case "F2": startEdit(active); break;
@@ -250,7 +250,7 @@ export function Grid(props: GridProps) {
     const s = selection();
     const lines: string[] = [];
     for (let r = s.top; r <= s.bottom; r++) {
-      const record = rows[r];
+      const record = pager.row(r);
       if (!record) continue;
       const cells: string[] = [];
       for (let c = s.left; c <= s.right; c++) {
@@ -273,7 +273,7 @@ export function Grid(props: GridProps) {
     let done = 0;
     const failures: string[] = [];
     for (let i = 0; i < grid.length; i++) {
-      const record = pager.rows[active.row + i];
+      const record = pager.row(active.row + i);
       if (!record) break;
       const values: Record<string, unknown> = {};
       grid[i]!.forEach((t, j) => {
@@ -312,7 +312,7 @@ export function Grid(props: GridProps) {
         class="grid"
         role="grid"
         aria-label={`Records of ${table.name}`}
-        aria-rowcount={pager.hasMore ? -1 : rows.length + 1}
+        aria-rowcount={pager.hasMore ? -1 : pager.length + 1}
         aria-colcount={fields.length + 1}
         aria-busy={pager.loading}
         tabIndex={0}
@@ -340,10 +340,10 @@ export function Grid(props: GridProps) {
         </div>
         <div class="grid-body" style={{ height: `${total * ROW_HEIGHT}px` }}>
           {visible.map((i) => {
-            const record = rows[i];
+            const record = pager.row(i);
             if (!record) {
               return (
-                <div key="loading" class="grid-row loading-row" role="row" style={{ transform: `translateY(${i * ROW_HEIGHT}px)` }}>
+                <div key={`loading-${i}`} class="grid-row loading-row" role="row" style={{ transform: `translateY(${i * ROW_HEIGHT}px)` }}>
                   <div role="gridcell" class="loading">{pager.error ? describe(pager.error) : "Loading…"}</div>
                 </div>
               );
@@ -387,7 +387,7 @@ export function Grid(props: GridProps) {
           })}
         </div>
       </div>
-      {!pager.loading && !pager.hasMore && rows.length === 0 && !pager.error && (
+      {!pager.loading && !pager.hasMore && pager.length === 0 && !pager.error && (
         <p class="empty">No records here{props.sort ? "" : " yet"}. Add one with “New record”.</p>
       )}
     </div>

@@ -44,6 +44,11 @@ function SecondFactor(props: { onChanged: () => void }) {
       props.onChanged();
     });
   };
+  const newCodes = () =>
+    action.run(() => guard(async () => {
+      setCodes((await post<{ recovery_codes: string[] }>("/api/v1/me/second-factors/recovery-codes")).recovery_codes);
+      await refresh();
+    }));
   const remove = () => {
     if (!window.confirm("Turn off the authenticator app for this account?")) return;
     void action.run(() => guard(async () => { await del("/api/v1/me/second-factors/totp"); await refresh(); props.onChanged(); }));
@@ -54,6 +59,7 @@ function SecondFactor(props: { onChanged: () => void }) {
       <h2>Two-factor sign-in</h2>
       {factors === null ? <p class="loading">Loading…</p> : factors.totp ? (
         <p>Authenticator app: <strong>on</strong> · {factors.recovery_codes_left} recovery codes left ·{" "}
+          <button type="button" class="link" onClick={() => void newCodes()}>New recovery codes</button> ·{" "}
           <button type="button" class="link danger" onClick={remove}>Turn off</button></p>
       ) : enrolment ? (
         <form onSubmit={confirm} aria-label="Confirm the authenticator app">

@@ -88,7 +88,7 @@ export function TableScreen(props: { tableId: string }) {
           </span>
         )}
         <span class="muted small" role="status">
-          {pager.rows.length} record{pager.rows.length === 1 ? "" : "s"} loaded{pager.hasMore ? ", more below" : ""} ·{" "}
+          {pager.length} record{pager.length === 1 ? "" : "s"} loaded{pager.hasMore ? ", more below" : ""} ·{" "}
           {pager.requests} request{pager.requests === 1 ? "" : "s"}
         </span>
       </div>
