@@ -237,8 +237,10 @@ async fn a_kek_rotation_rewraps_every_data_key_and_the_old_kek_can_leave(backend
         .store
         .keys()
         .set_ring(KekRing::from_keks(vec![new.clone(), old.clone()]).unwrap());
+    let cursor_key = server.store.instance_secret("cursor_hmac").await.unwrap();
     let done = server.store.keys().rotate_kek().await.unwrap();
     assert_eq!(done.rewrapped, 2, "both tenants' keys were re-wrapped");
+    assert_eq!(done.secrets, 2, "the cursor and decoy keys were re-wrapped");
     let again = server.store.keys().rotate_kek().await.unwrap();
     assert_eq!(
         (again.rewrapped, again.already_current),
@@ -264,6 +266,11 @@ async fn a_kek_rotation_rewraps_every_data_key_and_the_old_kek_can_leave(backend
     let (acme, _) = server.tenant("acme").await;
     server.store.keys().reload(acme.id).await.unwrap();
     assert_eq!(
+        server.store.instance_secret("cursor_hmac").await.unwrap(),
+        cursor_key,
+        "the instance secrets open under the new KEK alone, unchanged"
+    );
+    assert_eq!(
         sign_in_with_totp(&server.client("acme"), "owner@acme.test", &mut app).await,
         200
     );
@@ -274,6 +281,13 @@ async fn a_kek_rotation_rewraps_every_data_key_and_the_old_kek_can_leave(backend
         .keys()
         .set_ring(KekRing::from_keks(vec![old.clone()]).unwrap());
     let err = server.store.keys().reload(acme.id).await.unwrap_err();
+    assert!(err.to_string().contains(&new.id.0), "{err}");
+    // The instance secrets are stored wrapped too: without their KEK they do not open.
+    let err = server
+        .store
+        .instance_secret("cursor_hmac")
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains(&new.id.0), "{err}");
     server
         .store

@@ -9,7 +9,8 @@ use sqlx::{AssertSqlSafe, Connection};
 
 backend_tests!(
     nodes_starting_together_migrate_once,
-    a_newer_or_edited_schema_is_refused
+    a_newer_or_edited_schema_is_refused,
+    an_instance_secret_stored_in_the_clear_is_wrapped_on_first_use
 );
 
 fn config(backend: &Backend, dir: &std::path::Path, prefix: &str) -> StoreConfig {
@@ -130,4 +131,41 @@ async fn a_newer_or_edited_schema_is_refused(backend: Backend) {
             .await
             .unwrap();
     }
+}
+
+/// Versions before the KEK wrapped instance secrets stored them in the clear: such a value is
+/// kept (cursors already handed out stay valid) and wrapped the first time it is read.
+async fn an_instance_secret_stored_in_the_clear_is_wrapped_on_first_use(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = unique_prefix();
+    let cfg = config(&backend, dir.path(), &prefix);
+    let store = Store::open(&cfg).await.unwrap();
+    store.keys().set_ring(rampart_tests::test_kek_ring());
+    let plain = [7u8; 32];
+    let literal = match backend {
+        Backend::Sqlite => format!("X'{}'", "07".repeat(32)),
+        Backend::Postgres(_) => format!("'\\x{}'::bytea", "07".repeat(32)),
+    };
+    tamper(
+        &backend,
+        dir.path(),
+        &prefix,
+        &format!("INSERT INTO instance_secrets (name, value) VALUES ('cursor_hmac', {literal})"),
+    )
+    .await;
+    assert_eq!(store.instance_secret("cursor_hmac").await.unwrap(), plain);
+    // Now wrapped: the same value under the same KEK, and nothing without it.
+    assert_eq!(store.instance_secret("cursor_hmac").await.unwrap(), plain);
+    let other =
+        rampart_crypto::keyring::KekRing::from_keks(vec![rampart_crypto::keyring::Kek::new(
+            rampart_crypto::keyring::Key::generate(),
+        )])
+        .unwrap();
+    store.keys().set_ring(other);
+    assert!(store.instance_secret("cursor_hmac").await.is_err());
+    // A secret made now is never in the clear either.
+    assert!(store.instance_secret("passkey_decoy").await.is_ok());
+    store.keys().set_ring(rampart_tests::test_kek_ring());
+    assert!(store.instance_secret("passkey_decoy").await.is_err());
+    store.destroy_postgres_instance().await.unwrap();
 }

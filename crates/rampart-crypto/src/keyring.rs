@@ -5,6 +5,7 @@
 //!
 //! Formats (all integers big-endian):
 //! - wrapped DEK: `nonce(12) || AES-GCM(KEK, dek, aad = "rampart/dek/v1" || tenant(16) || version(4))`
+//! - wrapped instance secret: `nonce(12) || AES-GCM(KEK, secret, aad = "rampart/instance-secret/v1" || name)`
 //! - sealed value: `0x01 || version(4) || nonce(12) || AES-GCM(DEK_version, plaintext, aad = "rampart/seal/v1" || context)`
 //!
 //! Keys live in [`Zeroizing`] buffers and have no `Debug` that prints them.
@@ -19,6 +20,7 @@ use sha2::Sha256;
 use zeroize::Zeroizing;
 
 const DEK_AAD: &[u8] = b"rampart/dek/v1";
+const INSTANCE_SECRET_AAD: &[u8] = b"rampart/instance-secret/v1";
 const SEAL_AAD: &[u8] = b"rampart/seal/v1";
 const SEAL_FORMAT: u8 = 1;
 const NONCE: usize = 12;
@@ -123,8 +125,33 @@ impl Kek {
 
     /// Wraps a tenant's data key of `version`.
     pub fn wrap(&self, dek: &Key, tenant: &[u8; 16], version: u32) -> Vec<u8> {
+        self.wrap_with(dek, &Self::aad(tenant, version))
+    }
+
+    /// Unwraps a data key; fails for another tenant, another version or another KEK.
+    pub fn unwrap(&self, wrapped: &[u8], tenant: &[u8; 16], version: u32) -> Result<Key, KeyError> {
+        self.unwrap_with(wrapped, &Self::aad(tenant, version))
+    }
+
+    fn secret_aad(name: &str) -> Vec<u8> {
+        let mut aad = INSTANCE_SECRET_AAD.to_vec();
+        aad.extend_from_slice(name.as_bytes());
+        aad
+    }
+
+    /// Wraps one of the instance's own secrets (the list cursor key, the passkey decoy key),
+    /// bound to its name.
+    pub fn wrap_secret(&self, secret: &Key, name: &str) -> Vec<u8> {
+        self.wrap_with(secret, &Self::secret_aad(name))
+    }
+
+    /// Unwraps an instance secret; fails for another name, another KEK, or a data key.
+    pub fn unwrap_secret(&self, wrapped: &[u8], name: &str) -> Result<Key, KeyError> {
+        self.unwrap_with(wrapped, &Self::secret_aad(name))
+    }
+
+    fn wrap_with(&self, key: &Key, aad: &[u8]) -> Vec<u8> {
         let nonce = crate::random_bytes::<NONCE>();
-        let aad = Self::aad(tenant, version);
         // AES-GCM encryption only fails for inputs beyond 64 GiB.
         #[allow(clippy::expect_used)]
         let ct = self
@@ -133,8 +160,8 @@ impl Kek {
             .encrypt(
                 Nonce::from_slice(&nonce),
                 Payload {
-                    msg: dek.bytes(),
-                    aad: &aad,
+                    msg: key.bytes(),
+                    aad,
                 },
             )
             .expect("a 32-byte key encrypts");
@@ -143,17 +170,15 @@ impl Kek {
         out
     }
 
-    /// Unwraps a data key; fails for another tenant, another version or another KEK.
-    pub fn unwrap(&self, wrapped: &[u8], tenant: &[u8; 16], version: u32) -> Result<Key, KeyError> {
+    fn unwrap_with(&self, wrapped: &[u8], aad: &[u8]) -> Result<Key, KeyError> {
         if wrapped.len() != NONCE + 32 + 16 {
             return Err(KeyError::Unwrap);
         }
         let (nonce, ct) = wrapped.split_at(NONCE);
-        let aad = Self::aad(tenant, version);
         let plain = Zeroizing::new(
             self.key
                 .cipher()
-                .decrypt(Nonce::from_slice(nonce), Payload { msg: ct, aad: &aad })
+                .decrypt(Nonce::from_slice(nonce), Payload { msg: ct, aad })
                 .map_err(|_| KeyError::Unwrap)?,
         );
         let bytes: [u8; 32] = plain.as_slice().try_into().map_err(|_| KeyError::Unwrap)?;
@@ -379,6 +404,31 @@ mod tests {
         let mut t = TenantKeys::new();
         t.insert(version, k.clone(), true);
         (t, k)
+    }
+
+    #[test]
+    fn an_instance_secret_opens_only_under_its_name_and_kek() {
+        let kek = Kek::new(Key::generate());
+        let secret = Key::generate();
+        let wrapped = kek.wrap_secret(&secret, "cursor_hmac");
+        let opened = kek.unwrap_secret(&wrapped, "cursor_hmac").unwrap();
+        assert_eq!(opened.expose(), secret.expose());
+        assert_eq!(
+            kek.unwrap_secret(&wrapped, "passkey_decoy").err(),
+            Some(KeyError::Unwrap)
+        );
+        let other = Kek::new(Key::generate());
+        assert_eq!(
+            other.unwrap_secret(&wrapped, "cursor_hmac").err(),
+            Some(KeyError::Unwrap)
+        );
+        // A wrapped data key is not a secret, and the other way round.
+        let dek = kek.wrap(&secret, &T1, 1);
+        assert_eq!(
+            kek.unwrap_secret(&dek, "cursor_hmac").err(),
+            Some(KeyError::Unwrap)
+        );
+        assert_eq!(kek.unwrap(&wrapped, &T1, 1).err(), Some(KeyError::Unwrap));
     }
 
     #[test]

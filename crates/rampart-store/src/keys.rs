@@ -40,8 +40,11 @@ pub struct KeyRow {
 /// What a KEK rotation did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Rewrapped {
+    /// Data keys re-wrapped.
     pub rewrapped: usize,
     pub already_current: usize,
+    /// Instance secrets re-wrapped.
+    pub secrets: usize,
 }
 
 /// The instance's KEKs and every tenant's unwrapped data keys.
@@ -108,6 +111,22 @@ async fn insert(
     .push(") ON CONFLICT (tenant_id, version) DO NOTHING");
     tx.execute(q).await?;
     Ok(())
+}
+
+/// The instance secrets there are (see [`KeyCache::instance_secret`]).
+pub const INSTANCE_SECRETS: &[&str] = &["cursor_hmac", "passkey_decoy"];
+
+async fn read_instance_secret(
+    tx: &mut Tx,
+    name: &str,
+) -> Result<Option<(Vec<u8>, Option<String>)>, StoreError> {
+    let mut q = tx.sql();
+    q.push("SELECT value, kek_id FROM instance_secrets WHERE name = ")
+        .param(Param::Text(name.to_owned()));
+    tx.fetch_optional(q)
+        .await?
+        .map(|r| Ok((r.bytes(0)?, r.opt_text(1)?)))
+        .transpose()
 }
 
 impl KeyCache {
@@ -232,6 +251,77 @@ impl KeyCache {
             .collect())
     }
 
+    /// A 32-byte instance secret (the list cursor key, the passkey decoy key), created on
+    /// first use. Stored wrapped by the KEK, so a copy of the instance database alone does not
+    /// let anyone forge cursors or tell decoy passkey options from real ones. A secret an
+    /// earlier version stored in the clear is wrapped the first time it is read.
+    pub async fn instance_secret(&self, name: &'static str) -> Result<Vec<u8>, StoreError> {
+        let ring = self.ring()?;
+        loop {
+            let stored = self
+                .instance
+                .read(move |tx: &mut Tx| Box::pin(read_instance_secret(tx, name)))
+                .await?;
+            match stored {
+                Some((value, Some(kek_id))) => {
+                    let kek = ring.get(&KekId(kek_id.clone())).ok_or_else(|| {
+                        StoreError::Keys(format!(
+                            "the instance secret {name} is wrapped by KEK {kek_id}, which the KEK \
+                             source does not hold; put it back after the current KEK"
+                        ))
+                    })?;
+                    let secret = kek.unwrap_secret(&value, name).map_err(key_error)?;
+                    return Ok(secret.expose().to_vec());
+                }
+                Some((plain, None)) => {
+                    let bytes: [u8; 32] = plain.as_slice().try_into().map_err(|_| {
+                        StoreError::Keys(format!("the instance secret {name} is not 32 bytes"))
+                    })?;
+                    let wrapped = ring.current().wrap_secret(&Key::from_bytes(bytes), name);
+                    let kek_id = ring.current().id.0.clone();
+                    self.instance
+                        .write(move |tx: &mut Tx| {
+                            Box::pin(async move {
+                                let mut q = tx.sql();
+                                q.push("UPDATE instance_secrets SET value = ")
+                                    .param(Param::Bytes(wrapped))
+                                    .push(", kek_id = ")
+                                    .param(Param::Text(kek_id))
+                                    .push(" WHERE name = ")
+                                    .param(Param::Text(name.to_owned()))
+                                    .push(" AND kek_id IS NULL");
+                                tx.execute(q).await
+                            })
+                        })
+                        .await?;
+                    return Ok(plain);
+                }
+                None => {
+                    let wrapped = ring.current().wrap_secret(&Key::generate(), name);
+                    let kek_id = ring.current().id.0.clone();
+                    // Two nodes starting at once: one insert wins, both read it back.
+                    self.instance
+                        .write(move |tx: &mut Tx| {
+                            Box::pin(async move {
+                                let mut q = tx.sql();
+                                q.push(
+                                    "INSERT INTO instance_secrets (name, value, kek_id) VALUES (",
+                                )
+                                .param_list([
+                                    Param::Text(name.to_owned()),
+                                    Param::Bytes(wrapped),
+                                    Param::Text(kek_id),
+                                ])
+                                .push(") ON CONFLICT (name) DO NOTHING");
+                                tx.execute(q).await
+                            })
+                        })
+                        .await?;
+                }
+            }
+        }
+    }
+
     /// Re-wraps every data key not wrapped by the current KEK. Each key is its own
     /// transaction, so an interrupted rotation is finished by running it again.
     pub async fn rotate_kek(&self) -> Result<Rewrapped, StoreError> {
@@ -283,6 +373,57 @@ impl KeyCache {
                 })
                 .await?;
             done.rewrapped += 1;
+        }
+        done.secrets = self.rewrap_instance_secrets(&ring).await?;
+        Ok(done)
+    }
+
+    /// Re-wraps the instance secrets not wrapped by the current KEK (part of `rotate_kek`).
+    async fn rewrap_instance_secrets(&self, ring: &KekRing) -> Result<usize, StoreError> {
+        let current = ring.current().clone();
+        let names: Vec<(String, Option<String>)> = self
+            .instance
+            .read(|tx: &mut Tx| {
+                Box::pin(async move {
+                    let mut q = tx.sql();
+                    q.push("SELECT name, kek_id FROM instance_secrets ORDER BY name");
+                    tx.fetch_all(q)
+                        .await?
+                        .iter()
+                        .map(|r| Ok((r.text(0)?, r.opt_text(1)?)))
+                        .collect()
+                })
+            })
+            .await?;
+        let mut done = 0;
+        for (name, kek_id) in names {
+            if kek_id.as_deref() == Some(current.id.0.as_str()) {
+                continue;
+            }
+            let Some(name) = INSTANCE_SECRETS.iter().find(|n| **n == name) else {
+                continue;
+            };
+            let secret = self.instance_secret(name).await?;
+            let bytes: [u8; 32] = secret.as_slice().try_into().map_err(|_| {
+                StoreError::Keys(format!("the instance secret {name} is not 32 bytes"))
+            })?;
+            let wrapped = current.wrap_secret(&Key::from_bytes(bytes), name);
+            let (to, name) = (current.id.0.clone(), (*name).to_owned());
+            self.instance
+                .write(move |tx: &mut Tx| {
+                    Box::pin(async move {
+                        let mut q = tx.sql();
+                        q.push("UPDATE instance_secrets SET value = ")
+                            .param(Param::Bytes(wrapped))
+                            .push(", kek_id = ")
+                            .param(Param::Text(to))
+                            .push(" WHERE name = ")
+                            .param(Param::Text(name));
+                        tx.execute(q).await
+                    })
+                })
+                .await?;
+            done += 1;
         }
         Ok(done)
     }

@@ -36,6 +36,11 @@ const SQLITE_INSTANCE: &[Migration] = &[
         name: "tenant_keys",
         sql: include_str!("../migrations/sqlite/instance/0002_tenant_keys.sql"),
     },
+    Migration {
+        version: 3,
+        name: "instance_secrets_kek",
+        sql: include_str!("../migrations/sqlite/instance/0003_instance_secrets_kek.sql"),
+    },
 ];
 
 const POSTGRES_INSTANCE: &[Migration] = &[
@@ -48,6 +53,11 @@ const POSTGRES_INSTANCE: &[Migration] = &[
         version: 2,
         name: "tenant_keys",
         sql: include_str!("../migrations/postgres/instance/0002_tenant_keys.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "instance_secrets_kek",
+        sql: include_str!("../migrations/postgres/instance/0003_instance_secrets_kek.sql"),
     },
 ];
 

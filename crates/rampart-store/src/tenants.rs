@@ -731,27 +731,10 @@ impl Store {
         Ok(())
     }
 
-    /// A 32-byte instance secret by name, created on first use (cursor signing and the like).
+    /// A 32-byte instance secret by name, created on first use (cursor signing and the like),
+    /// stored wrapped by the KEK (see [`crate::keys::KeyCache::instance_secret`]).
     pub async fn instance_secret(&self, name: &'static str) -> Result<Vec<u8>, StoreError> {
-        if let Some(v) = self
-            .instance_read(move |tx: &mut Tx| Box::pin(read_secret(tx, name)))
-            .await?
-        {
-            return Ok(v);
-        }
-        self.instance_write(move |tx: &mut Tx| {
-            Box::pin(async move {
-                let mut q = tx.sql();
-                q.push("INSERT INTO instance_secrets (name, value) VALUES (")
-                    .param(Param::Text(name.to_owned()))
-                    .push(", ")
-                    .param(Param::Bytes(rampart_crypto::random_bytes::<32>().to_vec()))
-                    .push(") ON CONFLICT (name) DO NOTHING");
-                tx.execute(q).await?;
-                read_secret(tx, name).await?.ok_or(StoreError::NotFound)
-            })
-        })
-        .await
+        self.inner.keys.instance_secret(name).await
     }
 
     /// Closes every pool.
@@ -797,11 +780,4 @@ impl Store {
         self.close().await;
         Ok(())
     }
-}
-
-async fn read_secret(tx: &mut Tx, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
-    let mut q = tx.sql();
-    q.push("SELECT value FROM instance_secrets WHERE name = ")
-        .param(Param::Text(name.to_owned()));
-    tx.fetch_optional(q).await?.map(|r| r.bytes(0)).transpose()
 }

@@ -48,6 +48,7 @@ async fn run_with(store: &Store, command: KeysCommand) -> Result<(), String> {
                 event = "kek_rotated",
                 kek = %current,
                 rewrapped = done.rewrapped,
+                secrets = done.secrets,
             );
             for t in store.list_tenants().await.map_err(|e| e.to_string())? {
                 if t.status == TenantStatus::Deleting {
@@ -58,8 +59,8 @@ async fn run_with(store: &Store, command: KeysCommand) -> Result<(), String> {
                 record(&ts, audit::Event::new("keys.kek_rotate").detail(detail)).await?;
             }
             println!(
-                "re-wrapped {} data keys under KEK {current}; {} already were",
-                done.rewrapped, done.already_current
+                "re-wrapped {} data keys and {} instance secrets under KEK {current}; {} data keys already were",
+                done.rewrapped, done.secrets, done.already_current
             );
             println!(
                 "send running servers SIGHUP; older KEKs may now leave the source once no \
