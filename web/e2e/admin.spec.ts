@@ -1,0 +1,63 @@
+// Tenant administration in the browser: a user's role and status, a group, the
+// second-factor requirement, and network settings refused with the field named.
+import { TOTP } from "otpauth";
+import { expect, test } from "./server";
+import { setupOwner } from "./helpers";
+
+test("users, groups, sign-in rules and network settings", async ({ page, server }) => {
+  await setupOwner(page, server, "owner@example.com", "correct horse battery staple", "Olive Owner");
+  await page.getByRole("link", { name: "Users" }).click();
+  const form = page.getByRole("form", { name: "New user" });
+  await form.getByLabel("Email").fill("ada@example.com");
+  await form.getByLabel("Name").fill("Ada Admin");
+  await form.getByLabel("Initial password").fill("a long enough passphrase");
+  await form.getByRole("button", { name: "Create user" }).click();
+  const row = page.getByRole("row", { name: /ada@example.com/ });
+  await expect(row).toBeVisible();
+
+  // Role and status.
+  await row.getByLabel("Role of ada@example.com").selectOption("admin");
+  await expect(row.getByLabel("Role of ada@example.com")).toHaveValue("admin");
+  await row.getByRole("button", { name: "Disable" }).click();
+  await expect(row).toContainText("disabled");
+  const users = await page.request.get(`${server.base}/api/v1/users`);
+  const ada = (await users.json()).find((u: { email: string }) => u.email === "ada@example.com");
+  expect([ada.role, ada.disabled]).toEqual(["admin", true]);
+  await row.getByRole("button", { name: "Enable" }).click();
+  await expect(row).toContainText("active");
+
+  // A group with a member.
+  await page.getByLabel("New group").fill("sales");
+  await page.getByRole("button", { name: "Create group" }).click();
+  const group = page.locator("fieldset", { hasText: "sales" });
+  await group.getByLabel("Ada Admin").check();
+  await expect(group.getByLabel("Ada Admin")).toBeChecked();
+
+  // Sign-in rules: everyone needs a second factor. The owner has none, so until they enrol,
+  // only their own account answers.
+  await page.getByLabel("Everyone must use a second factor").check();
+  await expect(page.getByLabel("Everyone must use a second factor")).toBeChecked();
+  await page.reload();
+  await expect(page.getByText("This workspace requires a second factor.")).toBeVisible();
+  await expect(page.getByRole("alert").first()).toContainText("second_factor");
+  await page.getByRole("link", { name: "Set one up" }).click();
+  await page.getByRole("button", { name: "Set up an authenticator app" }).click();
+  const secret = (await page.getByTestId("totp-secret").textContent())?.trim() ?? "";
+  await page.getByLabel("Code").fill(new TOTP({ secret }).generate());
+  await page.getByRole("button", { name: "Turn on" }).click();
+  await expect(page.getByText("Authenticator app: on")).toBeVisible();
+  await page.getByRole("link", { name: "Users" }).click();
+  await page.getByLabel("Everyone must use a second factor").uncheck();
+  await expect(page.getByLabel("Everyone must use a second factor")).not.toBeChecked();
+
+  // Network settings: a malformed network is refused and named; a good one is kept.
+  const network = page.getByRole("form", { name: "Network and limits" });
+  await network.locator('textarea[name="ip_deny"]').fill("not-a-network");
+  await network.getByRole("button", { name: "Save network settings" }).click();
+  await expect(network.getByRole("alert").first()).toBeVisible();
+  await network.locator('textarea[name="ip_deny"]').fill("203.0.113.0/24");
+  await network.getByRole("button", { name: "Save network settings" }).click();
+  await expect(network.getByRole("alert")).toHaveCount(0);
+  await page.reload();
+  await expect(page.getByRole("form", { name: "Network and limits" }).locator('textarea[name="ip_deny"]')).toHaveValue("203.0.113.0/24");
+});
