@@ -89,12 +89,25 @@ export function Users(props: { me: Me }) {
 
 function Security() {
   const [settings, setSettings] = useState<SecuritySettings | null>(null);
+  const [saved, setSaved] = useState(false);
   const action = useAction();
   const { guard, prompt } = useRecentAuth();
   useEffect(() => void action.run(async () => setSettings(await get<SecuritySettings>("/api/v1/settings/security"))), []);
   if (!settings) return <ErrorLine message={action.message} />;
-  const save = (body: Partial<SecuritySettings>) =>
-    action.run(() => guard(async () => setSettings(await patch<SecuritySettings>("/api/v1/settings/security", body))));
+  const save = (body: Partial<SecuritySettings>) => {
+    const before = settings;
+    setSettings({ ...settings, ...body });
+    setSaved(false);
+    return action.run(() => guard(async () => {
+      try {
+        setSettings(await patch<SecuritySettings>("/api/v1/settings/security", body));
+        setSaved(true);
+      } catch (e) {
+        setSettings(before);
+        throw e;
+      }
+    }));
+  };
   return (
     <div class="card">
       <h2>Sign-in rules</h2>
@@ -113,6 +126,7 @@ function Security() {
         </label>
         <button type="submit" class="secondary">Save</button>
       </form>
+      {saved && <p class="status" role="status">Saved.</p>}
       {prompt}
       <ErrorLine message={action.message} />
     </div>
@@ -127,12 +141,19 @@ function Groups(props: { users: User[] }) {
   const action = useAction();
   const refresh = async () => setGroups(await get<Group[]>("/api/v1/groups"));
   useEffect(() => void action.run(refresh), []);
-  const member = (g: Group, u: User, on: boolean) =>
-    action.run(async () => {
+  // Shown at once; the server's answer (or refusal) then replaces it.
+  const member = (g: Group, u: User, on: boolean) => {
+    setGroups((groups ?? []).map((x) =>
+      x.id === g.id ? { ...x, members: on ? [...x.members, u.id] : x.members.filter((m) => m !== u.id) } : x));
+    void action.run(async () => {
       const path = `/api/v1/groups/${g.id}/members/${u.id}`;
-      if (on) await put(path); else await del(path);
-      await refresh();
+      try {
+        if (on) await put(path); else await del(path);
+      } finally {
+        await refresh();
+      }
     });
+  };
   return (
     <div class="card">
       <h2>Groups</h2>
@@ -147,7 +168,7 @@ function Groups(props: { users: User[] }) {
             <div class="inline">
               {props.users.map((u) => (
                 <label class="check" key={u.id}>
-                  <input type="checkbox" checked={g.members.includes(u.id)} onChange={(e) => void member(g, u, e.currentTarget.checked)} />
+                  <input type="checkbox" checked={g.members.includes(u.id)} onChange={(e) => member(g, u, e.currentTarget.checked)} />
                   {u.display_name}
                 </label>
               ))}
