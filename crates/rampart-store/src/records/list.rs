@@ -350,20 +350,17 @@ async fn list_union(
     query: ListQuery,
 ) -> Result<(Vec<DbRow>, u32), StoreError> {
     let q = union_sql(tx, table, &query)?;
-    let mut rows = tx.fetch_all(q).await?;
-    // Copies of one record are adjacent in id order.
+    let wanted = query.limit as usize + 1;
+    // Copies of one record are adjacent in id order: keep the first.
+    let mut rows = Vec::with_capacity(wanted);
     let mut previous = None;
-    let mut ids = Vec::with_capacity(rows.len());
-    for row in &rows {
-        ids.push(row.uuid(0)?);
+    for row in tx.fetch_all(q).await? {
+        let id = row.uuid(0)?;
+        if previous != Some(id) && rows.len() < wanted {
+            rows.push(row);
+        }
+        previous = Some(id);
     }
-    let mut keep = ids.iter().map(|id| {
-        let first = previous != Some(*id);
-        previous = Some(*id);
-        first
-    });
-    rows.retain(|_| keep.next().unwrap_or(true));
-    rows.truncate(query.limit as usize + 1);
     Ok((rows, query.limit))
 }
 
