@@ -2,6 +2,7 @@
 import type { ComponentChildren } from "preact";
 import { useState } from "preact/hooks";
 import { ApiProblem, describe, post } from "./api";
+import { onLink } from "./router";
 
 export function Notice(props: { kind: "error" | "warn" | "info"; children: ComponentChildren }) {
   return (
@@ -74,3 +75,61 @@ function ReauthPrompt(props: { onDone: () => Promise<void>; onCancel: () => void
   );
 }
 
+
+/**
+ * A list row for a named thing that opens at `href`: renamed in place and deleted after a
+ * confirmation by those who `canManage` it (projects, tables).
+ */
+export function NamedRow(props: {
+  name: string;
+  href: string;
+  kind: string;
+  detail: ComponentChildren;
+  canManage: boolean;
+  deleteQuestion: string;
+  rename: (name: string) => Promise<unknown>;
+  remove: () => Promise<unknown>;
+  onChanged: () => void;
+}) {
+  const [editing, setEditing] = useState(false);
+  const [name, setName] = useState(props.name);
+  const action = useAction();
+  const rename = (e: Event) => {
+    e.preventDefault();
+    void action.run(async () => {
+      await props.rename(name);
+      setEditing(false);
+      props.onChanged();
+    });
+  };
+  const remove = () => {
+    if (!confirm(props.deleteQuestion)) return;
+    void action.run(async () => {
+      await props.remove();
+      props.onChanged();
+    });
+  };
+  return (
+    <li>
+      {editing ? (
+        <form class="inline" onSubmit={rename}>
+          <input aria-label={`${props.kind} name`} required value={name} onInput={(e) => setName(e.currentTarget.value)} />
+          <button type="submit" disabled={action.busy}>Save</button>
+          <button type="button" class="link" onClick={() => setEditing(false)}>Cancel</button>
+        </form>
+      ) : (
+        <>
+          <a href={props.href} onClick={(e) => onLink(e, props.href)}>{props.name}</a>
+          <span class="muted">{props.detail}</span>
+          {props.canManage && (
+            <span class="actions">
+              <button type="button" class="link" onClick={() => setEditing(true)}>Rename</button>
+              <button type="button" class="link danger" onClick={remove}>Delete</button>
+            </span>
+          )}
+        </>
+      )}
+      <ErrorLine message={action.message} />
+    </li>
+  );
+}

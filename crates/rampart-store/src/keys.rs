@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use rampart_core::TenantId;
-use rampart_crypto::keyring::{KekId, KekRing, Key, KeyError, TenantKeys};
+use rampart_crypto::keyring::{Kek, KekId, KekRing, Key, KeyError, TenantKeys};
 use rampart_sql::Param;
 
 use crate::db::Tx;
@@ -274,25 +274,7 @@ impl KeyCache {
                     return Ok(secret.expose().to_vec());
                 }
                 Some((plain, None)) => {
-                    let bytes: [u8; 32] = plain.as_slice().try_into().map_err(|_| {
-                        StoreError::Keys(format!("the instance secret {name} is not 32 bytes"))
-                    })?;
-                    let wrapped = ring.current().wrap_secret(&Key::from_bytes(bytes), name);
-                    let kek_id = ring.current().id.0.clone();
-                    self.instance
-                        .write(move |tx: &mut Tx| {
-                            Box::pin(async move {
-                                let mut q = tx.sql();
-                                q.push("UPDATE instance_secrets SET value = ")
-                                    .param(Param::Bytes(wrapped))
-                                    .push(", kek_id = ")
-                                    .param(Param::Text(kek_id))
-                                    .push(" WHERE name = ")
-                                    .param(Param::Text(name.to_owned()))
-                                    .push(" AND kek_id IS NULL");
-                                tx.execute(q).await
-                            })
-                        })
+                    self.store_wrapped_secret(ring.current(), name, &plain, true)
                         .await?;
                     return Ok(plain);
                 }
@@ -404,28 +386,45 @@ impl KeyCache {
                 continue;
             };
             let secret = self.instance_secret(name).await?;
-            let bytes: [u8; 32] = secret.as_slice().try_into().map_err(|_| {
-                StoreError::Keys(format!("the instance secret {name} is not 32 bytes"))
-            })?;
-            let wrapped = current.wrap_secret(&Key::from_bytes(bytes), name);
-            let (to, name) = (current.id.0.clone(), (*name).to_owned());
-            self.instance
-                .write(move |tx: &mut Tx| {
-                    Box::pin(async move {
-                        let mut q = tx.sql();
-                        q.push("UPDATE instance_secrets SET value = ")
-                            .param(Param::Bytes(wrapped))
-                            .push(", kek_id = ")
-                            .param(Param::Text(to))
-                            .push(" WHERE name = ")
-                            .param(Param::Text(name));
-                        tx.execute(q).await
-                    })
-                })
+            self.store_wrapped_secret(&current, name, &secret, false)
                 .await?;
             done += 1;
         }
         Ok(done)
+    }
+
+    /// Stores `secret` wrapped by `kek` in place of the row's value (when `only_if_clear`,
+    /// only a row an earlier version left in the clear).
+    async fn store_wrapped_secret(
+        &self,
+        kek: &Kek,
+        name: &'static str,
+        secret: &[u8],
+        only_if_clear: bool,
+    ) -> Result<(), StoreError> {
+        let bytes: [u8; 32] = secret
+            .try_into()
+            .map_err(|_| StoreError::Keys(format!("the instance secret {name} is not 32 bytes")))?;
+        let wrapped = kek.wrap_secret(&Key::from_bytes(bytes), name);
+        let kek_id = kek.id.0.clone();
+        self.instance
+            .write(move |tx: &mut Tx| {
+                Box::pin(async move {
+                    let mut q = tx.sql();
+                    q.push("UPDATE instance_secrets SET value = ")
+                        .param(Param::Bytes(wrapped))
+                        .push(", kek_id = ")
+                        .param(Param::Text(kek_id))
+                        .push(" WHERE name = ")
+                        .param(Param::Text(name.to_owned()));
+                    if only_if_clear {
+                        q.push(" AND kek_id IS NULL");
+                    }
+                    tx.execute(q).await
+                })
+            })
+            .await?;
+        Ok(())
     }
 
     /// Adds a new data key version for `tenant`, wrapped by the current KEK, and retires the

@@ -1,7 +1,7 @@
 import { useEffect, useState } from "preact/hooks";
 import { ApiProblem, del, get, patch, post, type Project, type Table } from "../api";
 import { navigate, onLink } from "../router";
-import { Empty, ErrorLine, useAction } from "../ui";
+import { Empty, ErrorLine, NamedRow, useAction } from "../ui";
 import { emptyDraft, fieldBody, FieldEditor, type FieldDraft } from "./fields";
 
 export function ProjectScreen(props: { projectId: string }) {
@@ -48,46 +48,11 @@ export function ProjectScreen(props: { projectId: string }) {
 
 function TableRow(props: { table: Table; canBuild: boolean; onChanged: () => void }) {
   const t = props.table;
-  const [editing, setEditing] = useState(false);
-  const [name, setName] = useState(t.name);
-  const action = useAction();
-  const rename = (e: Event) => {
-    e.preventDefault();
-    void action.run(async () => {
-      await patch(`/api/v1/tables/${t.id}`, { name });
-      setEditing(false);
-      props.onChanged();
-    });
-  };
-  const remove = () => {
-    if (!confirm(`Delete the table “${t.name}” and all its records?`)) return;
-    void action.run(async () => {
-      await del(`/api/v1/tables/${t.id}`);
-      props.onChanged();
-    });
-  };
   return (
-    <li>
-      {editing ? (
-        <form class="inline" onSubmit={rename}>
-          <input aria-label="Table name" required value={name} onInput={(e) => setName(e.currentTarget.value)} />
-          <button type="submit" disabled={action.busy}>Save</button>
-          <button type="button" class="link" onClick={() => setEditing(false)}>Cancel</button>
-        </form>
-      ) : (
-        <>
-          <a href={`/tables/${t.id}`} onClick={(e) => onLink(e, `/tables/${t.id}`)}>{t.name}</a>
-          <span class="muted">{t.fields.length} fields</span>
-          {props.canBuild && (
-            <span class="actions">
-              <button type="button" class="link" onClick={() => setEditing(true)}>Rename</button>
-              <button type="button" class="link danger" onClick={remove}>Delete</button>
-            </span>
-          )}
-        </>
-      )}
-      <ErrorLine message={action.message} />
-    </li>
+    <NamedRow name={t.name} href={`/tables/${t.id}`} kind="Table" detail={`${t.fields.length} fields`}
+      canManage={props.canBuild} deleteQuestion={`Delete the table “${t.name}” and all its records?`}
+      rename={(name) => patch(`/api/v1/tables/${t.id}`, { name })}
+      remove={() => del(`/api/v1/tables/${t.id}`)} onChanged={props.onChanged} />
   );
 }
 

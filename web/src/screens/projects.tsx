@@ -1,7 +1,7 @@
 import { useEffect, useState } from "preact/hooks";
 import { del, get, patch, post, type Project } from "../api";
-import { navigate, onLink } from "../router";
-import { Empty, ErrorLine, useAction } from "../ui";
+import { navigate } from "../router";
+import { Empty, ErrorLine, NamedRow, useAction } from "../ui";
 
 export function Projects() {
   const [projects, setProjects] = useState<Project[] | null>(null);
@@ -49,48 +49,11 @@ export function Projects() {
 
 function ProjectRow(props: { project: Project; onChanged: () => void }) {
   const p = props.project;
-  const [editing, setEditing] = useState(false);
-  const [name, setName] = useState(p.name);
-  const action = useAction();
-  const canAdmin = p.role === "owner" || p.role === "admin";
-
-  const rename = (e: Event) => {
-    e.preventDefault();
-    void action.run(async () => {
-      await patch(`/api/v1/projects/${p.id}`, { name });
-      setEditing(false);
-      props.onChanged();
-    });
-  };
-  const remove = () => {
-    if (!confirm(`Delete the project “${p.name}” with all its tables and records?`)) return;
-    void action.run(async () => {
-      await del(`/api/v1/projects/${p.id}`);
-      props.onChanged();
-    });
-  };
-
   return (
-    <li>
-      {editing ? (
-        <form class="inline" onSubmit={rename}>
-          <input aria-label="Project name" required value={name} onInput={(e) => setName(e.currentTarget.value)} />
-          <button type="submit" disabled={action.busy}>Save</button>
-          <button type="button" class="link" onClick={() => setEditing(false)}>Cancel</button>
-        </form>
-      ) : (
-        <>
-          <a href={`/projects/${p.id}`} onClick={(e) => onLink(e, `/projects/${p.id}`)}>{p.name}</a>
-          <span class="muted">{p.role ?? "no role"}</span>
-          {canAdmin && (
-            <span class="actions">
-              <button type="button" class="link" onClick={() => setEditing(true)}>Rename</button>
-              <button type="button" class="link danger" onClick={remove}>Delete</button>
-            </span>
-          )}
-        </>
-      )}
-      <ErrorLine message={action.message} />
-    </li>
+    <NamedRow name={p.name} href={`/projects/${p.id}`} kind="Project" detail={p.role ?? "no role"}
+      canManage={p.role === "owner" || p.role === "admin"}
+      deleteQuestion={`Delete the project “${p.name}” with all its tables and records?`}
+      rename={(name) => patch(`/api/v1/projects/${p.id}`, { name })}
+      remove={() => del(`/api/v1/projects/${p.id}`)} onChanged={props.onChanged} />
   );
 }
