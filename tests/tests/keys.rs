@@ -167,14 +167,19 @@ async fn backup_of_seeds(server: &TestServer, slug: &str) -> Vec<(uuid::Uuid, Ve
                 std::fs::copy(&from, dir.path().join(format!("copy.db{suffix}"))).unwrap();
             }
         }
-        use sqlx::Connection;
-        let url = format!("sqlite://{}?mode=ro", dir.path().join("copy.db").display());
-        let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
-        let copied: Vec<(String, Vec<u8>)> =
-            sqlx::query_as("SELECT user_id, seed FROM user_totp ORDER BY user_id")
-                .fetch_all(&mut c)
-                .await
-                .unwrap();
+        let c = rusqlite::Connection::open_with_flags(
+            dir.path().join("copy.db"),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .unwrap();
+        let mut stmt = c
+            .prepare("SELECT user_id, seed FROM user_totp ORDER BY user_id")
+            .unwrap();
+        let copied: Vec<(String, Vec<u8>)> = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
         let copied: Vec<(uuid::Uuid, Vec<u8>)> = copied
             .into_iter()
             .map(|(u, s)| (u.parse().unwrap(), s))

@@ -219,10 +219,11 @@ async fn answers_do_not_tell_whether_an_account_exists(backend: Backend) {
     server.stop().await;
 }
 
-/// The median of some durations.
-fn median(mut d: Vec<Duration>) -> Duration {
-    d.sort();
-    d[d.len() / 2]
+/// The fastest of some durations: whatever else the machine does only ever adds time, so
+/// the minimum is the cost of the work itself (a median still moved with the load of the
+/// tests running beside this one).
+fn fastest(d: Vec<Duration>) -> Duration {
+    d.into_iter().min().unwrap_or_default()
 }
 
 async fn unknown_accounts_take_as_long_as_known_ones(backend: Backend) {
@@ -262,13 +263,13 @@ async fn unknown_accounts_take_as_long_as_known_ones(backend: Backend) {
             }
         }
     }
-    let (k, u) = (median(known_times), median(unknown_times));
+    let (k, u) = (fastest(known_times), fastest(unknown_times));
     let ratio = u.as_secs_f64() / k.as_secs_f64();
     // Skipping the hash for unknown accounts makes this ratio fall far below 0.1; noise on a
     // busy machine stays well inside these bounds.
     assert!(
         (0.5..2.0).contains(&ratio),
-        "unknown/known median login time {ratio:.2} ({u:?} vs {k:?})"
+        "unknown/known fastest login time {ratio:.2} ({u:?} vs {k:?})"
     );
     server.stop().await;
 }

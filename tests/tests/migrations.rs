@@ -31,12 +31,8 @@ fn config(backend: &Backend, dir: &std::path::Path, prefix: &str) -> StoreConfig
 async fn tamper(backend: &Backend, dir: &std::path::Path, prefix: &str, sql: &str) {
     match backend {
         Backend::Sqlite => {
-            let url = format!("sqlite://{}", dir.join("instance.db").display());
-            let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
-            sqlx::raw_sql(AssertSqlSafe(sql.to_owned()))
-                .execute(&mut c)
-                .await
-                .unwrap();
+            let c = rusqlite::Connection::open(dir.join("instance.db")).unwrap();
+            c.execute_batch(sql).unwrap();
         }
         Backend::Postgres(url) => {
             let mut c = sqlx::PgConnection::connect(url).await.unwrap();

@@ -146,7 +146,7 @@ pub async fn app_state(config: Arc<Config>, store: Store) -> Result<AppState, St
     let cursor_key = store.instance_secret("cursor_hmac").await?;
     let passkey_decoy_key = store.instance_secret("passkey_decoy").await?;
     let mailer = mail::Mailer::from_config(&config.smtp).map_err(StartError::Mail)?;
-    Ok(AppState {
+    Ok(AppState::new(state::Shared {
         config,
         store,
         hasher,
@@ -155,7 +155,7 @@ pub async fn app_state(config: Arc<Config>, store: Store) -> Result<AppState, St
         mailer,
         access_caches: Arc::default(),
         edge: Arc::default(),
-    })
+    }))
 }
 
 /// The public router with all middleware.

@@ -11,8 +11,27 @@ use rampart_store::Store;
 
 use crate::config::Config;
 
+/// Cloned by every middleware layer of every request, so one reference count, not one per
+/// field.
 #[derive(Debug, Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+impl AppState {
+    pub fn new(shared: Shared) -> Self {
+        Self(Arc::new(shared))
+    }
+}
+
+#[derive(Debug)]
+pub struct Shared {
     pub config: Arc<Config>,
     pub store: Store,
     pub hasher: PasswordHasher,

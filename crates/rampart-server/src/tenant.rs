@@ -125,6 +125,14 @@ impl TenantCtx {
         self.store.read_with(f).await
     }
 
+    /// Like [`Self::read`], for reads bounded by keys (see `TenantStore::lookup`).
+    pub async fn lookup<T: Send + 'static>(
+        &self,
+        f: impl TxFn<T, ApiError>,
+    ) -> Result<T, ApiError> {
+        self.store.lookup_with(f).await
+    }
+
     /// Runs `f` in a write transaction; an `Err` rolls back everything `f` wrote.
     pub async fn write<T: Send + 'static>(&self, f: impl TxFn<T, ApiError>) -> Result<T, ApiError> {
         self.store.write_with(f).await

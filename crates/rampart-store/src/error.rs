@@ -42,6 +42,8 @@ pub enum StoreError {
     Keys(String),
     #[error("database error: {0}")]
     Database(#[source] sqlx::Error),
+    #[error("database error: {0}")]
+    Sqlite(#[source] rusqlite::Error),
     #[error("internal store error: {0}")]
     Internal(String),
 }
@@ -57,6 +59,15 @@ impl From<sqlx::Error> for StoreError {
         match e {
             sqlx::Error::RowNotFound => Self::NotFound,
             other => Self::Database(other),
+        }
+    }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        match e {
+            rusqlite::Error::QueryReturnedNoRows => Self::NotFound,
+            other => Self::Sqlite(other),
         }
     }
 }

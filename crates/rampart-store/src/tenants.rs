@@ -161,6 +161,30 @@ impl TenantStore {
         }
     }
 
+    /// Like [`Self::read`], for reads bounded by keys (a credential, one record by id): on
+    /// SQLite they run on the calling task, without a hop to a reader thread. Never for
+    /// anything that may scan.
+    pub async fn lookup<T: Send + 'static>(&self, f: impl TxFn<T>) -> Result<T, StoreError> {
+        self.lookup_with(f).await
+    }
+
+    /// Like [`Self::lookup`], with the closure's own error type.
+    pub async fn lookup_with<T, E>(&self, f: impl TxFn<T, E>) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        let keys = self.keys.tenant(self.tenant).await?;
+        let f = tx_fn(move |tx: &mut Tx| {
+            tx.set_keys(Some(keys));
+            f(tx)
+        });
+        match &self.db {
+            TenantDb::Sqlite(db) => db.lookup(f).await,
+            TenantDb::Pg(db, scope) => db.run(scope, f).await,
+        }
+    }
+
     /// Runs `f` in a write transaction; returns once the result is durable.
     pub async fn write<T: Send + 'static>(&self, f: impl TxFn<T>) -> Result<T, StoreError> {
         self.write_with(f).await
@@ -403,6 +427,14 @@ impl Store {
         }
     }
 
+    /// [`Self::instance_read`] for a read bounded by a key (see [`TenantStore::lookup`]).
+    async fn instance_lookup<T: Send + 'static>(&self, f: impl TxFn<T>) -> Result<T, StoreError> {
+        match &self.inner.backend {
+            Backend::Sqlite { instance, .. } => instance.lookup(f).await,
+            Backend::Pg { db, instance, .. } => db.run(instance, f).await,
+        }
+    }
+
     async fn instance_write<T: Send + 'static>(&self, f: impl TxFn<T>) -> Result<T, StoreError> {
         match &self.inner.backend {
             Backend::Sqlite { instance, .. } => instance.write(f).await,
@@ -435,7 +467,7 @@ impl Store {
 
     pub async fn tenant_by_slug(&self, slug: &str) -> Result<Option<Tenant>, StoreError> {
         let slug = slug.to_owned();
-        self.instance_read(move |tx: &mut Tx| {
+        self.instance_lookup(move |tx: &mut Tx| {
             Box::pin(async move {
                 let mut q = tx.sql();
                 q.push(TENANT_COLUMNS)

@@ -15,6 +15,11 @@ use clap::Parser;
 
 use cli::{Cli, Command, ConfigCommand};
 
+/// glibc's allocator spent about a third of a list request's CPU time in `malloc`/`free` and
+/// their arena locks, and kept freed memory mapped after load; mimalloc does neither.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Command::DevCert { dir, names } = &cli.command {

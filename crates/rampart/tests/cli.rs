@@ -867,15 +867,8 @@ fn audit_verify_reports_tampering_and_an_anchor_catches_a_cut() {
         .find(|p| p.extension().is_some_and(|e| e == "db"))
         .unwrap();
     let sql = |statement: &'static str| {
-        let url = format!("sqlite://{}", db.display());
-        tokio::runtime::Runtime::new()
-            .unwrap()
-            .block_on(async move {
-                use sqlx::Connection;
-                let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
-                sqlx::query(statement).execute(&mut conn).await.unwrap();
-                conn.close().await.unwrap();
-            });
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.execute_batch(statement).unwrap();
     };
     sql("UPDATE audit_log SET actor = 'operator' WHERE seq = 2");
     let (ok, out, _) = run(dir.path(), &["audit", "verify", "default"], &[]);

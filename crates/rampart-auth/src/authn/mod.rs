@@ -207,7 +207,7 @@ pub async fn authenticate(
                 AuthError::Unauthenticated
             })?;
             let found = ts
-                .read(move |tx: &mut Tx| {
+                .lookup(move |tx: &mut Tx| {
                     Box::pin(async move {
                         let Some(token) = api_tokens::by_hash(tx, hash).await? else {
                             return Ok(None);
@@ -248,7 +248,7 @@ pub async fn authenticate(
             let hash = secret_token::parse(SecretKind::Session, text)
                 .map_err(|_| AuthError::Unauthenticated)?;
             let found = ts
-                .read(move |tx: &mut Tx| {
+                .lookup(move |tx: &mut Tx| {
                     Box::pin(async move {
                         let Some(session) = identity::session_by_hash(tx, hash).await? else {
                             return Ok(None);

@@ -111,7 +111,7 @@ pub async fn get(
     let cache = caller.tenant.access.clone();
     let out = caller
         .tenant
-        .read(move |tx: &mut Tx| {
+        .lookup(move |tx: &mut Tx| {
             Box::pin(async move {
                 let scoped = scoped(tx, &cache, &principal, table_id).await?;
                 scoped.get(tx, record_id).await

@@ -9,11 +9,10 @@ pub mod sqlite;
 use chrono::{DateTime, NaiveDate, Utc};
 use futures::future::BoxFuture;
 use rampart_sql::{Built, Dialect, Param, Sql};
-use sqlx::pool::PoolConnection;
+use rusqlite::types::Value as LiteValue;
 use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::query::Query;
-use sqlx::sqlite::{SqliteArguments, SqliteRow};
-use sqlx::{AssertSqlSafe, Postgres, Row, Sqlite, Transaction};
+use sqlx::{AssertSqlSafe, Postgres, Row, Transaction};
 use uuid::Uuid;
 
 use crate::error::StoreError;
@@ -33,31 +32,22 @@ pub struct Tx {
 
 #[derive(Debug)]
 enum Conn {
-    /// The SQLite writer's connection; its transaction is driven by the writer task.
-    SqliteWriter(PoolConnection<Sqlite>),
-    SqliteTx(Transaction<'static, Sqlite>),
+    /// A SQLite connection, owned by the thread running this transaction (`sqlite` module).
+    Sqlite(rusqlite::Connection),
     PgTx(Transaction<'static, Postgres>),
 }
 
 /// A result row on either backend, read by column position.
 #[derive(Debug)]
 pub enum DbRow {
-    Sqlite(SqliteRow),
+    Sqlite(Vec<LiteValue>),
     Pg(PgRow),
 }
 
 impl Tx {
-    pub(crate) fn sqlite_writer(conn: PoolConnection<Sqlite>) -> Self {
+    pub(crate) fn sqlite(conn: rusqlite::Connection) -> Self {
         Self {
-            conn: Conn::SqliteWriter(conn),
-            audit: None,
-            keys: None,
-        }
-    }
-
-    pub(crate) fn sqlite_tx(tx: Transaction<'static, Sqlite>) -> Self {
-        Self {
-            conn: Conn::SqliteTx(tx),
+            conn: Conn::Sqlite(conn),
             audit: None,
             keys: None,
         }
@@ -71,18 +61,24 @@ impl Tx {
         }
     }
 
-    pub(crate) fn into_sqlite_writer(self) -> Option<PoolConnection<Sqlite>> {
+    pub(crate) fn sqlite_conn(&self) -> Result<&rusqlite::Connection, StoreError> {
+        match &self.conn {
+            Conn::Sqlite(c) => Ok(c),
+            Conn::PgTx(_) => Err(StoreError::internal("not a SQLite transaction")),
+        }
+    }
+
+    pub(crate) fn into_sqlite(self) -> Option<rusqlite::Connection> {
         match self.conn {
-            Conn::SqliteWriter(c) => Some(c),
-            _ => None,
+            Conn::Sqlite(c) => Some(c),
+            Conn::PgTx(_) => None,
         }
     }
 
     pub(crate) async fn finish(self, commit: bool) -> Result<(), StoreError> {
         match self.conn {
-            Conn::SqliteWriter(_) => Ok(()),
-            Conn::SqliteTx(tx) if commit => Ok(tx.commit().await?),
-            Conn::SqliteTx(tx) => Ok(tx.rollback().await?),
+            // Ended by the thread that owns the connection (`sqlite` module).
+            Conn::Sqlite(_) => Ok(()),
             Conn::PgTx(tx) if commit => Ok(tx.commit().await?),
             Conn::PgTx(tx) => Ok(tx.rollback().await?),
         }
@@ -137,7 +133,7 @@ impl Tx {
 
     pub fn dialect(&self) -> Dialect {
         match self.conn {
-            Conn::SqliteWriter(_) | Conn::SqliteTx(_) => Dialect::Sqlite,
+            Conn::Sqlite(_) => Dialect::Sqlite,
             Conn::PgTx(_) => Dialect::Postgres,
         }
     }
@@ -152,14 +148,7 @@ impl Tx {
         let Built { text, params } = sql.build();
         let params = self.resolve(params)?;
         match &mut self.conn {
-            Conn::SqliteWriter(c) => Ok(bind_sqlite(text, params)
-                .execute(&mut **c)
-                .await?
-                .rows_affected()),
-            Conn::SqliteTx(c) => Ok(bind_sqlite(text, params)
-                .execute(&mut **c)
-                .await?
-                .rows_affected()),
+            Conn::Sqlite(c) => sqlite::execute(c, &text, params),
             Conn::PgTx(c) => Ok(bind_pg(text, params)
                 .execute(&mut **c)
                 .await?
@@ -172,18 +161,7 @@ impl Tx {
         let Built { text, params } = sql.build();
         let params = self.resolve(params)?;
         Ok(match &mut self.conn {
-            Conn::SqliteWriter(c) => bind_sqlite(text, params)
-                .fetch_all(&mut **c)
-                .await?
-                .into_iter()
-                .map(DbRow::Sqlite)
-                .collect(),
-            Conn::SqliteTx(c) => bind_sqlite(text, params)
-                .fetch_all(&mut **c)
-                .await?
-                .into_iter()
-                .map(DbRow::Sqlite)
-                .collect(),
+            Conn::Sqlite(c) => sqlite::fetch(c, &text, params, usize::MAX)?,
             Conn::PgTx(c) => bind_pg(text, params)
                 .fetch_all(&mut **c)
                 .await?
@@ -198,14 +176,7 @@ impl Tx {
         let Built { text, params } = sql.build();
         let params = self.resolve(params)?;
         Ok(match &mut self.conn {
-            Conn::SqliteWriter(c) => bind_sqlite(text, params)
-                .fetch_optional(&mut **c)
-                .await?
-                .map(DbRow::Sqlite),
-            Conn::SqliteTx(c) => bind_sqlite(text, params)
-                .fetch_optional(&mut **c)
-                .await?
-                .map(DbRow::Sqlite),
+            Conn::Sqlite(c) => sqlite::fetch(c, &text, params, 1)?.pop(),
             Conn::PgTx(c) => bind_pg(text, params)
                 .fetch_optional(&mut **c)
                 .await?
@@ -221,12 +192,7 @@ impl Tx {
     /// Runs static SQL without parameters (several statements allowed on SQLite).
     pub(crate) async fn execute_script(&mut self, script: &'static str) -> Result<(), StoreError> {
         match &mut self.conn {
-            Conn::SqliteWriter(c) => {
-                sqlx::raw_sql(script).execute(&mut **c).await?;
-            }
-            Conn::SqliteTx(c) => {
-                sqlx::raw_sql(script).execute(&mut **c).await?;
-            }
+            Conn::Sqlite(c) => c.execute_batch(script)?,
             Conn::PgTx(c) => {
                 sqlx::raw_sql(script).execute(&mut **c).await?;
             }
@@ -235,31 +201,10 @@ impl Tx {
     }
 }
 
-fn bind_sqlite(text: String, params: Vec<Param>) -> Query<'static, Sqlite, SqliteArguments> {
-    // Safe: `text` is rendered by `rampart_sql::Sql`, whose text comes only from static
-    // fragments and validated internal identifiers; every value is in `params`.
-    let mut q = sqlx::query(AssertSqlSafe(text));
-    for p in params {
-        q = match p {
-            Param::Null(_) => q.bind(Option::<i64>::None),
-            Param::Bool(b) => q.bind(i64::from(b)),
-            Param::I64(n) => q.bind(n),
-            Param::Text(s) => q.bind(s),
-            Param::Uuid(u) => q.bind(u.hyphenated().to_string()),
-            Param::Date(d) => q.bind(d.format("%Y-%m-%d").to_string()),
-            Param::Timestamp(t) => q.bind(t.timestamp_micros()),
-            Param::Json(j) => q.bind(j.to_string()),
-            Param::Bytes(b) => q.bind(b),
-            // Resolved by `Tx::resolve` before binding.
-            Param::Blind { canonical, .. } => q.bind(canonical),
-        };
-    }
-    q
-}
-
 fn bind_pg(text: String, params: Vec<Param>) -> Query<'static, Postgres, PgArguments> {
     use rampart_sql::ParamType as T;
-    // Safe for the same reason as `bind_sqlite`.
+    // Safe: `text` is rendered by `rampart_sql::Sql`, whose text comes only from static
+    // fragments and validated internal identifiers; every value is in `params`.
     let mut q = sqlx::query(AssertSqlSafe(text));
     for p in params {
         q = match p {
@@ -290,34 +235,62 @@ fn corrupt(what: &str) -> StoreError {
     StoreError::internal(format!("stored value is not a valid {what}"))
 }
 
+/// A SQLite column's value: `None` for NULL; an error for a column that is not there.
+fn lite(row: &[LiteValue], i: usize) -> Result<Option<&LiteValue>, StoreError> {
+    match row.get(i) {
+        Some(LiteValue::Null) => Ok(None),
+        Some(v) => Ok(Some(v)),
+        None => Err(StoreError::internal(format!("no column {i} in the row"))),
+    }
+}
+
+fn lite_i64(row: &[LiteValue], i: usize) -> Result<Option<i64>, StoreError> {
+    match lite(row, i)? {
+        None => Ok(None),
+        Some(LiteValue::Integer(n)) => Ok(Some(*n)),
+        Some(_) => Err(corrupt("integer")),
+    }
+}
+
+fn lite_text(row: &[LiteValue], i: usize) -> Result<Option<&str>, StoreError> {
+    match lite(row, i)? {
+        None => Ok(None),
+        Some(LiteValue::Text(s)) => Ok(Some(s)),
+        Some(_) => Err(corrupt("text")),
+    }
+}
+
+fn lite_bytes(row: &[LiteValue], i: usize) -> Result<Option<Vec<u8>>, StoreError> {
+    match lite(row, i)? {
+        None => Ok(None),
+        Some(LiteValue::Blob(b)) => Ok(Some(b.clone())),
+        Some(LiteValue::Text(s)) => Ok(Some(s.as_bytes().to_vec())),
+        Some(_) => Err(corrupt("byte string")),
+    }
+}
+
 /// Reads columns by position; the same stored type reads the same on both backends.
 impl DbRow {
     pub fn i64(&self, i: usize) -> Result<i64, StoreError> {
-        Ok(match self {
-            Self::Sqlite(r) => r.try_get(i)?,
-            Self::Pg(r) => r.try_get(i)?,
-        })
+        self.opt_i64(i)?.ok_or_else(|| corrupt("integer"))
     }
 
     pub fn opt_i64(&self, i: usize) -> Result<Option<i64>, StoreError> {
-        Ok(match self {
-            Self::Sqlite(r) => r.try_get(i)?,
-            Self::Pg(r) => r.try_get(i)?,
-        })
+        match self {
+            Self::Sqlite(r) => lite_i64(r, i),
+            Self::Pg(r) => Ok(r.try_get(i)?),
+        }
     }
 
     pub fn text(&self, i: usize) -> Result<String, StoreError> {
-        Ok(match self {
-            Self::Sqlite(r) => r.try_get(i)?,
-            Self::Pg(r) => r.try_get(i)?,
-        })
+        self.opt_text(i)?.ok_or_else(|| corrupt("text"))
     }
 
     pub fn opt_text(&self, i: usize) -> Result<Option<String>, StoreError> {
-        Ok(match self {
-            Self::Sqlite(r) => r.try_get(i)?,
-            Self::Pg(r) => r.try_get(i)?,
-        })
+        match self {
+            Self::Sqlite(r) => Ok(lite_text(r, i)?.map(str::to_owned)),
+            Self::Pg(r) => Ok(r.try_get(i)?),
+        }
     }
 
     pub fn bool(&self, i: usize) -> Result<bool, StoreError> {
@@ -325,10 +298,10 @@ impl DbRow {
     }
 
     pub fn opt_bool(&self, i: usize) -> Result<Option<bool>, StoreError> {
-        Ok(match self {
-            Self::Sqlite(r) => r.try_get::<Option<i64>, _>(i)?.map(|n| n != 0),
-            Self::Pg(r) => r.try_get(i)?,
-        })
+        match self {
+            Self::Sqlite(r) => Ok(lite_i64(r, i)?.map(|n| n != 0)),
+            Self::Pg(r) => Ok(r.try_get(i)?),
+        }
     }
 
     pub fn uuid(&self, i: usize) -> Result<Uuid, StoreError> {
@@ -337,9 +310,8 @@ impl DbRow {
 
     pub fn opt_uuid(&self, i: usize) -> Result<Option<Uuid>, StoreError> {
         match self {
-            Self::Sqlite(r) => r
-                .try_get::<Option<String>, _>(i)?
-                .map(|s| Uuid::try_parse(&s).map_err(|_| corrupt("uuid")))
+            Self::Sqlite(r) => lite_text(r, i)?
+                .map(|s| Uuid::try_parse(s).map_err(|_| corrupt("uuid")))
                 .transpose(),
             Self::Pg(r) => Ok(r.try_get(i)?),
         }
@@ -351,8 +323,7 @@ impl DbRow {
 
     pub fn opt_timestamp(&self, i: usize) -> Result<Option<DateTime<Utc>>, StoreError> {
         match self {
-            Self::Sqlite(r) => r
-                .try_get::<Option<i64>, _>(i)?
+            Self::Sqlite(r) => lite_i64(r, i)?
                 .map(|m| DateTime::from_timestamp_micros(m).ok_or_else(|| corrupt("timestamp")))
                 .transpose(),
             Self::Pg(r) => Ok(r.try_get(i)?),
@@ -361,9 +332,8 @@ impl DbRow {
 
     pub fn opt_date(&self, i: usize) -> Result<Option<NaiveDate>, StoreError> {
         match self {
-            Self::Sqlite(r) => r
-                .try_get::<Option<String>, _>(i)?
-                .map(|s| NaiveDate::parse_from_str(&s, "%Y-%m-%d").map_err(|_| corrupt("date")))
+            Self::Sqlite(r) => lite_text(r, i)?
+                .map(|s| NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| corrupt("date")))
                 .transpose(),
             Self::Pg(r) => Ok(r.try_get(i)?),
         }
@@ -371,9 +341,8 @@ impl DbRow {
 
     pub fn opt_json(&self, i: usize) -> Result<Option<serde_json::Value>, StoreError> {
         match self {
-            Self::Sqlite(r) => r
-                .try_get::<Option<String>, _>(i)?
-                .map(|s| serde_json::from_str(&s).map_err(|_| corrupt("json")))
+            Self::Sqlite(r) => lite_text(r, i)?
+                .map(|s| serde_json::from_str(s).map_err(|_| corrupt("json")))
                 .transpose(),
             Self::Pg(r) => Ok(r
                 .try_get::<Option<sqlx::types::Json<serde_json::Value>>, _>(i)?
@@ -382,17 +351,14 @@ impl DbRow {
     }
 
     pub fn bytes(&self, i: usize) -> Result<Vec<u8>, StoreError> {
-        Ok(match self {
-            Self::Sqlite(r) => r.try_get(i)?,
-            Self::Pg(r) => r.try_get(i)?,
-        })
+        self.opt_bytes(i)?.ok_or_else(|| corrupt("byte string"))
     }
 
     pub fn opt_bytes(&self, i: usize) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(match self {
-            Self::Sqlite(r) => r.try_get(i)?,
-            Self::Pg(r) => r.try_get(i)?,
-        })
+        match self {
+            Self::Sqlite(r) => lite_bytes(r, i),
+            Self::Pg(r) => Ok(r.try_get(i)?),
+        }
     }
 }
 
@@ -410,17 +376,21 @@ impl<T, E, F> TxFn<T, E> for F where
 
 /// Which column a unique violation was about, when the database says so.
 pub(crate) fn unique_violation(err: &StoreError) -> Option<String> {
-    let StoreError::Database(sqlx::Error::Database(db)) = err else {
-        return None;
-    };
-    if db.kind() != sqlx::error::ErrorKind::UniqueViolation {
-        return None;
+    match err {
+        // PostgreSQL names the constraint; our unique indexes are named `<table>_u_<column>`.
+        StoreError::Database(sqlx::Error::Database(db))
+            if db.kind() == sqlx::error::ErrorKind::UniqueViolation =>
+        {
+            let c = db.constraint()?;
+            Some(c.rsplit("_u_").next().unwrap_or(c).to_owned())
+        }
+        // SQLite says "UNIQUE constraint failed: t1.c2".
+        StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, Some(msg)))
+            if e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                || e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY =>
+        {
+            msg.rsplit_once('.').map(|(_, col)| col.trim().to_owned())
+        }
+        _ => None,
     }
-    // PostgreSQL names the constraint; our unique indexes are named `<table>_u_<column>`.
-    if let Some(c) = db.constraint() {
-        return Some(c.rsplit("_u_").next().unwrap_or(c).to_owned());
-    }
-    // SQLite says "UNIQUE constraint failed: t1.c2".
-    let msg = db.message();
-    msg.rsplit_once('.').map(|(_, col)| col.trim().to_owned())
 }
