@@ -547,7 +547,11 @@ SCENARIOS = [
     ("create", "create a note"),
     ("update", "update a note the user owns"),
     ("login", "password login"),
+    ("get_own_flood", "get a record the user owns, during a login flood (16 more clients)"),
 ]
+# The data request measured while others flood the login endpoint, and how many flood.
+FLOODED = "get_own_flood"
+FLOOD_CLIENTS = 16
 
 
 def fmt_rps(x):
@@ -628,17 +632,29 @@ def main():
                 for rep in range(args.reps):
                     order = systems if rep % 2 == 0 else list(reversed(systems))
                     for s in order:
-                        spec = s.scenario(name, ctx[s.name])
+                        flooded = name == FLOODED
+                        spec = s.scenario("get_own" if flooded else name, ctx[s.name])
                         if spec is None:
                             continue
                         # Updates name the version they change: each run starts from the
                         # versions the records have now.
                         fresh = lambda: s.record_ids("user", "own", 1000) if name == "update" else []
-                        if args.warmup and rep == 0:
+                        if args.warmup and rep == 0 and not flooded:
                             run_wrk(s, spec, conc, args.warmup, top, fresh())
                         pool = fresh()
+                        flood = None
+                        if flooded:
+                            # Logins keep every hashing thread busy from before the
+                            # measurement until after it.
+                            flood = threading.Thread(target=run_wrk, args=(
+                                s, s.scenario("login", ctx[s.name]), FLOOD_CLIENTS,
+                                args.duration + 2, top, []))
+                            flood.start()
+                            time.sleep(1)
                         r = run_wrk(s, spec, conc, args.duration, top, pool,
                                      sample_rss=(name == "list_first" and conc == 64))
+                        if flood:
+                            flood.join()
                         results.setdefault((name, conc, s.name), []).append(r)
                         log(f"{name} c={conc} {s.name}: {r['rps']:.0f} req/s p50 {r['p50']:.2f} ms "
                             f"p99 {r['p99']:.2f} ms non-2xx {r['non2xx']}")
@@ -722,6 +738,13 @@ def render(args, systems, results, facts, visible, last_page, deep_page):
         ("db_mib", "database on disk", "{:.0f} MiB"),
     ]:
         lines.append(f"| {label} | " + " | ".join(fmt.format(facts[s.name].get(key) or 0) for s in systems) + " |")
+    for conc in args_concurrency(args):
+        cells = []
+        for s in systems:
+            alone, flooded = results.get(("get_own", conc, s.name)), results.get((FLOODED, conc, s.name))
+            cells.append(f"{median_of(flooded, 'rps') / median_of(alone, 'rps'):.2f}"
+                         if alone and flooded and median_of(alone, "rps") else "—")
+        lines.append(f"| get during a login flood / get alone, c={conc} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
