@@ -221,7 +221,7 @@ class Rampart(Server):
 
         with ThreadPoolExecutor(4) as pool:
             self.users = list(pool.map(make_user, range(n_users)))
-        _, self.user_token = self.session_token("user0@example.com")
+        self.user_cookie, self.user_token = self.session_token("user0@example.com")
 
     def seed(self, n_notes):
         h = {"authorization": f"Bearer {self.admin_token}"}
@@ -299,6 +299,8 @@ class Rampart(Server):
             return ("GET", f"{rec}/{ctx['own'][0][0]}", None, user)
         if name == "get_hidden":
             return ("GET", f"{rec}/{ctx['hidden'][0][0]}", None, user)
+        if name == "get_own_cookie":
+            return ("GET", f"{rec}/{ctx['own'][0][0]}", None, "Cookie: " + self.user_cookie)
         if name == "create":
             return ("POST", rec, {"fields": {"title": "New", "body": BODY_TEXT, "team": "team1",
                                              "is_published": False, "n": 1}}, user)
@@ -425,7 +427,7 @@ class PocketBase(Server):
             return ("GET", f"{rec}?perPage=50&skipTotal=1&sort=id&page={ctx['user_last_page']}", None, user)
         if name == "list_deep_admin":
             return ("GET", f"{rec}?perPage=50&skipTotal=1&sort=id&page={ctx['deep_page']}", None, admin)
-        if name == "get_own":
+        if name in ("get_own", "get_own_cookie"):
             return ("GET", f"{rec}/{ctx['own'][0][0]}", None, user)
         if name == "get_hidden":
             return ("GET", f"{rec}/{ctx['hidden'][0][0]}", None, user)
@@ -463,7 +465,8 @@ function init(args)
 end
 function request()
   local headers = {["Content-Type"] = "application/json"}
-  if auth ~= "" then headers["Authorization"] = auth end
+  if string.sub(auth, 1, 8) == "Cookie: " then headers["Cookie"] = string.sub(auth, 9)
+  elseif auth ~= "" then headers["Authorization"] = auth end
   local p, b = path, body
   if #pool > 0 then
     local r = pool[next_index]
@@ -543,6 +546,7 @@ SCENARIOS = [
     ("list_last", "the user's last page (cursor / `page` + `sort=id`)"),
     ("list_deep_admin", "page 10,000 as an admin without a rule"),
     ("get_own", "get a record the user owns"),
+    ("get_own_cookie", "get a record the user owns, Rampart signed in by session cookie"),
     ("get_hidden", "get a record the user may not see (404 expected)"),
     ("create", "create a note"),
     ("update", "update a note the user owns"),
