@@ -108,6 +108,13 @@ enum TenantDb {
     Pg(PgDb, PgScope),
 }
 
+/// How a read runs on SQLite: on a reader thread, or on the calling task (key lookups).
+#[derive(Debug, Clone, Copy)]
+enum ReadKind {
+    Snapshot,
+    Lookup,
+}
+
 impl TenantStore {
     /// Seals `plaintext` with this tenant's current data key for the place `context` names.
     pub async fn seal(&self, context: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, StoreError> {
@@ -150,15 +157,7 @@ impl TenantStore {
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
-        let keys = self.keys.tenant(self.tenant).await?;
-        let f = tx_fn(move |tx: &mut Tx| {
-            tx.set_keys(Some(keys));
-            f(tx)
-        });
-        match &self.db {
-            TenantDb::Sqlite(db) => db.read(f).await,
-            TenantDb::Pg(db, scope) => db.run(scope, f).await,
-        }
+        self.read_as(ReadKind::Snapshot, f).await
     }
 
     /// Like [`Self::read`], for reads bounded by keys (a credential, one record by id): on
@@ -174,14 +173,23 @@ impl TenantStore {
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
+        self.read_as(ReadKind::Lookup, f).await
+    }
+
+    async fn read_as<T, E>(&self, kind: ReadKind, f: impl TxFn<T, E>) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
         let keys = self.keys.tenant(self.tenant).await?;
         let f = tx_fn(move |tx: &mut Tx| {
             tx.set_keys(Some(keys));
             f(tx)
         });
-        match &self.db {
-            TenantDb::Sqlite(db) => db.lookup(f).await,
-            TenantDb::Pg(db, scope) => db.run(scope, f).await,
+        match (&self.db, kind) {
+            (TenantDb::Sqlite(db), ReadKind::Snapshot) => db.read(f).await,
+            (TenantDb::Sqlite(db), ReadKind::Lookup) => db.lookup(f).await,
+            (TenantDb::Pg(db, scope), _) => db.run(scope, f).await,
         }
     }
 

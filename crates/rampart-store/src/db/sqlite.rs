@@ -88,6 +88,15 @@ struct Readers {
 }
 
 impl Readers {
+    /// Waits for one of the connections this database may have in use at once.
+    async fn permit(&self) -> Result<tokio::sync::OwnedSemaphorePermit, StoreError> {
+        self.permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| StoreError::internal("the database is closed"))
+    }
+
     fn checkout(&self) -> Result<Connection, StoreError> {
         let reused = self
             .idle
@@ -206,13 +215,7 @@ impl SqliteDb {
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
-        let permit = self
-            .readers
-            .permits
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|_| StoreError::internal("the database is closed"))?;
+        let permit = self.readers.permit().await?;
         let readers = self.readers.clone();
         let handle = Handle::current();
         let run = move || {
@@ -254,12 +257,7 @@ impl SqliteDb {
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
-        let permit = self
-            .readers
-            .permits
-            .acquire()
-            .await
-            .map_err(|_| StoreError::internal("the database is closed"))?;
+        let permit = self.readers.permit().await?;
         let mut tx = Tx::sqlite(self.readers.checkout()?);
         exec(&mut tx, "BEGIN")?;
         // Dropped mid-way (the request was cancelled), the connection closes, which ends the
@@ -286,13 +284,10 @@ impl SqliteDb {
     }
 }
 
-/// Runs transaction control (`BEGIN`, `SAVEPOINT job`, …): prepared once per connection.
+/// Runs one transaction-control statement (`BEGIN`, `SAVEPOINT job`, …), prepared once per
+/// connection.
 fn exec(tx: &mut Tx, sql: &str) -> Result<(), StoreError> {
-    let conn = tx.sqlite_conn()?;
-    if sql.contains(';') {
-        return conn.execute_batch(sql).map_err(StoreError::from);
-    }
-    conn.prepare_cached(sql)?.execute([])?;
+    tx.sqlite_conn()?.prepare_cached(sql)?.execute([])?;
     Ok(())
 }
 
@@ -354,12 +349,12 @@ fn run_batch(tx: &mut Tx, batch: &mut Vec<WriteJob>) {
                 }
             },
             Ok(Err(e)) => {
-                let _ = exec(tx, "ROLLBACK TO job; RELEASE job");
+                let _ = exec(tx, "ROLLBACK TO job").and_then(|()| exec(tx, "RELEASE job"));
                 let _ = job.reply.send(Err(e));
             }
             Err(_) => {
                 tracing::error!("a write job panicked; its changes were rolled back");
-                let _ = exec(tx, "ROLLBACK TO job; RELEASE job");
+                let _ = exec(tx, "ROLLBACK TO job").and_then(|()| exec(tx, "RELEASE job"));
                 let _ = job
                     .reply
                     .send(Err(StoreError::internal("a write job panicked").into()));
