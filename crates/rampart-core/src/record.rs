@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Value as Json};
 
 use crate::ids::{FieldId, RecordId, UserId};
@@ -31,23 +32,61 @@ impl Record {
         self.values.get(&field).unwrap_or(&Value::Null)
     }
 
-    /// The API form: system fields at the top, user fields by their current name in `fields`.
-    /// Only fields for which `visible` answers true are included.
-    pub fn to_json(&self, table: &TableDef, visible: impl Fn(FieldId) -> bool) -> Json {
-        let mut fields = Map::new();
-        for f in table.fields.iter().filter(|f| visible(f.id)) {
-            fields.insert(f.name.clone(), self.value(f.id).to_json(&f.field_type));
+    /// The API form, written straight to a serializer: system fields at the top, then
+    /// `fields` with the user fields for which `visible` answers true, by their current name
+    /// in the table's order.
+    pub fn api_form<'a, V: Fn(FieldId) -> bool>(
+        &'a self,
+        table: &'a TableDef,
+        visible: V,
+    ) -> ApiForm<'a, V> {
+        ApiForm {
+            record: self,
+            table,
+            visible,
         }
-        let user = |u: &Option<UserId>| u.map_or(Json::Null, |u| Json::String(u.to_string()));
-        serde_json::json!({
-            "id": self.id.to_string(),
-            "created_at": format_timestamp(&self.created_at),
-            "updated_at": format_timestamp(&self.updated_at),
-            "created_by": user(&self.created_by),
-            "owner": user(&self.owner),
-            "version": self.version,
-            "fields": fields,
-        })
+    }
+
+    /// The API form as a JSON value (see [`Record::api_form`]).
+    pub fn to_json(&self, table: &TableDef, visible: impl Fn(FieldId) -> bool) -> Json {
+        // Cannot fail: every key is a string and every value has a JSON form.
+        serde_json::to_value(self.api_form(table, visible)).unwrap_or(Json::Null)
+    }
+}
+
+/// A record as the API shows it to one reader (see [`Record::api_form`]). Serializing it
+/// builds no intermediate JSON tree: a list page of records is written in one pass.
+pub struct ApiForm<'a, V> {
+    record: &'a Record,
+    table: &'a TableDef,
+    visible: V,
+}
+
+impl<V: Fn(FieldId) -> bool> Serialize for ApiForm<'_, V> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let r = self.record;
+        let mut map = serializer.serialize_map(Some(7))?;
+        map.serialize_entry("id", &r.id)?;
+        map.serialize_entry("created_at", &format_timestamp(&r.created_at))?;
+        map.serialize_entry("updated_at", &format_timestamp(&r.updated_at))?;
+        map.serialize_entry("created_by", &r.created_by)?;
+        map.serialize_entry("owner", &r.owner)?;
+        map.serialize_entry("version", &r.version)?;
+        map.serialize_entry("fields", &FieldsForm(self))?;
+        map.end()
+    }
+}
+
+struct FieldsForm<'r, 'a, V>(&'r ApiForm<'a, V>);
+
+impl<V: Fn(FieldId) -> bool> Serialize for FieldsForm<'_, '_, V> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let form = self.0;
+        let mut map = serializer.serialize_map(None)?;
+        for f in form.table.fields.iter().filter(|f| (form.visible)(f.id)) {
+            map.serialize_entry(&f.name, &form.record.value(f.id).json_form(&f.field_type))?;
+        }
+        map.end()
     }
 }
 
@@ -125,5 +164,108 @@ pub fn parse_input(
         Ok(values)
     } else {
         Err(crate::Invalid { errors })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::decimal::Decimal;
+    use crate::field::{DecimalOptions, FieldType, LinkOptions, SelectOptions, TextOptions};
+    use crate::ids::{ProjectId, TableId};
+    use crate::schema::FieldDef;
+
+    fn field(n: u128, name: &str, field_type: FieldType) -> FieldDef {
+        FieldDef {
+            id: FieldId(Uuid::from_u128(n)),
+            name: name.to_owned(),
+            field_type,
+            required: false,
+            unique: false,
+            indexed: false,
+            default: None,
+            column: format!("c{n}"),
+            encrypted: false,
+            blind_index: None,
+        }
+    }
+
+    fn link(multiple: bool) -> FieldType {
+        FieldType::Link(LinkOptions {
+            table_id: TableId(Uuid::from_u128(9)),
+            multiple,
+            on_delete: crate::field::OnDelete::Restrict,
+        })
+    }
+
+    #[test]
+    fn the_api_form_is_written_in_one_pass_with_every_type_and_only_visible_fields() {
+        let table = TableDef {
+            id: TableId(Uuid::from_u128(1)),
+            project_id: ProjectId(Uuid::from_u128(2)),
+            name: "t".to_owned(),
+            storage: "t".to_owned(),
+            schema_version: 1,
+            fields: vec![
+                field(10, "title", FieldType::Text(TextOptions::default())),
+                field(11, "price", FieldType::Decimal(DecimalOptions { scale: 2 })),
+                field(
+                    12,
+                    "tags",
+                    FieldType::MultiSelect(SelectOptions { choices: vec![] }),
+                ),
+                field(13, "parent", link(false)),
+                field(14, "children", link(true)),
+                field(15, "secret", FieldType::Text(TextOptions::default())),
+                field(16, "due", FieldType::Date),
+            ],
+        };
+        let at = Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap();
+        let linked = RecordId(Uuid::from_u128(20));
+        let values = [
+            (10, Value::Text("a \"quoted\" title".to_owned())),
+            (
+                11,
+                Value::Decimal(Decimal {
+                    units: 1234,
+                    scale: 2,
+                }),
+            ),
+            (13, Value::Links(vec![linked])),
+            (15, Value::Text("hidden".to_owned())),
+            (16, Value::Date(at.date_naive())),
+        ];
+        let record = Record {
+            id: RecordId(Uuid::from_u128(3)),
+            created_at: at,
+            updated_at: at,
+            created_by: Some(UserId(Uuid::from_u128(4))),
+            owner: None,
+            version: 7,
+            values: values
+                .into_iter()
+                .map(|(n, v)| (FieldId(Uuid::from_u128(n)), v))
+                .collect(),
+        };
+        let secret = FieldId(Uuid::from_u128(15));
+        let text = serde_json::to_string(&record.api_form(&table, |f| f != secret)).unwrap();
+        assert_eq!(
+            text,
+            concat!(
+                r#"{"id":"00000000-0000-0000-0000-000000000003","#,
+                r#""created_at":"2026-01-02T03:04:05.000000Z","#,
+                r#""updated_at":"2026-01-02T03:04:05.000000Z","#,
+                r#""created_by":"00000000-0000-0000-0000-000000000004","owner":null,"version":7,"#,
+                r#""fields":{"title":"a \"quoted\" title","price":"12.34","tags":[],"#,
+                r#""parent":"00000000-0000-0000-0000-000000000014","children":[],"#,
+                r#""due":"2026-01-02"}}"#
+            )
+        );
+        // The value form agrees with the written form.
+        let value: Json = serde_json::from_str(&text).unwrap();
+        assert_eq!(value, record.to_json(&table, |f| f != secret));
     }
 }

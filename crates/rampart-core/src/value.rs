@@ -3,6 +3,7 @@
 use std::cmp::Ordering;
 
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
+use serde::ser::{Serialize, SerializeSeq, Serializer};
 use serde_json::Value as Json;
 
 use crate::decimal::{Decimal, DecimalError};
@@ -316,30 +317,15 @@ impl Value {
         }
     }
 
-    /// The API form of a value of a field of type `ty`.
+    /// The JSON form for a field of type `ty`, written straight to a serializer.
+    pub fn json_form<'a>(&'a self, ty: &'a FieldType) -> JsonForm<'a> {
+        JsonForm { value: self, ty }
+    }
+
+    /// The JSON form as a value (see [`Value::json_form`]).
     pub fn to_json(&self, ty: &FieldType) -> Json {
-        match self {
-            Value::Null => match ty {
-                FieldType::Link(o) if o.multiple => Json::Array(Vec::new()),
-                FieldType::MultiSelect(_) => Json::Array(Vec::new()),
-                _ => Json::Null,
-            },
-            Value::Text(s) => Json::String(s.clone()),
-            Value::Integer(n) => Json::from(*n),
-            Value::Decimal(d) => Json::String(d.to_string()),
-            Value::Boolean(b) => Json::Bool(*b),
-            Value::Date(d) => Json::String(d.format("%Y-%m-%d").to_string()),
-            Value::Datetime(t) => Json::String(crate::record::format_timestamp(t)),
-            Value::Choices(c) => Json::from(c.clone()),
-            Value::Json(j) => j.clone(),
-            Value::Links(ids) => match ty {
-                FieldType::Link(o) if !o.multiple => ids
-                    .first()
-                    .map_or(Json::Null, |id| Json::String(id.to_string())),
-                _ => Json::Array(ids.iter().map(|id| Json::String(id.to_string())).collect()),
-            },
-            Value::User(u) => Json::String(u.to_string()),
-        }
+        // Cannot fail: every value has a JSON form with string keys only.
+        serde_json::to_value(self.json_form(ty)).unwrap_or(Json::Null)
     }
 
     /// Orders two values of the same type, as filters and sorts do: text by code point,
@@ -432,6 +418,38 @@ fn json_contains_nul(j: &Json) -> bool {
             .iter()
             .any(|(k, v)| k.contains('\0') || json_contains_nul(v)),
         _ => false,
+    }
+}
+
+/// A value in its JSON form (see [`Value::json_form`]): null multi-valued fields show as
+/// empty arrays, a single link as its id or null, decimals as exact strings.
+pub struct JsonForm<'a> {
+    value: &'a Value,
+    ty: &'a FieldType,
+}
+
+impl Serialize for JsonForm<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self.value {
+            Value::Null => match self.ty {
+                FieldType::Link(o) if o.multiple => serializer.serialize_seq(Some(0))?.end(),
+                FieldType::MultiSelect(_) => serializer.serialize_seq(Some(0))?.end(),
+                _ => serializer.serialize_unit(),
+            },
+            Value::Text(s) => serializer.serialize_str(s),
+            Value::Integer(n) => serializer.serialize_i64(*n),
+            Value::Decimal(d) => serializer.collect_str(d),
+            Value::Boolean(b) => serializer.serialize_bool(*b),
+            Value::Date(d) => serializer.collect_str(&d.format("%Y-%m-%d")),
+            Value::Datetime(t) => serializer.serialize_str(&crate::record::format_timestamp(t)),
+            Value::Choices(c) => c.serialize(serializer),
+            Value::Json(j) => j.serialize(serializer),
+            Value::Links(ids) => match self.ty {
+                FieldType::Link(o) if !o.multiple => ids.first().serialize(serializer),
+                _ => ids.serialize(serializer),
+            },
+            Value::User(u) => u.serialize(serializer),
+        }
     }
 }
 

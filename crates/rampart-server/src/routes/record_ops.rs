@@ -3,7 +3,7 @@
 //! their grants show for each record; writes check the operation, the record's rule, every
 //! written field and the owner, inside the transaction that writes.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use rampart_auth::Principal;
 use rampart_auth::authz::access::{TableAccess, UserFacts, WriteDenied, table_access, user_facts};
@@ -17,6 +17,18 @@ use rampart_store::records;
 use serde_json::{Map, Value as Json};
 
 use crate::error::ApiError;
+
+/// A record's API form (`Record::api_form`), serialized once where it is projected.
+pub type RecordJson = Box<serde_json::value::RawValue>;
+
+fn serialize(
+    record: &Record,
+    table: &rampart_core::TableDef,
+    visible: impl Fn(FieldId) -> bool,
+) -> Result<RecordJson, ApiError> {
+    serde_json::value::to_raw_value(&record.api_form(table, visible))
+        .map_err(|e| ApiError::internal(&e))
+}
 
 /// A table as one caller may use it.
 #[derive(Debug)]
@@ -91,9 +103,34 @@ impl Scoped {
     }
 
     /// A record as this caller sees it.
-    pub fn project(&self, record: &Record, flags: &[bool]) -> Json {
+    pub fn project(&self, record: &Record, flags: &[bool]) -> Result<RecordJson, ApiError> {
         let visible = self.access.visible_fields(flags);
-        record.to_json(&self.access.table, |f| visible.contains(&f))
+        serialize(record, &self.access.table, |f| visible.contains(&f))
+    }
+
+    /// Records as this caller sees them, each with its flag answers. Records with the same
+    /// answers show the same fields, so those are worked out once per distinct answer.
+    pub fn project_all(
+        &self,
+        records: &[Record],
+        flags: &[Vec<bool>],
+    ) -> Result<Vec<RecordJson>, ApiError> {
+        let mut seen: Vec<(&[bool], BTreeSet<FieldId>)> = Vec::new();
+        let mut out = Vec::with_capacity(records.len());
+        for (record, answers) in records.iter().zip(flags) {
+            let at = match seen.iter().position(|(a, _)| *a == answers.as_slice()) {
+                Some(i) => i,
+                None => {
+                    seen.push((answers, self.access.visible_fields(answers)));
+                    seen.len() - 1
+                }
+            };
+            let visible = &seen[at].1;
+            out.push(serialize(record, &self.access.table, |f| {
+                visible.contains(&f)
+            })?);
+        }
+        Ok(out)
     }
 
     /// The ids of the fields a body writes; names the caller may not know are refused
@@ -120,7 +157,7 @@ impl Scoped {
     }
 
     /// Reads one record the caller may read.
-    pub async fn get(&self, tx: &mut Tx, id: RecordId) -> Result<Json, ApiError> {
+    pub async fn get(&self, tx: &mut Tx, id: RecordId) -> Result<RecordJson, ApiError> {
         if !self.access.allows(Op::Read) {
             return Err(ApiError::not_found());
         }
@@ -129,11 +166,11 @@ impl Scoped {
         let (record, answers) = records::get_visible(tx, &self.access.table, id, visible, &flags)
             .await?
             .ok_or_else(ApiError::not_found)?;
-        Ok(self.project(&record, &answers))
+        self.project(&record, &answers)
     }
 
     /// How a record the caller just wrote shows to them (it may not be readable at all).
-    async fn shown(&self, tx: &mut Tx, record: &Record) -> Result<Json, ApiError> {
+    async fn shown(&self, tx: &mut Tx, record: &Record) -> Result<RecordJson, ApiError> {
         let mut preds = vec![self.visible_sql(tx)?.unwrap_or_else(|| true_sql(tx))];
         preds.extend(self.read_flags(tx)?);
         let answers = records::check_flags(tx, &self.access.table, record.id, preds)
@@ -141,9 +178,9 @@ impl Scoped {
             .unwrap_or_default();
         let readable = answers.first().copied().unwrap_or(false) && self.access.allows(Op::Read);
         if readable {
-            Ok(self.project(record, &answers[1..]))
+            self.project(record, &answers[1..])
         } else {
-            Ok(record.to_json(&self.access.table, |_| false))
+            serialize(record, &self.access.table, |_| false)
         }
     }
 
@@ -202,7 +239,7 @@ impl Scoped {
         body: &Map<String, Json>,
         owner: Option<UserId>,
         path: &str,
-    ) -> Result<Json, ApiError> {
+    ) -> Result<RecordJson, ApiError> {
         let me = self.facts.principal.user.id;
         let fields = self.written(body, path)?;
         let values = parse_input(&self.access.table, body, InputMode::Create, path)?;
@@ -232,7 +269,7 @@ impl Scoped {
         &self,
         tx: &mut Tx,
         rows: Vec<(String, Map<String, Json>)>,
-    ) -> Result<Vec<Json>, ApiError> {
+    ) -> Result<Vec<RecordJson>, ApiError> {
         let me = self.facts.principal.user.id;
         let mut parsed = Vec::with_capacity(rows.len());
         let mut rule_grants: Option<Vec<&rampart_auth::authz::access::Grant>> = None;
@@ -312,7 +349,7 @@ impl Scoped {
         body: &Map<String, Json>,
         owner: Option<UserId>,
         path: &str,
-    ) -> Result<Json, ApiError> {
+    ) -> Result<RecordJson, ApiError> {
         let admitting = self.admitting(tx, id, Op::Update).await?;
         let fields = self.written(body, path)?;
         let values: BTreeMap<FieldId, Value> =

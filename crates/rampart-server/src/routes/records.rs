@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json};
 use utoipa::{IntoParams, ToSchema};
 
-use super::record_ops::{in_op, scoped};
+use super::record_ops::{RecordJson, in_op, scoped};
 use crate::caller::Caller;
 use crate::cursor::{self, Binding};
 use crate::error::{ApiError, ApiResult};
@@ -84,7 +84,7 @@ pub async fn create(
     caller: Caller,
     ApiPath(table_id): ApiPath<TableId>,
     ApiJson(body): ApiJson<RecordIn>,
-) -> ApiResult<(StatusCode, axum::Json<Json>)> {
+) -> ApiResult<(StatusCode, axum::Json<RecordJson>)> {
     let principal = caller.principal.clone();
     let cache = caller.tenant.access.clone();
     let out = caller
@@ -106,7 +106,7 @@ pub async fn create(
 pub async fn get(
     caller: Caller,
     ApiPath((table_id, record_id)): ApiPath<(TableId, RecordId)>,
-) -> ApiResult<axum::Json<Json>> {
+) -> ApiResult<axum::Json<RecordJson>> {
     let principal = caller.principal.clone();
     let cache = caller.tenant.access.clone();
     let out = caller
@@ -129,7 +129,7 @@ pub async fn update(
     caller: Caller,
     ApiPath((table_id, record_id)): ApiPath<(TableId, RecordId)>,
     ApiJson(body): ApiJson<RecordPatch>,
-) -> ApiResult<axum::Json<Json>> {
+) -> ApiResult<axum::Json<RecordJson>> {
     let version = body.version.ok_or_else(version_required)?;
     let principal = caller.principal.clone();
     let cache = caller.tenant.access.clone();
@@ -217,9 +217,9 @@ pub struct BatchIn {
 #[derive(Serialize, ToSchema)]
 pub struct BatchOut {
     #[schema(value_type = Vec<RecordOut>)]
-    created: Vec<Json>,
+    created: Vec<RecordJson>,
     #[schema(value_type = Vec<RecordOut>)]
-    updated: Vec<Json>,
+    updated: Vec<RecordJson>,
     deleted: Vec<String>,
 }
 
@@ -337,7 +337,7 @@ pub struct ListQueryIn {
 #[derive(Serialize, ToSchema)]
 pub struct ListOut {
     #[schema(value_type = Vec<RecordOut>)]
-    records: Vec<Json>,
+    records: Vec<RecordJson>,
     has_more: bool,
     next_cursor: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -587,12 +587,7 @@ async fn page(
         _ => None,
     };
     Ok(ListOut {
-        records: page
-            .records
-            .iter()
-            .zip(&page.flags)
-            .map(|(r, f)| scoped.project(r, f))
-            .collect(),
+        records: scoped.project_all(&page.records, &page.flags)?,
         has_more: page.has_more,
         next_cursor,
         count,
