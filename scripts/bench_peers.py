@@ -448,6 +448,7 @@ local threads = %(threads)d
 local pool = {%(pool)s}
 local next_index = 1
 local versions = {}
+local busy = {}
 local counter = 0
 -- runs in the main state: numbers the threads
 function setup(thread)
@@ -469,18 +470,27 @@ function request()
   elseif auth ~= "" then headers["Authorization"] = auth end
   local p, b = path, body
   if #pool > 0 then
-    local r = pool[next_index]
-    next_index = next_index %% #pool + 1
+    -- The next note whose previous update has been answered: sending it again before that
+    -- would carry a version the server has already moved past.
+    local r
+    for _ = 1, #pool do
+      r = pool[next_index]
+      next_index = next_index %% #pool + 1
+      if not busy[r[1]] then break end
+    end
+    busy[r[1]] = true
     p = string.gsub(p, "{id}", r[1])
     if b ~= nil then b = string.gsub(b, '"{version}"', tostring(versions[r[1]] or 1)) end
   end
   return wrk.format(method, p, headers, b)
 end
--- the answer to an update carries the record's new version
+-- the answer to an update carries the record's new version; a note whose answer does not
+-- name it (an error) stays busy, out of the rotation
 function response(status, headers, resp)
   if #pool > 0 and status == 200 then
     local rid = string.match(resp, '"id":"([^"]+)"')
     local v = string.match(resp, '"version":(%%d+)')
+    if rid then busy[rid] = nil end
     if rid and v then versions[rid] = tonumber(v) end
   end
 end
@@ -728,8 +738,13 @@ def render(args, systems, results, facts, visible, last_page, deep_page):
                 else:
                     row += (f" {fmt_rps(rps)} ({median_of(runs, 'p50'):.1f} / {median_of(runs, 'p99'):.1f}, "
                             f"{errors_of(name, runs)}) |")
-                ratio = rps / median_of(pb_runs, "rps") if pb_runs and median_of(pb_runs, "rps") else float("nan")
-                row += f" **{ratio:.1f}x** |"
+                pb_rps = median_of(pb_runs, "rps") if pb_runs else 0.0
+                if pb_rps:
+                    row += f" **{rps / pb_rps:.1f}x** |"
+                elif pb_runs:
+                    row += " PocketBase did not answer |"
+                else:
+                    row += " — |"
             lines.append(row)
     lines += ["", "| | PocketBase | " + " | ".join(s.name for s in ours) + " |",
               "|---|---|" + "---|" * len(ours)]
