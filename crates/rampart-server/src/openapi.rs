@@ -258,8 +258,22 @@ pub fn document() -> &'static OpenApiDoc {
     })
 }
 
-pub async fn serve() -> impl IntoResponse {
-    axum::Json(document())
+/// Serves the document, serialized once: it is large and never changes while the server runs.
+pub async fn serve() -> axum::response::Response {
+    static BODY: OnceLock<Option<axum::body::Bytes>> = OnceLock::new();
+    let body = BODY.get_or_init(|| serde_json::to_vec(document()).ok().map(Into::into));
+    match body {
+        Some(bytes) => (
+            [(
+                axum::http::header::CONTENT_TYPE,
+                axum::http::HeaderValue::from_static("application/json"),
+            )],
+            bytes.clone(),
+        )
+            .into_response(),
+        None => crate::error::ApiError::internal(&"the OpenAPI document does not serialize")
+            .into_response(),
+    }
 }
 
 /// A schema that accepts any JSON value (for defaults, options and record values).
