@@ -25,7 +25,7 @@ use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::state::AppState;
 
 /// A record as the API shows it (for the OpenAPI document; bodies are built by
-/// `Record::to_json`).
+/// `Record::api_form`).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RecordOut {
     id: String,
