@@ -4,6 +4,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::io::Read;
+
 use rampart_server::ui::PAGE_CSP;
 use rampart_tests::{Backend, TestServer, backend_tests};
 
@@ -62,6 +64,50 @@ async fn the_ui_is_served_with_its_policy_and_caching(backend: Backend) {
         .await;
     assert_eq!(again.status, 304);
     assert!(again.text.is_empty());
+
+    // Gzip for a client that takes it, under its own validator; it decodes to the same file.
+    let gz = anon
+        .raw(reqwest::Method::GET, &script)
+        .header("accept-encoding", "gzip, deflate, br")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gz.headers()["content-encoding"], "gzip");
+    assert_eq!(gz.headers()["vary"], "accept-encoding");
+    let gz_etag = gz.headers()["etag"].to_str().unwrap().to_owned();
+    assert_ne!(gz_etag, etag);
+    let packed = gz.bytes().await.unwrap();
+    assert!(packed.len() < js.text.len() / 2);
+    let mut unpacked = String::new();
+    flate2::read::GzDecoder::new(&packed[..])
+        .read_to_string(&mut unpacked)
+        .unwrap();
+    assert_eq!(unpacked, js.text);
+    let again = anon
+        .send(
+            anon.raw(reqwest::Method::GET, &script)
+                .header("accept-encoding", "gzip")
+                .header("if-none-match", &gz_etag),
+        )
+        .await;
+    assert_eq!(again.status, 304);
+    // Refused with a zero quality: the file as it is.
+    let plain = anon
+        .send(
+            anon.raw(reqwest::Method::GET, &script)
+                .header("accept-encoding", "gzip;q=0, br"),
+        )
+        .await;
+    assert!(plain.headers.get("content-encoding").is_none());
+    assert_eq!(plain.text, js.text);
+    // API answers are never compressed (no compression oracle on anything holding a secret).
+    let api = anon
+        .send(
+            anon.raw(reqwest::Method::GET, "/api/v1/openapi.json")
+                .header("accept-encoding", "gzip"),
+        )
+        .await;
+    assert!(api.headers.get("content-encoding").is_none());
 
     // Not the UI: the API's unknown routes, missing files, other methods, and paths that
     // try to leave the UI's folder.

@@ -30,8 +30,9 @@ pub async fn fallback(method: Method, uri: Uri, headers: HeaderMap) -> Response 
         return ApiError::not_found().into_response();
     }
     if let Some(file) = path.strip_prefix("/assets/") {
-        return match rampart_web::asset(&format!("assets/{file}")) {
-            Some(asset) => answer(asset, &headers, None),
+        let name = format!("assets/{file}");
+        return match rampart_web::asset(&name) {
+            Some(asset) => answer(&name, asset, &headers, None),
             None => ApiError::not_found().into_response(),
         };
     }
@@ -49,18 +50,50 @@ pub async fn fallback(method: Method, uri: Uri, headers: HeaderMap) -> Response 
 /// The app's page.
 pub async fn page(headers: HeaderMap) -> Response {
     match rampart_web::index() {
-        Some(asset) => answer(asset, &headers, Some(PAGE_CSP)),
+        Some(asset) => answer("index.html", asset, &headers, Some(PAGE_CSP)),
         None => ApiError::not_found().into_response(),
     }
 }
 
-fn answer(asset: rampart_web::Asset, request: &HeaderMap, csp: Option<&'static str>) -> Response {
+/// Whether the client takes gzip (`Accept-Encoding`, a zero quality refusing it).
+fn accepts_gzip(request: &HeaderMap) -> bool {
+    request
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|coding| {
+            let mut parts = coding.split(';').map(str::trim);
+            let name = parts.next().unwrap_or_default();
+            let refused = parts.any(|p| {
+                p.strip_prefix("q=")
+                    .is_some_and(|q| q.parse::<f32>().is_ok_and(|q| q <= 0.0))
+            });
+            (name.eq_ignore_ascii_case("gzip") || name == "*") && !refused
+        })
+}
+
+fn answer(
+    path: &str,
+    asset: rampart_web::Asset,
+    request: &HeaderMap,
+    csp: Option<&'static str>,
+) -> Response {
     // The page is not cached at all (it is small, and a new build must show at once);
     // `security_headers` gives it the API's `no-store`.
     let cache = asset
         .immutable
         .then_some("public, max-age=31536000, immutable");
-    let etag = HeaderValue::from_str(&asset.etag).ok();
+    // Only the UI's own static files are compressed: they hold no secret for a compression
+    // oracle (BREACH) to reveal; API answers are never compressed.
+    let gzipped = rampart_web::gzipped(path);
+    let gzip = gzipped.filter(|_| accepts_gzip(request));
+    // Each representation has its own strong validator.
+    let tag = match gzip {
+        Some(_) => format!("{}-gzip\"", asset.etag.trim_end_matches('"')),
+        None => asset.etag.clone(),
+    };
+    let etag = HeaderValue::from_str(&tag).ok();
     let fresh = match (&etag, request.get(header::IF_NONE_MATCH)) {
         (Some(tag), Some(wanted)) => wanted
             .to_str()
@@ -70,13 +103,24 @@ fn answer(asset: rampart_web::Asset, request: &HeaderMap, csp: Option<&'static s
     let mut response = if fresh {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
-        let mut r = asset.bytes.into_owned().into_response();
+        let mut r = match gzip {
+            Some(bytes) => {
+                let mut r = bytes.into_response();
+                r.headers_mut()
+                    .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+                r
+            }
+            None => asset.bytes.into_owned().into_response(),
+        };
         if let Ok(v) = HeaderValue::from_str(&asset.content_type) {
             r.headers_mut().insert(header::CONTENT_TYPE, v);
         }
         r
     };
     let h = response.headers_mut();
+    if gzipped.is_some() {
+        h.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+    }
     if let Some(cache) = cache {
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
     }
@@ -109,5 +153,22 @@ mod tests {
             assert!(PAGE_CSP.contains(directive));
         }
         assert!(HeaderValue::from_str(PAGE_CSP).is_ok());
+    }
+
+    #[test]
+    fn gzip_is_taken_unless_refused_with_a_zero_quality() {
+        let with = |v: &'static str| {
+            let mut h = HeaderMap::new();
+            h.insert(header::ACCEPT_ENCODING, HeaderValue::from_static(v));
+            accepts_gzip(&h)
+        };
+        assert!(with("gzip"));
+        assert!(with("br, GZIP;q=0.5"));
+        assert!(with("*"));
+        assert!(!with("gzip;q=0"));
+        assert!(!with("gzip; q=0.0, br"));
+        assert!(!with("br, deflate"));
+        assert!(!with("gzipx"));
+        assert!(!accepts_gzip(&HeaderMap::new()));
     }
 }

@@ -3,6 +3,12 @@
 //! is content-hashed (then it never changes and may be cached for a year).
 
 use std::borrow::Cow;
+use std::collections::HashMap;
+use std::io::Write;
+use std::sync::OnceLock;
+
+use flate2::Compression;
+use flate2::write::GzEncoder;
 
 include!(concat!(env!("OUT_DIR"), "/embed.rs"));
 
@@ -31,6 +37,36 @@ pub fn asset(path: &str) -> Option<Asset> {
         immutable: path.starts_with("assets/"),
         bytes: file.data,
     })
+}
+
+/// Files smaller than this are sent as they are: gzip would save a few bytes at most.
+const GZIP_MIN_BYTES: usize = 1024;
+
+/// The gzip form of the file at `path`, for text files large enough to gain from it. Made
+/// once, on first use, for every such file (the UI has a handful).
+pub fn gzipped(path: &str) -> Option<&'static [u8]> {
+    static GZIPPED: OnceLock<HashMap<String, Vec<u8>>> = OnceLock::new();
+    GZIPPED
+        .get_or_init(|| {
+            Dist::iter()
+                .filter_map(|p| {
+                    let a = asset(&p)?;
+                    let compressible = a.content_type.starts_with("text/")
+                        || a.content_type.contains("javascript")
+                        || a.content_type.contains("json")
+                        || a.content_type.contains("svg");
+                    if !compressible || a.bytes.len() < GZIP_MIN_BYTES {
+                        return None;
+                    }
+                    let mut gz = GzEncoder::new(Vec::new(), Compression::best());
+                    gz.write_all(&a.bytes).ok()?;
+                    let gz = gz.finish().ok()?;
+                    (gz.len() < a.bytes.len()).then(|| (p.into_owned(), gz))
+                })
+                .collect()
+        })
+        .get(path)
+        .map(Vec::as_slice)
 }
 
 /// The app's page, answered for every UI route.
@@ -70,5 +106,27 @@ mod tests {
             assert!(a.is_some_and(|a| a.immutable && a.content_type.contains("javascript")));
         }
         assert!(asset("../Cargo.toml").is_none());
+    }
+
+    #[test]
+    fn scripts_have_a_gzip_form_that_decodes_to_the_same_bytes() {
+        use std::io::Read;
+        let scripts: Vec<_> = Dist::iter().filter(|p| p.ends_with(".js")).collect();
+        for p in scripts {
+            let plain = asset(&p).map(|a| a.bytes.into_owned()).unwrap_or_default();
+            let gz = gzipped(&p).unwrap_or_else(|| panic!("{p} has no gzip form"));
+            assert!(gz.len() < plain.len());
+            let mut decoded = Vec::new();
+            flate2::read::GzDecoder::new(gz)
+                .read_to_end(&mut decoded)
+                .unwrap();
+            assert_eq!(decoded, plain);
+        }
+        if index().is_some_and(|a| a.bytes.len() < GZIP_MIN_BYTES) {
+            assert!(
+                gzipped("index.html").is_none(),
+                "too small to gain from gzip"
+            );
+        }
     }
 }
