@@ -55,22 +55,30 @@ pub async fn page(headers: HeaderMap) -> Response {
     }
 }
 
-/// Whether the client takes gzip (`Accept-Encoding`, a zero quality refusing it).
+/// Whether the client takes gzip (`Accept-Encoding`): named with a quality above zero, or not
+/// named and `*` accepted.
 fn accepts_gzip(request: &HeaderMap) -> bool {
-    request
+    let mut gzip = None;
+    let mut any = None;
+    for coding in request
         .get_all(header::ACCEPT_ENCODING)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .any(|coding| {
-            let mut parts = coding.split(';').map(str::trim);
-            let name = parts.next().unwrap_or_default();
-            let refused = parts.any(|p| {
-                p.strip_prefix("q=")
-                    .is_some_and(|q| q.parse::<f32>().is_ok_and(|q| q <= 0.0))
-            });
-            (name.eq_ignore_ascii_case("gzip") || name == "*") && !refused
-        })
+    {
+        let mut parts = coding.split(';').map(str::trim);
+        let name = parts.next().unwrap_or_default();
+        let refused = parts.any(|p| {
+            p.strip_prefix("q=")
+                .is_some_and(|q| q.parse::<f32>().is_ok_and(|q| q <= 0.0))
+        });
+        if name.eq_ignore_ascii_case("gzip") {
+            gzip = Some(!refused);
+        } else if name == "*" {
+            any = Some(!refused);
+        }
+    }
+    gzip.or(any).unwrap_or(false)
 }
 
 fn answer(
@@ -169,6 +177,8 @@ mod tests {
         assert!(!with("gzip; q=0.0, br"));
         assert!(!with("br, deflate"));
         assert!(!with("gzipx"));
+        assert!(!with("gzip;q=0, *"));
+        assert!(!with("*;q=0"));
         assert!(!accepts_gzip(&HeaderMap::new()));
     }
 }
