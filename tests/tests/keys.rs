@@ -5,8 +5,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use rampart_crypto::keyring::{Kek, KekRing, Key, TenantKeys, sealed_version};
+use rampart_crypto::keyring::{AUDIT_VERSIONS, Kek, KekRing, Key, TenantKeys, sealed_version};
 use rampart_sql::Param;
+use rampart_store::keys::KeyState;
+use rampart_store::keys::purge::TenantPurge;
 use rampart_store::{Store, TenantStore, Tx};
 use rampart_tests::authenticator::Authenticator;
 use rampart_tests::{Backend, Client, PASSWORD, TestServer, backend_tests};
@@ -17,6 +19,8 @@ backend_tests!(
     deleting_a_tenant_shreds_its_keys_so_old_copies_stay_sealed,
     a_kek_rotation_rewraps_every_data_key_and_the_old_kek_can_leave,
     a_dek_rotation_reseals_and_sign_in_keeps_working,
+    retired_keys_are_destroyed_only_past_retention_and_once_nothing_needs_them,
+    every_binary_column_is_known_to_the_key_scan,
 );
 
 /// Enrols TOTP; returns the authenticator and the raw seed the app was given.
@@ -244,12 +248,15 @@ async fn a_kek_rotation_rewraps_every_data_key_and_the_old_kek_can_leave(backend
         .set_ring(KekRing::from_keks(vec![new.clone(), old.clone()]).unwrap());
     let cursor_key = server.store.instance_secret("cursor_hmac").await.unwrap();
     let done = server.store.keys().rotate_kek().await.unwrap();
-    assert_eq!(done.rewrapped, 2, "both tenants' keys were re-wrapped");
+    assert_eq!(
+        done.rewrapped, 4,
+        "both tenants' data and audit keys were re-wrapped"
+    );
     assert_eq!(done.secrets, 2, "the cursor and decoy keys were re-wrapped");
     let again = server.store.keys().rotate_kek().await.unwrap();
     assert_eq!(
         (again.rewrapped, again.already_current),
-        (0, 2),
+        (0, 4),
         "idempotent"
     );
     assert!(
@@ -328,16 +335,345 @@ async fn a_dek_rotation_reseals_and_sign_in_keeps_working(backend: Backend) {
     );
     let rows = server.store.keys().status().await.unwrap();
     let acme_rows: Vec<_> = rows.iter().filter(|r| r.tenant == acme.id).collect();
-    assert_eq!(acme_rows.len(), 2, "the retired key is kept for backups");
-    assert!(
-        acme_rows
-            .iter()
-            .any(|r| r.version == 1 && !r.active && r.retired_at.is_some())
+    let states: Vec<_> = acme_rows.iter().map(|r| (r.version, r.state)).collect();
+    assert_eq!(
+        states,
+        [
+            (1, KeyState::Retired),
+            (2, KeyState::Active),
+            (AUDIT_VERSIONS + 1, KeyState::Audit),
+            (AUDIT_VERSIONS + 2, KeyState::Audit),
+        ],
+        "the retired key is kept for backups; the rotation added an audit key too"
     );
-    assert!(acme_rows.iter().any(|r| r.version == 2 && r.active));
+    assert!(acme_rows[0].retired_at.is_some());
     assert_eq!(
         sign_in_with_totp(&server.client("acme"), "owner@acme.test", &mut app).await,
         200
+    );
+    server.stop().await;
+}
+
+/// Moves every retirement back by `days`, as if that much time had passed.
+async fn age_retired_keys(server: &TestServer, days: i64) {
+    match server.store.dialect() {
+        rampart_sql::Dialect::Sqlite => {
+            let c = rusqlite::Connection::open(server.config.data_dir.join("instance.db")).unwrap();
+            c.busy_timeout(std::time::Duration::from_secs(10)).unwrap();
+            c.execute(
+                "UPDATE tenant_keys SET retired_at = retired_at - ?1 WHERE retired_at IS NOT NULL",
+                [days * 86_400_000_000],
+            )
+            .unwrap();
+        }
+        rampart_sql::Dialect::Postgres => {
+            use secrecy::ExposeSecret;
+            use sqlx::Connection;
+            let mut c = sqlx::PgConnection::connect(server.config.database.url.expose_secret())
+                .await
+                .unwrap();
+            let schema = format!("{}instance", server.config.database.postgres_prefix);
+            // The schema name is the test's own prefix; the value is bound.
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "UPDATE \"{schema}\".tenant_keys SET retired_at = retired_at - make_interval(days => $1) \
+                 WHERE retired_at IS NOT NULL"
+            )))
+            .bind(i32::try_from(days).unwrap())
+            .execute(&mut c)
+            .await
+            .unwrap();
+        }
+    }
+}
+
+async fn purge(server: &TestServer, retain_days: i64, dry_run: bool) -> Vec<TenantPurge> {
+    let before = chrono::Utc::now() - chrono::Duration::days(retain_days);
+    server
+        .store
+        .purge_retired_keys(before, dry_run)
+        .await
+        .unwrap()
+}
+
+async fn data_versions(server: &TestServer, tenant: rampart_core::TenantId) -> Vec<u32> {
+    server
+        .store
+        .keys()
+        .status()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.tenant == tenant && matches!(r.state, KeyState::Active | KeyState::Retired))
+        .map(|r| r.version)
+        .collect()
+}
+
+const SSN: &str = "078-05-1120";
+
+async fn retired_keys_are_destroyed_only_past_retention_and_once_nothing_needs_them(
+    backend: Backend,
+) {
+    let server = TestServer::start(backend).await;
+    let owner = server.owner("acme").await;
+    let (mut app, _) = enrol(&owner).await;
+    let p = owner.post("/api/v1/projects", json!({"name": "HR"})).await;
+    let project = p.body["id"].as_str().unwrap().to_owned();
+    let r = owner
+        .put(
+            &format!("/api/v1/projects/{project}/secrets/STRIPE_KEY"),
+            json!({"value": "sk_live_1"}),
+        )
+        .await;
+    assert!(r.status < 300, "{r:?}");
+    let t = owner
+        .post(
+            &format!("/api/v1/projects/{project}/tables"),
+            json!({"name": "People", "fields": [
+                {"name": "name", "type": "text"},
+                {"name": "ssn", "type": "text", "encrypted": true, "blind_index": true},
+            ]}),
+        )
+        .await;
+    assert_eq!(t.status, 201, "{t:?}");
+    let table = t.body["id"].as_str().unwrap().to_owned();
+    let records = format!("/api/v1/tables/{table}/records");
+    let r = owner
+        .post(&records, json!({"fields": {"name": "Ada", "ssn": SSN}}))
+        .await;
+    assert_eq!(r.status, 201, "{r:?}");
+    let (acme, ts) = server.tenant("acme").await;
+    rampart_store::audit::anchor(&ts).await.unwrap().unwrap();
+    // A backup taken now holds values sealed with data key version 1.
+    let backup = backup_of_seeds(&server, "acme").await;
+    let (user, old_seed) = backup[0].clone();
+    let v1 = ts.data_keys().await.unwrap().key(1).cloned().unwrap();
+
+    assert_eq!(server.store.keys().rotate_dek(acme.id).await.unwrap(), 2);
+    // Within retention nothing is even looked at, whatever the retention says: a key retired
+    // a moment ago may still be in a server's cache.
+    assert!(purge(&server, 0, false).await.is_empty());
+    assert_eq!(data_versions(&server, acme.id).await, [1, 2]);
+
+    // Past retention, but values still name version 1: it is kept, and the report says why.
+    age_retired_keys(&server, 30).await;
+    let report = purge(&server, 8, false).await;
+    assert_eq!(report.len(), 1, "{report:?}");
+    assert!(report[0].purged.is_empty(), "{report:?}");
+    let (version, places) = &report[0].kept[0];
+    assert_eq!(*version, 1);
+    for needed in [
+        "user_totp.seed",
+        "project_secrets.sealed",
+        "encrypted field People.ssn",
+        "blind index of People.ssn",
+    ] {
+        assert!(places.iter().any(|p| p == needed), "{needed}: {places:?}");
+    }
+    assert_eq!(data_versions(&server, acme.id).await, [1, 2]);
+
+    // A data subject's audit key sealed with version 1 (as before audit keys existed) holds
+    // it too, until re-sealing moves it.
+    let subject = uuid::Uuid::new_v4();
+    let legacy = rampart_crypto::keyring::seal_with(
+        &v1,
+        1,
+        format!("audit-subject-key/{subject}").as_bytes(),
+        Key::generate().expose(),
+    );
+    ts.write(move |tx: &mut Tx| {
+        Box::pin(async move {
+            let mut q = tx.sql();
+            q.push("INSERT INTO audit_subject_keys (subject, sealed_key, created_at) VALUES (")
+                .param_list([
+                    Param::Uuid(subject),
+                    Param::Bytes(legacy),
+                    Param::Timestamp(chrono::Utc::now()),
+                ])
+                .push(")");
+            tx.execute(q).await
+        })
+    })
+    .await
+    .unwrap();
+
+    let done = rampart_server::key_rotation::finish_rotation(
+        &server.store,
+        &ts,
+        std::time::Duration::ZERO,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (
+            done.totp_seeds,
+            done.secrets,
+            done.encrypted_values,
+            done.blind_indexes_moved
+        ),
+        (1, 1, 1, 1),
+        "{done:?}"
+    );
+    assert!(done.audit_subject_keys >= 1, "{done:?}");
+    let again = rampart_server::key_rotation::finish_rotation(
+        &server.store,
+        &ts,
+        std::time::Duration::ZERO,
+    )
+    .await
+    .unwrap();
+    assert_eq!(again.values() + again.blind_indexes_moved, 0, "resumable");
+
+    // Nothing names version 1 now. The dry run says it would go and leaves it; until the real
+    // purge the backup still opens with what the instance holds.
+    let report = purge(&server, 8, true).await;
+    assert_eq!(
+        (report[0].purged.clone(), report[0].kept.clone()),
+        (vec![1], vec![])
+    );
+    assert!(opens_with_any(
+        &everything_the_instance_holds(&server.store).await,
+        user,
+        &old_seed
+    ));
+    let report = purge(&server, 8, false).await;
+    assert_eq!(report[0].purged, [1], "{report:?}");
+    assert_eq!(data_versions(&server, acme.id).await, [2]);
+    assert!(
+        purge(&server, 8, false).await.is_empty(),
+        "nothing retired is left"
+    );
+    assert!(
+        !opens_with_any(
+            &everything_the_instance_holds(&server.store).await,
+            user,
+            &old_seed
+        ),
+        "a backup older than the retention no longer opens"
+    );
+
+    // Everything live still works without version 1.
+    server.store.keys().reload(acme.id).await.unwrap();
+    assert_eq!(
+        sign_in_with_totp(&server.client("acme"), "owner@acme.test", &mut app).await,
+        200
+    );
+    let r = owner
+        .send(
+            owner
+                .raw(reqwest::Method::GET, &records)
+                .query(&[("filter", format!(r#"ssn = "{SSN}""#))]),
+        )
+        .await;
+    assert_eq!(r.body["records"][0]["fields"]["ssn"], SSN, "{r:?}");
+    let r = owner
+        .post(
+            &records,
+            json!({"fields": {"name": "Bob", "ssn": "222-22-2222"}}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{r:?}");
+    let project_id = rampart_core::ProjectId(project.parse().unwrap());
+    let keys = ts.data_keys().await.unwrap();
+    let secret = ts
+        .read(move |tx: &mut Tx| {
+            Box::pin(async move {
+                rampart_store::secrets::reveal(tx, &keys, project_id, "production", "STRIPE_KEY")
+                    .await
+            })
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(secret.as_str(), "sk_live_1");
+    let report = rampart_store::audit::verify_tenant(&ts, None)
+        .await
+        .unwrap();
+    assert_eq!(report.problem, None);
+    assert!(report.checkpoints >= 1);
+    let entries = rampart_store::audit::read(
+        &ts,
+        rampart_store::audit::Filter {
+            limit: 1000,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert!(entries.iter().any(|e| e.entry.action == "keys.dek_purge"));
+    assert!(
+        entries
+            .iter()
+            .filter(|e| e.entry.detail.is_some())
+            .all(|e| e.detail.is_some() && !e.erased),
+        "every audit detail still opens"
+    );
+    server.stop().await;
+}
+
+/// Binary columns of the tenant schema that hold no value sealed with a data key: hashes,
+/// signatures, credential ids. Every other binary column must be one the key scan reads, so a
+/// new sealed column cannot be forgotten by the purge (which would destroy a key it needs).
+const NOT_SEALED: &[(&str, &str)] = &[
+    ("sessions", "id_hash"),
+    ("api_tokens", "token_hash"),
+    ("setup_tokens", "token_hash"),
+    ("recovery_codes", "code_hash"),
+    ("login_challenges", "token_hash"),
+    ("email_tokens", "token_hash"),
+    ("passkeys", "credential_id"),
+    ("audit_log", "prev_hash"),
+    ("audit_log", "hash"),
+    ("audit_head", "hash"),
+    ("audit_checkpoints", "hash"),
+    ("audit_checkpoints", "signature"),
+];
+
+async fn every_binary_column_is_known_to_the_key_scan(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let (_, ts) = server.tenant("default").await;
+    let columns: Vec<(String, String)> = ts
+        .read(|tx: &mut Tx| {
+            Box::pin(async move {
+                let mut q = tx.sql();
+                match tx.dialect() {
+                    rampart_sql::Dialect::Sqlite => q.push(
+                        "SELECT m.name, p.name FROM sqlite_master m, pragma_table_info(m.name) p \
+                         WHERE m.type = 'table' AND upper(p.type) = 'BLOB'",
+                    ),
+                    rampart_sql::Dialect::Postgres => q.push(
+                        "SELECT table_name, column_name FROM information_schema.columns \
+                         WHERE table_schema = current_schema() AND data_type = 'bytea'",
+                    ),
+                };
+                tx.fetch_all(q)
+                    .await?
+                    .iter()
+                    .map(|r| Ok((r.text(0)?, r.text(1)?)))
+                    .collect()
+            })
+        })
+        .await
+        .unwrap();
+    assert!(columns.len() > 10, "{columns:?}");
+    let known = |t: &str, c: &str| {
+        rampart_store::keys::in_use::SEALED_COLUMNS
+            .iter()
+            .chain(NOT_SEALED)
+            .any(|(kt, kc)| *kt == t && *kc == c)
+    };
+    let unknown: Vec<_> = columns.iter().filter(|(t, c)| !known(t, c)).collect();
+    let listed_but_absent: Vec<_> = rampart_store::keys::in_use::SEALED_COLUMNS
+        .iter()
+        .chain(NOT_SEALED)
+        .filter(|(t, c)| !columns.iter().any(|(ct, cc)| ct == t && cc == c))
+        .collect();
+    assert!(
+        listed_but_absent.is_empty(),
+        "listed columns that do not exist: {listed_but_absent:?}"
+    );
+    assert!(
+        unknown.is_empty(),
+        "binary columns neither scanned for key versions nor known to hold no sealed value: {unknown:?}"
     );
     server.stop().await;
 }

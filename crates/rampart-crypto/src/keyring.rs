@@ -250,10 +250,28 @@ impl KekRing {
     }
 }
 
-/// A tenant's data keys by version; the highest active version seals new values.
+/// Versions from here on name a tenant's audit keys (audit key `n` is `AUDIT_VERSIONS + n`),
+/// below it its data keys. Audit keys seal what the hash chain holds and sign its
+/// checkpoints: the chain can never be re-sealed, so they are kept for the tenant's life,
+/// while data keys can be retired, their values re-sealed, and finally destroyed.
+pub const AUDIT_VERSIONS: u32 = 1 << 31;
+
+/// Versions from here up to [`AUDIT_VERSIONS`] name blind index keys kept apart from the
+/// data key they were derived from (so that data key can be retired and destroyed).
+pub const BLIND_INDEX_VERSIONS: u32 = 1 << 30;
+
+/// Whether `version` names a data key (retired or not), rather than an audit or blind
+/// index key.
+pub fn is_data_version(version: u32) -> bool {
+    version > 0 && version < BLIND_INDEX_VERSIONS
+}
+
+/// A tenant's keys by version: data keys (the highest active one seals new values) and
+/// audit keys (the highest seals new audit details and signs checkpoints).
 #[derive(Clone, Debug, Default)]
 pub struct TenantKeys {
     current: Option<u32>,
+    audit_current: Option<u32>,
     keys: BTreeMap<u32, Key>,
 }
 
@@ -270,8 +288,22 @@ impl TenantKeys {
         }
     }
 
+    /// Adds an audit key (`version` ≥ [`AUDIT_VERSIONS`]); the highest one is current.
+    pub fn insert_audit(&mut self, version: u32, key: Key) {
+        debug_assert!(version > AUDIT_VERSIONS);
+        self.keys.insert(version, key);
+        if self.audit_current.is_none_or(|c| c < version) {
+            self.audit_current = Some(version);
+        }
+    }
+
     pub fn current_version(&self) -> Option<u32> {
         self.current
+    }
+
+    /// The audit key that seals new audit details and signs new checkpoints.
+    pub fn current_audit_version(&self) -> Option<u32> {
+        self.audit_current
     }
 
     pub fn versions(&self) -> Vec<u32> {
@@ -292,6 +324,18 @@ impl TenantKeys {
     /// Seals `plaintext` for the place `context` names (e.g. `totp/<user id>`).
     pub fn seal(&self, context: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, KeyError> {
         let version = self.current.ok_or(KeyError::UnknownVersion(0))?;
+        let key = self
+            .keys
+            .get(&version)
+            .ok_or(KeyError::UnknownVersion(version))?;
+        Ok(seal_with(key, version, context, plaintext))
+    }
+
+    /// Seals `plaintext` with the current audit key (for what the audit chain holds).
+    pub fn seal_audit(&self, context: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, KeyError> {
+        let version = self
+            .audit_current
+            .ok_or(KeyError::UnknownVersion(AUDIT_VERSIONS))?;
         let key = self
             .keys
             .get(&version)
@@ -381,6 +425,18 @@ pub fn seal_with(key: &Key, version: u32, context: &[u8], plaintext: &[u8]) -> V
     out.extend_from_slice(&nonce);
     out.extend_from_slice(&ct);
     out
+}
+
+/// How many leading bytes of a sealed value name its key version (see [`header_version`]).
+pub const SEALED_HEADER: usize = 5;
+
+/// The key version named by the first [`SEALED_HEADER`] bytes of a sealed value, so the
+/// versions a column needs can be read without fetching whole values.
+pub fn header_version(prefix: &[u8]) -> Option<u32> {
+    match prefix {
+        [SEAL_FORMAT, a, b, c, d] => Some(u32::from_be_bytes([*a, *b, *c, *d])),
+        _ => None,
+    }
 }
 
 /// The data key version a sealed value names, if it is a sealed value at all.
@@ -487,6 +543,37 @@ mod tests {
         assert_eq!(
             only_new.open(b"c", &old).err(),
             Some(KeyError::UnknownVersion(1))
+        );
+    }
+
+    #[test]
+    fn audit_keys_seal_apart_from_data_keys_and_the_latest_is_current() {
+        let (mut t, _) = keys(1);
+        assert_eq!(
+            t.seal_audit(b"c", b"x").err(),
+            Some(KeyError::UnknownVersion(AUDIT_VERSIONS))
+        );
+        t.insert_audit(AUDIT_VERSIONS + 2, Key::generate());
+        t.insert_audit(AUDIT_VERSIONS + 1, Key::generate());
+        assert_eq!(t.current_audit_version(), Some(AUDIT_VERSIONS + 2));
+        assert_eq!(t.current_version(), Some(1), "data sealing is unaffected");
+        let sealed = t.seal_audit(b"c", b"detail").unwrap();
+        assert_eq!(sealed_version(&sealed), Some(AUDIT_VERSIONS + 2));
+        assert_eq!(
+            header_version(&sealed[..SEALED_HEADER]),
+            Some(AUDIT_VERSIONS + 2)
+        );
+        assert!(!is_data_version(AUDIT_VERSIONS + 2));
+        assert!(is_data_version(1) && !is_data_version(0));
+        assert_eq!(header_version(b"\x02\0\0\0\x01"), None);
+        assert_eq!(header_version(&sealed[..4]), None);
+        assert_eq!(t.open(b"c", &sealed).unwrap().as_slice(), b"detail");
+        // Without the audit key (only data keys) it does not open.
+        let mut data_only = TenantKeys::new();
+        data_only.insert(1, t.key(1).unwrap().clone(), true);
+        assert_eq!(
+            data_only.open(b"c", &sealed).err(),
+            Some(KeyError::UnknownVersion(AUDIT_VERSIONS + 2))
         );
     }
 

@@ -1,6 +1,8 @@
 //! Background work on timers: disabling each tenant's inactive accounts (a tenant setting,
-//! off by default), and signing each tenant's audit chain head so that a checkpoint is never
-//! older than `audit.checkpoint_interval_secs`. Every node may run it; the work is idempotent.
+//! off by default), signing each tenant's audit chain head so that a checkpoint is never
+//! older than `audit.checkpoint_interval_secs`, and destroying retired data keys past
+//! `keys.retain_retired_days` that nothing needs (hourly). Every node may run it; the work is
+//! idempotent.
 
 use std::time::Duration;
 
@@ -9,6 +11,10 @@ use rampart_store::TenantStatus;
 use tokio::sync::watch;
 
 use crate::state::AppState;
+
+/// How often retired data keys are looked at. The look is cheap (one read of the instance's
+/// key list) unless some key is past its retention, and then it reads only that tenant.
+const KEY_PURGE_EVERY: Duration = Duration::from_secs(3600);
 
 /// Runs until `stop` turns true.
 pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
@@ -19,10 +25,13 @@ pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
         state.config.audit.checkpoint_interval_secs.max(1),
     ));
     checkpoints.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut key_purge = tokio::time::interval(KEY_PURGE_EVERY);
+    key_purge.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
         tokio::select! {
             _ = ticker.tick() => sweep(&state).await,
             _ = checkpoints.tick() => sign_heads(&state).await,
+            _ = key_purge.tick() => purge_retired_keys(&state).await,
             changed = stop.changed() => {
                 if changed.is_err() || *stop.borrow() {
                     return;
@@ -75,5 +84,14 @@ async fn sign_heads(state: &AppState) {
         if let Err(e) = result {
             tracing::warn!(tenant = %tenant.slug, error = %e, "signing the audit chain head failed");
         }
+    }
+}
+
+/// Destroys retired data keys past their retention that no stored value needs.
+async fn purge_retired_keys(state: &AppState) {
+    let days = i64::from(state.config.keys.retain_retired_days);
+    let before = chrono::Utc::now() - chrono::Duration::days(days);
+    if let Err(e) = state.store.purge_retired_keys(before, false).await {
+        tracing::warn!(error = %e, "purging retired data keys failed");
     }
 }

@@ -16,9 +16,13 @@ use serde::Deserialize;
 use zeroize::Zeroizing;
 
 /// `[keys]` in the configuration. At most one source may be set.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct KeysConfig {
+    /// How long a retired data key is kept after a rotation (days), so that every backup
+    /// taken before it still opens: at least as long as the oldest backup you keep. After
+    /// that it is destroyed once no stored value needs it (`rampart keys purge`, hourly).
+    pub retain_retired_days: u32,
     /// A file holding the keys (owner-only permissions are required).
     pub kek_file: Option<PathBuf>,
     /// An environment variable holding the keys.
@@ -62,6 +66,20 @@ pub fn default_kek_file(data_dir: &Path) -> PathBuf {
         .unwrap_or_else(|| "rampart-data".into());
     name.push(".kek");
     data_dir.with_file_name(name)
+}
+
+/// Seven daily backups, plus a day.
+pub const DEFAULT_RETAIN_RETIRED_DAYS: u32 = 8;
+
+impl Default for KeysConfig {
+    fn default() -> Self {
+        Self {
+            retain_retired_days: DEFAULT_RETAIN_RETIRED_DAYS,
+            kek_file: None,
+            kek_env: None,
+            kek_command: None,
+        }
+    }
 }
 
 impl KeysConfig {

@@ -21,6 +21,7 @@ mod input_schemas;
 mod internal;
 pub mod ip_rules;
 pub mod kek_source;
+pub mod key_rotation;
 pub mod mail;
 pub mod openapi;
 mod project_document;

@@ -5,7 +5,9 @@
 //! uniqueness and equality rules work without the database ever seeing a value.
 
 use rampart_core::{FieldDef, FieldId, RecordId, Value};
-use rampart_crypto::keyring::{Key, TenantKeys};
+use rampart_crypto::keyring::{
+    AUDIT_VERSIONS, BLIND_INDEX_VERSIONS, Key, TenantKeys, is_data_version,
+};
 use rampart_sql::Param;
 
 use crate::error::StoreError;
@@ -23,14 +25,26 @@ pub fn canonical(field: &FieldDef, value: &Value) -> Vec<u8> {
     field.canonical(value)
 }
 
+/// A field's blind index key: derived for the field from the data key `version`, or, once
+/// kept apart from that data key ([`BLIND_INDEX_VERSIONS`] on), the stored derived key itself.
 fn index_key(keys: &TenantKeys, version: u32, field: FieldId) -> Result<Key, StoreError> {
     keys.key(version)
-        .map(|k| k.derive(format!("rampart/blind-index/v1/{field}").as_bytes()))
+        .map(|k| {
+            if is_data_version(version) {
+                derive_index_key(k, field)
+            } else {
+                k.clone()
+            }
+        })
         .ok_or_else(|| {
             StoreError::Keys(format!(
                 "the data key version {version} of a blind index is missing"
             ))
         })
+}
+
+fn derive_index_key(data_key: &Key, field: FieldId) -> Key {
+    data_key.derive(format!("rampart/blind-index/v1/{field}").as_bytes())
 }
 
 /// The blind index tag of canonical bytes.
@@ -93,6 +107,121 @@ pub fn reseal(
     let ctx = context(field.id, record);
     let plain = keys.open(&ctx, sealed).map_err(keys_error)?;
     keys.seal(&ctx, &plain).map_err(keys_error)
+}
+
+/// Blind index fields whose key still derives from a retired data key: `(table, field, version)`.
+async fn blind_indexes_on_retired_keys(
+    ts: &crate::TenantStore,
+    keys: &TenantKeys,
+) -> Result<Vec<(rampart_core::TableId, FieldId, u32)>, StoreError> {
+    use crate::db::Tx;
+    let current = keys.current_version();
+    let fields = ts
+        .read(|tx: &mut Tx| {
+            Box::pin(async move {
+                let mut q = tx.sql();
+                q.push(
+                    "SELECT table_id, id, blind_index_key FROM data_fields \
+                     WHERE blind_index_key IS NOT NULL ORDER BY id",
+                );
+                tx.fetch_all(q)
+                    .await?
+                    .iter()
+                    .map(|r| {
+                        Ok((
+                            rampart_core::TableId(r.uuid(0)?),
+                            FieldId(r.uuid(1)?),
+                            u32::try_from(r.i64(2)?)
+                                .map_err(|_| StoreError::internal("blind index key version"))?,
+                        ))
+                    })
+                    .collect::<Result<Vec<_>, StoreError>>()
+            })
+        })
+        .await?;
+    Ok(fields
+        .into_iter()
+        .filter(|(_, _, v)| is_data_version(*v) && Some(*v) != current)
+        .collect())
+}
+
+/// First half of moving blind indexes off retired data keys (after `rampart keys
+/// rotate-dek`): keeps each such field's derived key as a key of its own. Tags do not change.
+/// Returns how many keys were stored now; servers must hold them (one key refresh) before
+/// [`use_kept_blind_index_keys`] points the fields at them.
+pub async fn keep_blind_index_keys(
+    ts: &crate::TenantStore,
+    key_cache: &crate::keys::KeyCache,
+) -> Result<usize, StoreError> {
+    let keys = ts.data_keys().await?;
+    let mut stored = 0;
+    for (_, field, version) in blind_indexes_on_retired_keys(ts, &keys).await? {
+        let data_key = keys.key(version).ok_or_else(|| {
+            StoreError::Keys(format!(
+                "the data key version {version} of a blind index is missing"
+            ))
+        })?;
+        let (_, new) = key_cache
+            .keep_blind_index_key(ts.tenant_id(), &derive_index_key(data_key, field))
+            .await?;
+        stored += usize::from(new);
+    }
+    Ok(stored)
+}
+
+/// Second half: points every blind index still on a retired data key at its kept key (the
+/// same key, so every stored tag still matches). Returns how many fields moved.
+pub async fn use_kept_blind_index_keys(
+    ts: &crate::TenantStore,
+    key_cache: &crate::keys::KeyCache,
+) -> Result<usize, StoreError> {
+    use crate::db::Tx;
+    let keys = key_cache.reload(ts.tenant_id()).await?;
+    let mut moved = 0;
+    for (table, field, version) in blind_indexes_on_retired_keys(ts, &keys).await? {
+        let Some(data_key) = keys.key(version) else {
+            continue;
+        };
+        let derived = derive_index_key(data_key, field);
+        let Some(kept) = keys.versions().into_iter().find(|v| {
+            (BLIND_INDEX_VERSIONS..AUDIT_VERSIONS).contains(v)
+                && keys.key(*v).is_some_and(|k| k.expose() == derived.expose())
+        }) else {
+            continue;
+        };
+        let changed = ts
+            .write(move |tx: &mut Tx| {
+                Box::pin(async move {
+                    let mut q = tx.sql();
+                    q.push("UPDATE data_fields SET blind_index_key = ")
+                        .param(Param::I64(i64::from(kept)))
+                        .push(" WHERE id = ")
+                        .param(Param::Uuid(field.0))
+                        .push(" AND blind_index_key = ")
+                        .param(Param::I64(i64::from(version)));
+                    let n = tx.execute(q).await?;
+                    if n > 0 {
+                        crate::schema::bump_version(tx, table).await?;
+                        crate::epoch::bump(tx).await?;
+                        crate::audit::record(
+                            tx,
+                            crate::audit::Event::new("keys.blind_index_key_kept")
+                                .table(table.0)
+                                .detail(serde_json::json!({
+                                    "field": field.0,
+                                    "from_version": version,
+                                    "to_version": kept,
+                                })),
+                        )
+                        .await?;
+                    }
+                    Ok(n)
+                })
+            })
+            .await?;
+        moved += usize::try_from(changed).unwrap_or(0);
+    }
+    Ok(moved)
 }
 
 /// Re-seals, with the current data key, every encrypted value sealed with an older one (after

@@ -41,6 +41,11 @@ const SQLITE_INSTANCE: &[Migration] = &[
         name: "instance_secrets_kek",
         sql: include_str!("../migrations/sqlite/instance/0003_instance_secrets_kek.sql"),
     },
+    Migration {
+        version: 4,
+        name: "audit_and_blind_index_keys",
+        sql: include_str!("../migrations/sqlite/instance/0004_audit_and_blind_index_keys.sql"),
+    },
 ];
 
 const POSTGRES_INSTANCE: &[Migration] = &[
@@ -58,6 +63,11 @@ const POSTGRES_INSTANCE: &[Migration] = &[
         version: 3,
         name: "instance_secrets_kek",
         sql: include_str!("../migrations/postgres/instance/0003_instance_secrets_kek.sql"),
+    },
+    Migration {
+        version: 4,
+        name: "audit_and_blind_index_keys",
+        sql: include_str!("../migrations/postgres/instance/0004_audit_and_blind_index_keys.sql"),
     },
 ];
 

@@ -144,6 +144,22 @@ pub enum KeysCommand {
         #[arg(long)]
         no_wait: bool,
     },
+    /// Finish re-sealing a tenant's values with its current data key (after a rotate-dek
+    /// that was interrupted); a no-op when nothing is left.
+    Reseal {
+        /// The tenant's slug.
+        tenant: String,
+        /// As for rotate-dek.
+        #[arg(long)]
+        no_wait: bool,
+    },
+    /// Destroy retired data keys that no stored value needs and that were retired longer ago
+    /// than `keys.retain_retired_days` (the server also does this on its own, hourly).
+    Purge {
+        /// Only report what would be destroyed, and what keeps the rest.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -25,12 +25,17 @@ pub async fn run(config: Config, command: KeysCommand) -> Result<(), String> {
     init_logging(&config)?;
     let store = open_store(&config).await?;
     let operator = audit::AuditContext::new(None, None, audit::Actor::Operator);
-    let result = audit::scope(operator, run_with(&store, command)).await;
+    let retain = config.keys.retain_retired_days;
+    let result = audit::scope(operator, run_with(&store, command, retain)).await;
     store.close().await;
     result
 }
 
-async fn run_with(store: &Store, command: KeysCommand) -> Result<(), String> {
+async fn run_with(
+    store: &Store,
+    command: KeysCommand,
+    retain_retired_days: u32,
+) -> Result<(), String> {
     match command {
         KeysCommand::GenerateKek => Ok(()),
         KeysCommand::Status => status(store).await,
@@ -59,7 +64,7 @@ async fn run_with(store: &Store, command: KeysCommand) -> Result<(), String> {
                 record(&ts, audit::Event::new("keys.kek_rotate").detail(detail)).await?;
             }
             println!(
-                "re-wrapped {} data keys and {} instance secrets under KEK {current}; {} data keys already were",
+                "re-wrapped {} tenant keys and {} instance secrets under KEK {current}; {} tenant keys already were",
                 done.rewrapped, done.secrets, done.already_current
             );
             println!(
@@ -69,61 +74,121 @@ async fn run_with(store: &Store, command: KeysCommand) -> Result<(), String> {
             Ok(())
         }
         KeysCommand::RotateDek { tenant, no_wait } => {
-            let t = store
-                .tenant_by_slug(&tenant)
-                .await
-                .map_err(|e| e.to_string())?
-                .filter(|t| t.status != TenantStatus::Deleting)
-                .ok_or("no such tenant")?;
+            let ts = tenant_store(store, &tenant).await?;
             let version = store
                 .keys()
-                .rotate_dek(t.id)
+                .rotate_dek(ts.tenant_id())
                 .await
                 .map_err(|e| e.to_string())?;
             tracing::warn!(
                 target: "rampart::security",
                 event = "dek_rotated",
-                tenant = %t.slug,
+                tenant = %tenant,
                 version,
             );
-            println!(
-                "tenant {}: data key version {version} now seals new values",
-                t.slug
-            );
-            if !no_wait {
-                let wait = rampart_store::keys::REFRESH + std::time::Duration::from_secs(2);
-                println!(
-                    "waiting {} s for running servers to pick it up before re-sealing",
-                    wait.as_secs()
-                );
-                tokio::time::sleep(wait).await;
-            }
-            let ts = store.tenant_store(&t).await.map_err(|e| e.to_string())?;
-            let resealed = rampart_auth::authn::second_factor::seal_unsealed_seeds(&ts)
+            println!("tenant {tenant}: data key version {version} now seals new values");
+            // The new keys (and kept blind index keys) reach running servers within one
+            // refresh; re-sealing starts after that.
+            rampart_store::encryption::keep_blind_index_keys(&ts, store.keys())
                 .await
-                .map_err(|e| e.to_string())?
-                + rampart_store::secrets::reseal_all(&ts)
-                    .await
-                    .map_err(|e| e.to_string())?
-                + rampart_store::encryption::reseal_all(&ts)
-                    .await
-                    .map_err(|e| e.to_string())?;
-            let detail = serde_json::json!({"version": version, "resealed": resealed});
-            record(&ts, audit::Event::new("keys.dek_rotate").detail(detail)).await?;
-            tracing::warn!(
-                target: "rampart::security",
-                event = "dek_resealed",
-                tenant = %t.slug,
-                version,
-                resealed,
-            );
+                .map_err(|e| e.to_string())?;
+            let settle = settle(no_wait);
+            if !settle.is_zero() {
+                println!(
+                    "waiting {} s for running servers to pick up the new keys",
+                    settle.as_secs()
+                );
+                tokio::time::sleep(settle).await;
+            }
+            reseal(store, &ts, &tenant, settle).await
+        }
+        KeysCommand::Reseal { tenant, no_wait } => {
+            let ts = tenant_store(store, &tenant).await?;
+            reseal(store, &ts, &tenant, settle(no_wait)).await
+        }
+        KeysCommand::Purge { dry_run } => purge(store, retain_retired_days, dry_run).await,
+    }
+}
+
+async fn tenant_store(store: &Store, slug: &str) -> Result<rampart_store::TenantStore, String> {
+    let t = store
+        .tenant_by_slug(slug)
+        .await
+        .map_err(|e| e.to_string())?
+        .filter(|t| t.status != TenantStatus::Deleting)
+        .ok_or("no such tenant")?;
+    store.tenant_store(&t).await.map_err(|e| e.to_string())
+}
+
+/// How long running servers need to read new keys (none with `--no-wait`).
+fn settle(no_wait: bool) -> std::time::Duration {
+    if no_wait {
+        std::time::Duration::ZERO
+    } else {
+        rampart_store::keys::REFRESH + std::time::Duration::from_secs(2)
+    }
+}
+
+async fn reseal(
+    store: &Store,
+    ts: &rampart_store::TenantStore,
+    slug: &str,
+    settle: std::time::Duration,
+) -> Result<(), String> {
+    let done = rampart_server::key_rotation::finish_rotation(store, ts, settle)
+        .await
+        .map_err(|e| e.to_string())?;
+    tracing::warn!(
+        target: "rampart::security",
+        event = "dek_resealed",
+        tenant = %slug,
+        resealed = done.values(),
+        blind_indexes = done.blind_indexes_moved,
+    );
+    println!(
+        "tenant {slug}: re-sealed {} values with the current data key ({} TOTP seeds, {} \
+         secrets, {} encrypted values, {} audit subject keys); {} blind indexes moved to keys \
+         of their own. The older versions stay (retired) for the backups that may still need \
+         them; `rampart keys purge` destroys them after keys.retain_retired_days",
+        done.values(),
+        done.totp_seeds,
+        done.secrets,
+        done.encrypted_values,
+        done.audit_subject_keys,
+        done.blind_indexes_moved,
+    );
+    Ok(())
+}
+
+async fn purge(store: &Store, retain_days: u32, dry_run: bool) -> Result<(), String> {
+    let before = chrono::Utc::now() - chrono::Duration::days(i64::from(retain_days));
+    let report = store
+        .purge_retired_keys(before, dry_run)
+        .await
+        .map_err(|e| e.to_string())?;
+    let verb = if dry_run {
+        "would destroy"
+    } else {
+        "destroyed"
+    };
+    if report.is_empty() {
+        println!(
+            "nothing to destroy: no retired data key is past its retention ({retain_days} days)"
+        );
+    }
+    for t in report {
+        if !t.purged.is_empty() {
+            println!("tenant {}: {verb} data key versions {:?}", t.slug, t.purged);
+        }
+        for (version, places) in t.kept {
             println!(
-                "re-sealed {resealed} values with version {version}; the older versions stay \
-                 (retired) for the backups that may still need them"
+                "tenant {}: keeping version {version}, still needed by: {}",
+                t.slug,
+                places.join(", ")
             );
-            Ok(())
         }
     }
+    Ok(())
 }
 
 async fn status(store: &Store) -> Result<(), String> {
@@ -142,7 +207,7 @@ async fn status(store: &Store) -> Result<(), String> {
             .map_or_else(|| format!("({id}, deleted)"), |t| t.slug.clone())
     };
     println!(
-        "{:<24} {:>7} {:<8} {:<16} {:<20} retired",
+        "{:<24} {:>9} {:<11} {:<16} {:<20} retired",
         "tenant", "version", "state", "wrapped by KEK", "created"
     );
     let mut stale = 0;
@@ -151,10 +216,10 @@ async fn status(store: &Store) -> Result<(), String> {
             stale += 1;
         }
         println!(
-            "{:<24} {:>7} {:<8} {:<16} {:<20} {}",
+            "{:<24} {:>9} {:<11} {:<16} {:<20} {}",
             slug(k.tenant),
-            k.version,
-            if k.active { "active" } else { "retired" },
+            version_label(k.version),
+            k.state.as_str(),
             k.kek_id,
             k.created_at.format("%Y-%m-%d %H:%M:%S"),
             k.retired_at
@@ -173,4 +238,16 @@ async fn record(ts: &rampart_store::TenantStore, event: audit::Event) -> Result<
     ts.write(move |tx: &mut Tx| Box::pin(async move { audit::record(tx, event).await.map(|_| ()) }))
         .await
         .map_err(|e| e.to_string())
+}
+
+/// Data keys by their number; audit keys as `a<n>`, kept blind index keys as `b<n>`.
+fn version_label(version: u32) -> String {
+    use rampart_crypto::keyring::{AUDIT_VERSIONS, BLIND_INDEX_VERSIONS};
+    if version > AUDIT_VERSIONS {
+        format!("a{}", version - AUDIT_VERSIONS)
+    } else if version > BLIND_INDEX_VERSIONS {
+        format!("b{}", version - BLIND_INDEX_VERSIONS)
+    } else {
+        version.to_string()
+    }
 }

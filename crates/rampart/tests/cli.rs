@@ -806,10 +806,10 @@ fn keys_rotate_under_a_new_kek_while_the_server_runs() {
     );
     let (ok, out, err) = run(dir.path(), &["keys", "rotate-kek"], &env);
     assert!(ok, "{err}");
-    assert!(out.contains("re-wrapped 1 data keys"), "{out}");
+    assert!(out.contains("re-wrapped 2 tenant keys"), "{out}");
     let (ok, out, _) = run(dir.path(), &["keys", "rotate-kek"], &env);
     assert!(ok);
-    assert!(out.contains("re-wrapped 0 data keys"), "resumable: {out}");
+    assert!(out.contains("re-wrapped 0 tenant keys"), "resumable: {out}");
 
     // The new KEK alone now opens everything; the old one alone no longer does.
     std::fs::write(&source, format!("{new_line}\n")).unwrap();
@@ -826,6 +826,25 @@ fn keys_rotate_under_a_new_kek_while_the_server_runs() {
     );
     assert!(ok, "{err}");
     assert!(out.contains("version 2"), "{out}");
+    assert!(out.contains("re-sealed"), "{out}");
+    // Finishing an interrupted rotation: nothing is left to do.
+    let (ok, out, err) = run(
+        dir.path(),
+        &["keys", "reseal", "default", "--no-wait"],
+        &env,
+    );
+    assert!(ok, "{err}");
+    assert!(out.contains("re-sealed 0 values"), "{out}");
+    let (ok, out, err) = run(dir.path(), &["keys", "status"], &env);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("retired") && out.contains(" a2 ") && out.contains("audit"),
+        "{out}"
+    );
+    // Version 1 was retired a moment ago: well within its retention.
+    let (ok, out, err) = run(dir.path(), &["keys", "purge", "--dry-run"], &env);
+    assert!(ok, "{err}");
+    assert!(out.contains("nothing to destroy"), "{out}");
 
     // The server, still on its first reading of the source, keeps serving.
     let r = http()

@@ -5,6 +5,10 @@
 //! action || table || record || subject || detail || hash(n-1))`, every field length-prefixed
 //! (absent fields marked), `hash(0)` = 32 zero bytes. `detail` enters the hash sealed, so
 //! destroying a subject's key leaves the chain verifiable.
+//!
+//! Details without a data subject are sealed, and checkpoints signed, with the tenant's
+//! audit key (never re-sealed, so never retired); chains written before audit keys existed
+//! used a data key version, which then stays pinned (see `keys_in_use`).
 
 use chrono::{DateTime, Utc};
 use rampart_crypto::keyring::{Key, TenantKeys, signing};
@@ -178,7 +182,7 @@ async fn prepare(
             Some(match event.subject {
                 Some(subject) => subjects::seal(tx, keys, subject, &context, &plain).await?,
                 None => keys
-                    .seal(&context, &plain)
+                    .seal_audit(&context, &plain)
                     .map_err(|e| StoreError::Keys(e.to_string()))?,
             })
         }
@@ -487,11 +491,11 @@ pub async fn checkpoint(tx: &mut Tx, keys: &TenantKeys) -> Result<Option<Checkpo
         }
     }
     let version = keys
-        .current_version()
-        .ok_or_else(|| StoreError::Keys("the tenant has no current data key".into()))?;
+        .current_audit_version()
+        .ok_or_else(|| StoreError::Keys("the tenant has no audit key".into()))?;
     let key = keys
         .key(version)
-        .ok_or_else(|| StoreError::Keys("the tenant's current data key is missing".into()))?;
+        .ok_or_else(|| StoreError::Keys("the tenant's current audit key is missing".into()))?;
     let cp = Checkpoint::signed(key, version, seq, hash);
     let mut q = tx.sql();
     q.push("INSERT INTO audit_checkpoints (seq, hash, at, key_version, signature) VALUES (")

@@ -1,6 +1,7 @@
 //! One key per data subject for the personal values in audit entries. The key is random,
-//! stored sealed with the tenant's data key; erasing a person deletes it, which makes their
-//! values in the chain unreadable while every hash still verifies.
+//! stored sealed with the tenant's current audit key (moved onto the newest one by
+//! [`reseal_all`] after a rotation); erasing a person deletes it, which makes their values in
+//! the chain unreadable while every hash still verifies.
 
 use rampart_crypto::keyring::{Key, TenantKeys, seal_with};
 use rampart_sql::Param;
@@ -53,7 +54,7 @@ pub(crate) async fn seal(
         None => {
             let key = Key::generate();
             let sealed = keys
-                .seal(&key_context(subject), key.expose())
+                .seal_audit(&key_context(subject), key.expose())
                 .map_err(keys_error)?;
             let mut q = tx.sql();
             q.push("INSERT INTO audit_subject_keys (subject, sealed_key, created_at) VALUES (")
@@ -94,4 +95,53 @@ pub async fn erase(tx: &mut Tx, subject: Uuid) -> Result<bool, StoreError> {
     q.push("DELETE FROM audit_subject_keys WHERE subject = ")
         .param(Param::Uuid(subject));
     Ok(tx.execute(q).await? > 0)
+}
+
+/// Re-seals every subject key not sealed with the tenant's current audit key (after a key
+/// rotation; also moves keys sealed with a data key before audit keys existed). One key per
+/// transaction, each replaced only if unchanged since it was read: resumable, and safe next
+/// to erasure. Returns how many were re-sealed.
+pub async fn reseal_all(ts: &crate::TenantStore) -> Result<usize, StoreError> {
+    let keys = ts.data_keys().await?;
+    let Some(current) = keys.current_audit_version() else {
+        return Ok(0);
+    };
+    let all = ts
+        .read(|tx: &mut Tx| {
+            Box::pin(async move {
+                let mut q = tx.sql();
+                q.push("SELECT subject, sealed_key FROM audit_subject_keys ORDER BY subject");
+                tx.fetch_all(q)
+                    .await?
+                    .iter()
+                    .map(|r| Ok((r.uuid(0)?, r.bytes(1)?)))
+                    .collect::<Result<Vec<_>, StoreError>>()
+            })
+        })
+        .await?;
+    let mut done = 0;
+    for (subject, sealed) in all {
+        if rampart_crypto::keyring::sealed_version(&sealed) == Some(current) {
+            continue;
+        }
+        let context = key_context(subject);
+        let plain = keys.open(&context, &sealed).map_err(keys_error)?;
+        let resealed = keys.seal_audit(&context, &plain).map_err(keys_error)?;
+        let replaced = ts
+            .write_unaudited(move |tx: &mut Tx| {
+                Box::pin(async move {
+                    let mut q = tx.sql();
+                    q.push("UPDATE audit_subject_keys SET sealed_key = ")
+                        .param(Param::Bytes(resealed))
+                        .push(" WHERE subject = ")
+                        .param(Param::Uuid(subject))
+                        .push(" AND sealed_key = ")
+                        .param(Param::Bytes(sealed));
+                    tx.execute(q).await
+                })
+            })
+            .await?;
+        done += usize::try_from(replaced).unwrap_or(0);
+    }
+    Ok(done)
 }

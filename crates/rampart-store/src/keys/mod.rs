@@ -5,18 +5,27 @@
 //!   a crash midway is finished by running it again; the DEKs themselves do not change.
 //! - Rotating a tenant's DEK adds a new version that seals new values; the older one is
 //!   retired (kept, wrapped, for values not yet re-sealed and for backups).
+//! - Each tenant also has audit keys (versions from [`AUDIT_VERSIONS`] on), wrapped the same
+//!   way: they seal what the audit chain holds and sign its checkpoints. The chain cannot be
+//!   re-sealed, so audit keys are never retired; a DEK rotation adds a new one for what
+//!   comes after, and DEK versions stay free to be purged once re-sealing is done.
 //! - Deleting a tenant deletes its DEKs after its data (crypto-shredding): a copy of the
 //!   tenant's data taken before cannot be opened with anything the instance still holds.
 //!
 //! Other processes (the CLI while a server runs) change keys too, so cached keys are read
 //! again after [`REFRESH`], and at once when a value names a version not yet known.
 
+pub mod in_use;
+pub mod purge;
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use rampart_core::TenantId;
-use rampart_crypto::keyring::{Kek, KekId, KekRing, Key, KeyError, TenantKeys};
+use rampart_crypto::keyring::{
+    AUDIT_VERSIONS, BLIND_INDEX_VERSIONS, Kek, KekId, KekRing, Key, KeyError, TenantKeys,
+};
 use rampart_sql::Param;
 
 use crate::db::Tx;
@@ -26,13 +35,51 @@ use crate::tenants::InstanceDb;
 /// How long a process trusts its cached keys before reading them again.
 pub const REFRESH: Duration = Duration::from_secs(30);
 
-/// One stored data key, as `rampart keys status` shows it.
+/// What a stored tenant key is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyState {
+    /// The data key that seals new values.
+    Active,
+    /// An older data key, kept while values or backups may need it.
+    Retired,
+    /// An audit key (kept for the tenant's life; the highest signs and seals new entries).
+    Audit,
+    /// A field's blind index key, kept apart from the data key it was derived from.
+    BlindIndex,
+}
+
+impl KeyState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Retired => "retired",
+            Self::Audit => "audit",
+            Self::BlindIndex => "blind_index",
+        }
+    }
+
+    fn parse(text: &str) -> Result<Self, StoreError> {
+        Ok(match text {
+            "active" => Self::Active,
+            "retired" => Self::Retired,
+            "audit" => Self::Audit,
+            "blind_index" => Self::BlindIndex,
+            other => {
+                return Err(StoreError::internal(format!(
+                    "unknown tenant key state {other}"
+                )));
+            }
+        })
+    }
+}
+
+/// One stored tenant key, as `rampart keys status` shows it.
 #[derive(Debug, Clone)]
 pub struct KeyRow {
     pub tenant: TenantId,
     pub version: u32,
     pub kek_id: KekId,
-    pub active: bool,
+    pub state: KeyState,
     pub created_at: chrono::DateTime<chrono::Utc>,
     pub retired_at: Option<chrono::DateTime<chrono::Utc>>,
 }
@@ -65,7 +112,7 @@ fn row(r: &crate::DbRow) -> Result<KeyRow, StoreError> {
         version: u32::try_from(r.i64(1)?)
             .map_err(|_| StoreError::internal("stored key version out of range"))?,
         kek_id: KekId(r.text(2)?),
-        active: r.text(3)? == "active",
+        state: KeyState::parse(&r.text(3)?)?,
         created_at: r.timestamp(4)?,
         retired_at: r.opt_timestamp(5)?,
     })
@@ -92,10 +139,21 @@ async fn insert(
     tx: &mut Tx,
     tenant: TenantId,
     version: u32,
-    kek: &rampart_crypto::keyring::Kek,
+    state: KeyState,
+    kek: &Kek,
 ) -> Result<(), StoreError> {
-    let dek = Key::generate();
-    let wrapped = kek.wrap(&dek, tenant.0.as_bytes(), version);
+    insert_key(tx, tenant, version, state, kek, &Key::generate()).await
+}
+
+async fn insert_key(
+    tx: &mut Tx,
+    tenant: TenantId,
+    version: u32,
+    state: KeyState,
+    kek: &Kek,
+    key: &Key,
+) -> Result<(), StoreError> {
+    let wrapped = kek.wrap(key, tenant.0.as_bytes(), version);
     let mut q = tx.sql();
     q.push(
         "INSERT INTO tenant_keys (tenant_id, version, kek_id, wrapped, state, created_at) VALUES (",
@@ -105,11 +163,40 @@ async fn insert(
         Param::I64(i64::from(version)),
         Param::Text(kek.id.0.clone()),
         Param::Bytes(wrapped),
-        Param::Text("active".into()),
+        Param::Text(state.as_str().into()),
         Param::Timestamp(crate::now()),
     ])
     .push(") ON CONFLICT (tenant_id, version) DO NOTHING");
     tx.execute(q).await?;
+    Ok(())
+}
+
+/// The highest stored version of a tenant's keys in `states` (0 when there is none).
+async fn max_version(
+    tx: &mut Tx,
+    tenant: TenantId,
+    states: &[KeyState],
+) -> Result<u32, StoreError> {
+    let mut q = tx.sql();
+    q.push("SELECT COALESCE(MAX(version), 0) FROM tenant_keys WHERE tenant_id = ")
+        .param(Param::Uuid(tenant.0))
+        .push(" AND state IN (")
+        .param_list(states.iter().map(|s| Param::Text(s.as_str().into())))
+        .push(")");
+    u32::try_from(tx.fetch_one(q).await?.i64(0)?)
+        .map_err(|_| StoreError::internal("key version out of range"))
+}
+
+/// Gives a tenant its first data key and its first audit key where it lacks them (a new
+/// tenant; a tenant from before audit keys). Concurrent callers insert the same versions;
+/// one wins.
+async fn ensure_keys(tx: &mut Tx, tenant: TenantId, kek: &Kek) -> Result<(), StoreError> {
+    if max_version(tx, tenant, &[KeyState::Active, KeyState::Retired]).await? == 0 {
+        insert(tx, tenant, 1, KeyState::Active, kek).await?;
+    }
+    if max_version(tx, tenant, &[KeyState::Audit]).await? == 0 {
+        insert(tx, tenant, AUDIT_VERSIONS + 1, KeyState::Audit, kek).await?;
+    }
     Ok(())
 }
 
@@ -166,20 +253,23 @@ impl KeyCache {
         }
     }
 
-    /// Reads a tenant's keys again, creating its first key when it has none.
+    /// Reads a tenant's keys again, creating its first data and audit keys when it lacks them.
     pub async fn reload(&self, tenant: TenantId) -> Result<Arc<TenantKeys>, StoreError> {
         let ring = self.ring()?;
         let mut stored = self
             .instance
             .read(move |tx: &mut Tx| Box::pin(rows(tx, Some(tenant))))
             .await?;
-        if stored.is_empty() {
+        let has = |stored: &[(KeyRow, Vec<u8>)], states: &[KeyState]| {
+            stored.iter().any(|(r, _)| states.contains(&r.state))
+        };
+        if !has(&stored, &[KeyState::Active]) || !has(&stored, &[KeyState::Audit]) {
             let kek = ring.current().clone();
             stored = self
                 .instance
                 .write(move |tx: &mut Tx| {
                     Box::pin(async move {
-                        insert(tx, tenant, 1, &kek).await?;
+                        ensure_keys(tx, tenant, &kek).await?;
                         rows(tx, Some(tenant)).await
                     })
                 })
@@ -187,7 +277,7 @@ impl KeyCache {
         }
         let current = stored
             .iter()
-            .filter(|(r, _)| r.active)
+            .filter(|(r, _)| r.state == KeyState::Active)
             .map(|(r, _)| r.version)
             .max();
         let mut keys = TenantKeys::new();
@@ -201,7 +291,10 @@ impl KeyCache {
             let dek = kek
                 .unwrap(wrapped, tenant.0.as_bytes(), r.version)
                 .map_err(key_error)?;
-            keys.insert(r.version, dek, Some(r.version) == current);
+            match r.state {
+                KeyState::Audit => keys.insert_audit(r.version, dek),
+                _ => keys.insert(r.version, dek, Some(r.version) == current),
+            }
         }
         let keys = Arc::new(keys);
         if let Ok(mut t) = self.tenants.lock() {
@@ -428,7 +521,8 @@ impl KeyCache {
     }
 
     /// Adds a new data key version for `tenant`, wrapped by the current KEK, and retires the
-    /// versions before it. Returns the new version.
+    /// versions before it; adds a new audit key for the entries to come. Returns the new
+    /// data key version.
     pub async fn rotate_dek(&self, tenant: TenantId) -> Result<u32, StoreError> {
         // Make sure the tenant has keys at all (and that they open) first.
         self.reload(tenant).await?;
@@ -437,24 +531,67 @@ impl KeyCache {
             .instance
             .write(move |tx: &mut Tx| {
                 Box::pin(async move {
-                    let mut q = tx.sql();
-                    q.push("SELECT COALESCE(MAX(version), 0) FROM tenant_keys WHERE tenant_id = ")
-                        .param(Param::Uuid(tenant.0));
-                    let next = u32::try_from(tx.fetch_one(q).await?.i64(0)? + 1)
-                        .map_err(|_| StoreError::internal("key version out of range"))?;
+                    ensure_keys(tx, tenant, &kek).await?;
+                    let next =
+                        max_version(tx, tenant, &[KeyState::Active, KeyState::Retired]).await? + 1;
+                    let next_audit = max_version(tx, tenant, &[KeyState::Audit]).await? + 1;
+                    if next >= AUDIT_VERSIONS || next_audit == 0 {
+                        return Err(StoreError::internal("key version out of range"));
+                    }
                     let mut q = tx.sql();
                     q.push("UPDATE tenant_keys SET state = 'retired', retired_at = ")
                         .param(Param::Timestamp(crate::now()))
                         .push(" WHERE state = 'active' AND tenant_id = ")
                         .param(Param::Uuid(tenant.0));
                     tx.execute(q).await?;
-                    insert(tx, tenant, next, &kek).await?;
+                    insert(tx, tenant, next, KeyState::Active, &kek).await?;
+                    insert(tx, tenant, next_audit, KeyState::Audit, &kek).await?;
                     Ok(next)
                 })
             })
             .await?;
         self.reload(tenant).await?;
         Ok(version)
+    }
+
+    /// Keeps `key` (a blind index key derived from a data key) as a key of its own, wrapped
+    /// by the current KEK, so the data key it came from can be destroyed. Returns its version,
+    /// and whether it was stored now (an equal key already kept is reused: re-running after a
+    /// crash adds nothing).
+    pub async fn keep_blind_index_key(
+        &self,
+        tenant: TenantId,
+        key: &Key,
+    ) -> Result<(u32, bool), StoreError> {
+        let existing = |keys: &TenantKeys| {
+            keys.versions()
+                .into_iter()
+                .filter(|v| (BLIND_INDEX_VERSIONS..AUDIT_VERSIONS).contains(v))
+                .find(|v| keys.key(*v).is_some_and(|k| k.expose() == key.expose()))
+        };
+        if let Some(v) = existing(&*self.reload(tenant).await?) {
+            return Ok((v, false));
+        }
+        let kek = self.ring()?.current().clone();
+        let key = key.clone();
+        let version = self
+            .instance
+            .write(move |tx: &mut Tx| {
+                Box::pin(async move {
+                    let next = max_version(tx, tenant, &[KeyState::BlindIndex])
+                        .await?
+                        .max(BLIND_INDEX_VERSIONS)
+                        + 1;
+                    if next >= AUDIT_VERSIONS {
+                        return Err(StoreError::internal("key version out of range"));
+                    }
+                    insert_key(tx, tenant, next, KeyState::BlindIndex, &kek, &key).await?;
+                    Ok(next)
+                })
+            })
+            .await?;
+        self.reload(tenant).await?;
+        Ok((version, true))
     }
 
     /// Deletes every data key of a tenant whose data is already gone (crypto-shredding).
@@ -474,45 +611,5 @@ impl KeyCache {
             t.remove(&tenant);
         }
         Ok(n)
-    }
-
-    /// Deletes retired keys retired before `before` once no value of the tenant is sealed
-    /// with them any more (`in_use` lists the versions still in use per tenant).
-    pub async fn purge_retired(
-        &self,
-        before: chrono::DateTime<chrono::Utc>,
-        in_use: &HashMap<TenantId, Vec<u32>>,
-    ) -> Result<usize, StoreError> {
-        let all = self.status().await?;
-        let mut purged = 0;
-        for r in all {
-            let old_enough = r.retired_at.is_some_and(|at| at < before);
-            let used = in_use
-                .get(&r.tenant)
-                .is_none_or(|versions| versions.contains(&r.version));
-            if r.active || !old_enough || used {
-                continue;
-            }
-            let (tenant, version) = (r.tenant, r.version);
-            self.instance
-                .write(move |tx: &mut Tx| {
-                    Box::pin(async move {
-                        let mut q = tx.sql();
-                        q.push("DELETE FROM tenant_keys WHERE state = 'retired' AND tenant_id = ")
-                            .param(Param::Uuid(tenant.0))
-                            .push(" AND version = ")
-                            .param(Param::I64(i64::from(version)));
-                        tx.execute(q).await
-                    })
-                })
-                .await?;
-            purged += 1;
-        }
-        if purged > 0
-            && let Ok(mut t) = self.tenants.lock()
-        {
-            t.clear();
-        }
-        Ok(purged)
     }
 }

@@ -1,0 +1,60 @@
+//! What follows a tenant's data key rotation (`rampart keys rotate-dek`, or `rampart keys
+//! reseal` to finish one that was interrupted): every value sealed with an older data key is
+//! re-sealed with the current one, and blind indexes still derived from a retired data key
+//! get their derived key kept apart (their tags do not change). Afterwards nothing names the
+//! retired versions any more, so `rampart keys purge` can destroy them once the backups that
+//! may need them have aged out. Every step is resumable: values are replaced only if
+//! unchanged since read, and running it again finishes what is left.
+
+use std::time::Duration;
+
+use rampart_store::{Store, StoreError, TenantStore, Tx, audit, encryption, secrets};
+
+/// What one run re-sealed or moved.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Resealed {
+    pub totp_seeds: usize,
+    pub secrets: usize,
+    pub encrypted_values: usize,
+    pub audit_subject_keys: usize,
+    pub blind_indexes_moved: usize,
+}
+
+impl Resealed {
+    pub fn values(&self) -> usize {
+        self.totp_seeds + self.secrets + self.encrypted_values + self.audit_subject_keys
+    }
+}
+
+/// Re-seals the tenant's values with its current data key. `settle`: how long to wait, once
+/// newly kept blind index keys are stored, for running servers to read them (one key refresh)
+/// before fields are pointed at them; zero when no server runs.
+pub async fn finish_rotation(
+    store: &Store,
+    ts: &TenantStore,
+    settle: Duration,
+) -> Result<Resealed, StoreError> {
+    let version = ts
+        .data_keys()
+        .await?
+        .current_version()
+        .ok_or_else(|| StoreError::Keys("the tenant has no data key".into()))?;
+    if encryption::keep_blind_index_keys(ts, store.keys()).await? > 0 && !settle.is_zero() {
+        tokio::time::sleep(settle).await;
+    }
+    let done = Resealed {
+        totp_seeds: rampart_auth::authn::second_factor::seal_unsealed_seeds(ts).await?,
+        secrets: secrets::reseal_all(ts).await?,
+        encrypted_values: encryption::reseal_all(ts).await?,
+        audit_subject_keys: audit::subjects::reseal_all(ts).await?,
+        blind_indexes_moved: encryption::use_kept_blind_index_keys(ts, store.keys()).await?,
+    };
+    let detail = serde_json::json!({"version": version, "resealed": done});
+    ts.write(move |tx: &mut Tx| {
+        Box::pin(async move {
+            audit::record(tx, audit::Event::new("keys.dek_reseal").detail(detail)).await
+        })
+    })
+    .await?;
+    Ok(done)
+}

@@ -1,0 +1,18 @@
+-- Two more kinds of tenant key live next to the data keys, wrapped the same way:
+-- 'audit' keys seal what the audit chain holds and sign its checkpoints (kept for the
+-- tenant's life), 'blind_index' keys hold a field's blind index key once the data key it
+-- was derived from is retired. SQLite cannot change a CHECK in place: the table is rebuilt.
+CREATE TABLE tenant_keys_new (
+    tenant_id TEXT NOT NULL,
+    version INTEGER NOT NULL CHECK (version > 0),
+    kek_id TEXT NOT NULL,
+    wrapped BLOB NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('active', 'retired', 'audit', 'blind_index')),
+    created_at INTEGER NOT NULL,
+    retired_at INTEGER,
+    PRIMARY KEY (tenant_id, version)
+);
+INSERT INTO tenant_keys_new (tenant_id, version, kek_id, wrapped, state, created_at, retired_at)
+    SELECT tenant_id, version, kek_id, wrapped, state, created_at, retired_at FROM tenant_keys;
+DROP TABLE tenant_keys;
+ALTER TABLE tenant_keys_new RENAME TO tenant_keys;
