@@ -360,8 +360,8 @@ impl TenantKeys {
     }
 }
 
-/// Ed25519 signatures with a key derived from a data key (audit checkpoints): whoever
-/// holds the tenant's data key can check them, and nobody with only the database can forge
+/// Ed25519 signatures with a key derived from a tenant key (audit checkpoints: its audit
+/// key): whoever holds that key can check them, and nobody with only the database can forge
 /// them.
 pub mod signing {
     use ed25519_dalek::{Signature, Signer, SigningKey, Verifier};

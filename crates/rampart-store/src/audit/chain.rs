@@ -426,7 +426,8 @@ fn checkpoint_message(seq: u64, hash: &[u8; 32], at: DateTime<Utc>) -> Vec<u8> {
 }
 
 impl Checkpoint {
-    /// Whether the signature holds, with the data key the checkpoint names.
+    /// Whether the signature holds, with the key the checkpoint names (an audit key; a data
+    /// key version for checkpoints signed before audit keys existed).
     pub fn signature_valid(&self, keys: &TenantKeys) -> bool {
         keys.key(self.key_version).is_some_and(|k| {
             signing::verify(
