@@ -21,6 +21,7 @@ backend_tests!(
     a_dek_rotation_reseals_and_sign_in_keeps_working,
     retired_keys_are_destroyed_only_past_retention_and_once_nothing_needs_them,
     every_binary_column_is_known_to_the_key_scan,
+    a_chain_that_sealed_with_a_data_key_keeps_that_key,
 );
 
 /// Enrols TOTP; returns the authenticator and the raw seed the app was given.
@@ -442,7 +443,7 @@ async fn retired_keys_are_destroyed_only_past_retention_and_once_nothing_needs_t
         .await;
     assert_eq!(r.status, 201, "{r:?}");
     let (acme, ts) = server.tenant("acme").await;
-    rampart_store::audit::anchor(&ts).await.unwrap().unwrap();
+    let before_rotation = rampart_store::audit::anchor(&ts).await.unwrap().unwrap();
     // A backup taken now holds values sealed with data key version 1.
     let backup = backup_of_seeds(&server, "acme").await;
     let (user, old_seed) = backup[0].clone();
@@ -585,11 +586,15 @@ async fn retired_keys_are_destroyed_only_past_retention_and_once_nothing_needs_t
         .unwrap()
         .unwrap();
     assert_eq!(secret.as_str(), "sk_live_1");
-    let report = rampart_store::audit::verify_tenant(&ts, None)
+    // Checkpoints from before and after the rotation name different audit keys; both verify.
+    let after = rampart_store::audit::anchor(&ts).await.unwrap().unwrap();
+    assert_eq!(after.key_version, AUDIT_VERSIONS + 2);
+    assert_eq!(before_rotation.key_version, AUDIT_VERSIONS + 1);
+    let report = rampart_store::audit::verify_tenant(&ts, Some(before_rotation))
         .await
         .unwrap();
     assert_eq!(report.problem, None);
-    assert!(report.checkpoints >= 1);
+    assert!(report.checkpoints >= 2);
     let entries = rampart_store::audit::read(
         &ts,
         rampart_store::audit::Filter {
@@ -674,6 +679,118 @@ async fn every_binary_column_is_known_to_the_key_scan(backend: Backend) {
     assert!(
         unknown.is_empty(),
         "binary columns neither scanned for key versions nor known to hold no sealed value: {unknown:?}"
+    );
+    server.stop().await;
+}
+
+/// Appends, behind the store's back but correctly linked, an entry whose detail is sealed with
+/// data key version 1, as chains written before audit keys existed were.
+async fn append_legacy_entry(ts: &TenantStore, v1: Key) {
+    rampart_store::audit::link_pending(ts).await.unwrap();
+    ts.write(move |tx: &mut Tx| {
+        Box::pin(async move {
+            let mut q = tx.sql();
+            q.push("SELECT seq, hash FROM audit_head WHERE id = 1");
+            let head = tx.fetch_one(q).await?;
+            let entry_id = uuid::Uuid::new_v4();
+            let mut e = rampart_store::audit::Entry {
+                seq: u64::try_from(head.i64(0)?).unwrap() + 1,
+                entry_id,
+                at: chrono::Utc::now(),
+                actor: "system".into(),
+                request_id: None,
+                client_ip: None,
+                action: "legacy.note".into(),
+                table: None,
+                record: None,
+                subject: None,
+                detail: Some(rampart_crypto::keyring::seal_with(
+                    &v1,
+                    1,
+                    &rampart_store::audit::chain::detail_context(entry_id),
+                    br#"{"note":"written before audit keys"}"#,
+                )),
+                prev_hash: head.bytes(1)?.try_into().unwrap(),
+                hash: [0; 32],
+            };
+            e.hash = rampart_store::audit::chain::entry_hash(&e);
+            let seq = i64::try_from(e.seq).unwrap();
+            let mut q = tx.sql();
+            q.push(
+                "INSERT INTO audit_log (seq, entry_id, at, actor, action, detail, prev_hash, hash) \
+                 VALUES (",
+            )
+            .param_list([
+                Param::I64(seq),
+                Param::Uuid(e.entry_id),
+                Param::Timestamp(e.at),
+                Param::Text(e.actor.clone()),
+                Param::Text(e.action.clone()),
+                Param::Bytes(e.detail.clone().unwrap()),
+                Param::Bytes(e.prev_hash.to_vec()),
+                Param::Bytes(e.hash.to_vec()),
+            ])
+            .push(")");
+            tx.execute(q).await?;
+            let mut q = tx.sql();
+            q.push("UPDATE audit_head SET seq = ")
+                .param(Param::I64(seq))
+                .push(", hash = ")
+                .param(Param::Bytes(e.hash.to_vec()))
+                .push(" WHERE id = 1");
+            tx.execute(q).await
+        })
+    })
+    .await
+    .unwrap();
+}
+
+async fn a_chain_that_sealed_with_a_data_key_keeps_that_key(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let _owner = server.owner("acme").await;
+    let (acme, ts) = server.tenant("acme").await;
+    let v1 = ts.data_keys().await.unwrap().key(1).cloned().unwrap();
+    append_legacy_entry(&ts, v1).await;
+    assert_eq!(
+        rampart_store::audit::verify_tenant(&ts, None)
+            .await
+            .unwrap()
+            .problem,
+        None
+    );
+
+    server.store.keys().rotate_dek(acme.id).await.unwrap();
+    rampart_server::key_rotation::finish_rotation(&server.store, &ts, std::time::Duration::ZERO)
+        .await
+        .unwrap();
+    age_retired_keys(&server, 30).await;
+    let report = purge(&server, 8, false).await;
+    assert_eq!(
+        report[0].kept,
+        [(1, vec!["audit chain details".to_owned()])],
+        "the chain cannot be re-sealed, so the key it names stays: {report:?}"
+    );
+    assert_eq!(data_versions(&server, acme.id).await, [1, 2]);
+    let entries = rampart_store::audit::read(
+        &ts,
+        rampart_store::audit::Filter {
+            action: Some("legacy.note".into()),
+            limit: 10,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        entries[0].detail,
+        Some(json!({"note": "written before audit keys"}))
+    );
+    assert_eq!(
+        rampart_store::audit::verify_tenant(&ts, None)
+            .await
+            .unwrap()
+            .problem,
+        None
     );
     server.stop().await;
 }

@@ -86,6 +86,8 @@ async fn run_with(
                 tenant = %tenant,
                 version,
             );
+            let detail = serde_json::json!({"version": version});
+            record(&ts, audit::Event::new("keys.dek_rotate").detail(detail)).await?;
             println!("tenant {tenant}: data key version {version} now seals new values");
             // The new keys (and kept blind index keys) reach running servers within one
             // refresh; re-sealing starts after that.
