@@ -230,7 +230,7 @@ async fn status(store: &Store) -> Result<(), String> {
         );
     }
     if stale > 0 {
-        println!("{stale} data keys are wrapped by an older KEK: run `rampart keys rotate-kek`");
+        println!("{stale} tenant keys are wrapped by an older KEK: run `rampart keys rotate-kek`");
     }
     Ok(())
 }

@@ -5,6 +5,7 @@
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
+use futures::TryStreamExt;
 use rampart_core::record::format_timestamp;
 use rampart_store::audit::{self, Filter, Shown};
 use serde::{Deserialize, Serialize};
@@ -131,6 +132,7 @@ impl AuditQuery {
             from: self.from,
             to: self.to,
             cursor: if ascending { None } else { self.before },
+            through: None,
             ascending,
             limit,
         })
@@ -189,21 +191,30 @@ pub async fn export(
             })
         })
         .await?;
-    let mut body = String::new();
-    loop {
-        let page = audit::read(&store, filter.clone()).await?;
-        let done = page.len() < MAX_PAGE as usize;
-        filter.cursor = page.last().map(|s| s.entry.seq);
-        for shown in page {
-            let line = serde_json::to_string(&AuditEntryOut::from(shown))
-                .map_err(|e| ApiError::internal(&e))?;
-            body.push_str(&line);
-            body.push('\n');
+    // Streamed a page at a time, so memory stays bounded on any chain; entries appended
+    // while it runs are left for the next export.
+    filter.through = Some(audit::head_seq(&store).await?);
+    let pages = futures::stream::try_unfold(Some(filter), move |state| {
+        let store = store.clone();
+        async move {
+            let Some(mut filter) = state else {
+                return Ok(None);
+            };
+            let page = audit::read(&store, filter.clone()).await?;
+            let last_page = page.len() < MAX_PAGE as usize;
+            filter.cursor = page.last().map(|s| s.entry.seq);
+            let mut chunk = Vec::with_capacity(page.len() * 512);
+            for shown in page {
+                serde_json::to_writer(&mut chunk, &AuditEntryOut::from(shown))
+                    .map_err(|e| rampart_store::StoreError::internal(e.to_string()))?;
+                chunk.push(b'\n');
+            }
+            let next = (!last_page).then_some(filter);
+            Ok::<_, rampart_store::StoreError>(Some((axum::body::Bytes::from(chunk), next)))
         }
-        if done {
-            break;
-        }
-    }
+    })
+    .inspect_err(|e| tracing::warn!(error = %e, "an audit export stopped midway"));
+    let body = axum::body::Body::from_stream(pages);
     let mut response = body.into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -91,6 +91,20 @@ pub async fn anchor(ts: &crate::TenantStore) -> Result<Option<Checkpoint>, Store
         .await
 }
 
+/// The number of the chain's last entry, every committed entry linked first.
+pub async fn head_seq(ts: &crate::TenantStore) -> Result<u64, StoreError> {
+    link_pending(ts).await?;
+    ts.read(|tx: &mut Tx| {
+        Box::pin(async move {
+            let mut q = tx.sql();
+            q.push("SELECT seq FROM audit_head WHERE id = 1");
+            u64::try_from(tx.fetch_one(q).await?.i64(0)?)
+                .map_err(|_| StoreError::internal("negative audit seq"))
+        })
+    })
+    .await
+}
+
 /// Reads entries for tenant admins (details opened, erased ones marked).
 pub async fn read(ts: &crate::TenantStore, filter: Filter) -> Result<Vec<Shown>, StoreError> {
     link_pending(ts).await?;

@@ -23,6 +23,8 @@ pub struct Filter {
     pub to: Option<DateTime<Utc>>,
     /// Only entries numbered below this (newest-first pages) or above it (in order).
     pub cursor: Option<u64>,
+    /// Only entries numbered up to this (an export stops at the head it started from).
+    pub through: Option<u64>,
     /// Oldest first (exports) instead of newest first.
     pub ascending: bool,
     pub limit: u32,
@@ -72,6 +74,9 @@ pub async fn list(tx: &mut Tx, keys: &TenantKeys, f: &Filter) -> Result<Vec<Show
     }
     if let Some(to) = f.to {
         q.push(" AND at < ").param(Param::Timestamp(to));
+    }
+    if let Some(through) = f.through {
+        q.push(" AND seq <= ").param(seq_param(through));
     }
     match (f.cursor, f.ascending) {
         (Some(c), true) => {
