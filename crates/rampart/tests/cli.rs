@@ -855,6 +855,92 @@ fn keys_rotate_under_a_new_kek_while_the_server_runs() {
     assert_eq!(r.status(), 200);
 }
 
+/// Writes a KEK source file the way an operator would (owner-only).
+fn write_source(path: &Path, text: &str) {
+    std::fs::write(path, text).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+}
+
+/// Waits until the log at `path` holds a line containing every one of `needles`.
+fn wait_for_log(path: &Path, needles: &[&str]) -> String {
+    for _ in 0..200 {
+        let log = std::fs::read_to_string(path).unwrap_or_default();
+        if let Some(line) = log.lines().find(|l| needles.iter().all(|n| l.contains(n))) {
+            return line.to_owned();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!(
+        "no log line with {needles:?}: {}",
+        std::fs::read_to_string(path).unwrap_or_default()
+    );
+}
+
+#[test]
+fn sighup_reads_the_kek_source_again_and_keeps_the_keys_when_it_is_broken() {
+    let dir = tempfile::tempdir().unwrap();
+    let new_kek = |dir: &Path| {
+        let (ok, line, err) = run(dir, &["keys", "generate-kek"], &[]);
+        assert!(ok, "{err}");
+        let id = err.split_whitespace().nth(2).unwrap().to_owned();
+        (line.trim().to_owned(), id)
+    };
+    let (a, a_id) = new_kek(dir.path());
+    let (b, b_id) = new_kek(dir.path());
+    let source = dir.path().join("source.kek");
+    write_source(&source, &format!("{a}\n"));
+    let log = dir.path().join("stderr.log");
+    let stderr = std::fs::File::create(&log).unwrap();
+    let server = serve_with(dir.path(), |cmd| {
+        cmd.env("RAMPART_LOG__LEVEL", "info")
+            .env("RAMPART_KEYS__KEK_FILE", &source)
+            .stderr(stderr);
+    });
+    let hangup = || {
+        let pid = server.child.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args(["-HUP", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+    };
+
+    // The operator puts a new KEK first: one signal and the server holds both.
+    write_source(&source, &format!("{b}\n{a}\n"));
+    hangup();
+    let line = wait_for_log(&log, &["key-encryption keys reloaded", &b_id, &a_id]);
+    assert!(
+        line.find(&b_id) < line.find(&a_id),
+        "the new KEK is current: {line}"
+    );
+
+    // A broken source is refused and the keys in use stay; the server keeps serving.
+    write_source(&source, "not a key\n");
+    hangup();
+    wait_for_log(
+        &log,
+        &["cannot read the KEK source", "keeping the current keys"],
+    );
+    let token = owner_token(&server);
+    let r = http()
+        .get(format!("{}/api/v1/me", server.public))
+        .bearer_auth(&token)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        !log.contains(&a) && !log.contains(&b),
+        "a KEK never reaches the log"
+    );
+}
+
 #[test]
 fn audit_verify_reports_tampering_and_an_anchor_catches_a_cut() {
     let dir = tempfile::tempdir().unwrap();
