@@ -404,7 +404,13 @@ async fn data_versions(server: &TestServer, tenant: rampart_core::TenantId) -> V
         .await
         .unwrap()
         .iter()
-        .filter(|r| r.tenant == tenant && matches!(r.state, KeyState::Active | KeyState::Retired))
+        .filter(|r| {
+            r.tenant == tenant
+                && matches!(
+                    r.state,
+                    KeyState::Active | KeyState::Retired | KeyState::Pinned
+                )
+        })
         .map(|r| r.version)
         .collect()
 }
@@ -819,7 +825,24 @@ async fn a_chain_that_sealed_with_a_data_key_keeps_that_key(backend: Backend) {
         [(1, vec!["audit chain details".to_owned()])],
         "the chain cannot be re-sealed, so the key it names stays: {report:?}"
     );
+    assert_eq!(report[0].pinned, [1]);
     assert_eq!(data_versions(&server, acme.id).await, [1, 2]);
+    let states: Vec<_> = server
+        .store
+        .keys()
+        .status()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.tenant == acme.id && r.version == 1)
+        .map(|r| r.state)
+        .collect();
+    assert_eq!(states, [KeyState::Pinned]);
+    assert!(
+        purge(&server, 8, false).await.is_empty(),
+        "a pinned key is not looked at again"
+    );
+    server.store.keys().reload(acme.id).await.unwrap();
     let entries = rampart_store::audit::read(
         &ts,
         rampart_store::audit::Filter {

@@ -183,8 +183,13 @@ async fn purge(store: &Store, retain_days: u32, dry_run: bool) -> Result<(), Str
             println!("tenant {}: {verb} data key versions {:?}", t.slug, t.purged);
         }
         for (version, places) in t.kept {
+            let life = if t.pinned.contains(&version) {
+                " (pinned for the tenant's life: the audit chain cannot be re-sealed)"
+            } else {
+                ""
+            };
             println!(
-                "tenant {}: keeping version {version}, still needed by: {}",
+                "tenant {}: keeping version {version}{life}, still needed by: {}",
                 t.slug,
                 places.join(", ")
             );

@@ -26,6 +26,11 @@ pub const SEALED_COLUMNS: &[(&str, &str)] = &[
 // The SQL below reads this many bytes of each value.
 const _: () = assert!(SEALED_HEADER == 5);
 
+/// The place named for audit chain contents sealed with a data key (before audit keys).
+pub const CHAIN_DETAILS: &str = "audit chain details";
+/// The place named for checkpoints signed with a data key (before audit keys).
+pub const CHAIN_CHECKPOINTS: &str = "audit checkpoint signatures";
+
 /// Data key versions in use, each with the places that need it.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct InUse(BTreeMap<u32, BTreeSet<String>>);
@@ -47,6 +52,14 @@ impl InUse {
             .get(&version)
             .map(|p| p.iter().cloned().collect())
             .unwrap_or_default()
+    }
+
+    /// Whether the audit chain names `version`: it always will (the chain is never
+    /// re-sealed), so the key is kept for the tenant's life.
+    pub fn named_by_chain(&self, version: u32) -> bool {
+        self.0
+            .get(&version)
+            .is_some_and(|p| p.contains(CHAIN_DETAILS) || p.contains(CHAIN_CHECKPOINTS))
     }
 
     pub fn versions(&self) -> Vec<u32> {
@@ -88,7 +101,7 @@ pub async fn scan(tx: &mut Tx) -> Result<InUse, StoreError> {
     let mut in_use = InUse::default();
     for (table, column) in SEALED_COLUMNS {
         let place = match *table {
-            "audit_log" | "audit_pending" => "audit chain details".to_owned(),
+            "audit_log" | "audit_pending" => CHAIN_DETAILS.to_owned(),
             _ => format!("{table}.{column}"),
         };
         for v in sealed_versions(tx, &schema::ident(table)?, &schema::ident(column)?).await? {
@@ -100,7 +113,7 @@ pub async fn scan(tx: &mut Tx) -> Result<InUse, StoreError> {
     q.push("SELECT DISTINCT key_version FROM audit_checkpoints");
     for row in tx.fetch_all(q).await? {
         if let Ok(v) = u32::try_from(row.i64(0)?) {
-            in_use.add(v, "audit checkpoint signatures");
+            in_use.add(v, CHAIN_CHECKPOINTS);
         }
     }
 

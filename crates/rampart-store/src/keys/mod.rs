@@ -42,6 +42,9 @@ pub enum KeyState {
     Active,
     /// An older data key, kept while values or backups may need it.
     Retired,
+    /// A retired data key the audit chain names (written before audit keys existed): the chain
+    /// cannot be re-sealed, so it is kept for the tenant's life and no longer looked at.
+    Pinned,
     /// An audit key (kept for the tenant's life; the highest signs and seals new entries).
     Audit,
     /// A field's blind index key, kept apart from the data key it was derived from.
@@ -53,6 +56,7 @@ impl KeyState {
         match self {
             Self::Active => "active",
             Self::Retired => "retired",
+            Self::Pinned => "pinned",
             Self::Audit => "audit",
             Self::BlindIndex => "blind_index",
         }
@@ -62,6 +66,7 @@ impl KeyState {
         Ok(match text {
             "active" => Self::Active,
             "retired" => Self::Retired,
+            "pinned" => Self::Pinned,
             "audit" => Self::Audit,
             "blind_index" => Self::BlindIndex,
             other => {
@@ -171,6 +176,9 @@ async fn insert_key(
     Ok(())
 }
 
+/// The states of data keys (whatever their version numbers say).
+const DATA_STATES: [KeyState; 3] = [KeyState::Active, KeyState::Retired, KeyState::Pinned];
+
 /// The highest stored version of a tenant's keys in `states` (0 when there is none).
 async fn max_version(
     tx: &mut Tx,
@@ -191,7 +199,7 @@ async fn max_version(
 /// tenant; a tenant from before audit keys). Concurrent callers insert the same versions;
 /// one wins.
 async fn ensure_keys(tx: &mut Tx, tenant: TenantId, kek: &Kek) -> Result<(), StoreError> {
-    if max_version(tx, tenant, &[KeyState::Active, KeyState::Retired]).await? == 0 {
+    if max_version(tx, tenant, &DATA_STATES).await? == 0 {
         insert(tx, tenant, 1, KeyState::Active, kek).await?;
     }
     if max_version(tx, tenant, &[KeyState::Audit]).await? == 0 {
@@ -532,8 +540,7 @@ impl KeyCache {
             .write(move |tx: &mut Tx| {
                 Box::pin(async move {
                     ensure_keys(tx, tenant, &kek).await?;
-                    let next =
-                        max_version(tx, tenant, &[KeyState::Active, KeyState::Retired]).await? + 1;
+                    let next = max_version(tx, tenant, &DATA_STATES).await? + 1;
                     let next_audit = max_version(tx, tenant, &[KeyState::Audit]).await? + 1;
                     if next >= AUDIT_VERSIONS || next_audit == 0 {
                         return Err(StoreError::internal("key version out of range"));

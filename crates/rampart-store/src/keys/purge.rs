@@ -23,9 +23,29 @@ pub struct TenantPurge {
     pub purged: Vec<u32>,
     /// Versions old enough but still needed, with what needs them.
     pub kept: Vec<(u32, Vec<String>)>,
+    /// Of the kept versions, those the audit chain names: marked `pinned` (kept for the
+    /// tenant's life), so later purges no longer scan for them.
+    pub pinned: Vec<u32>,
 }
 
 impl KeyCache {
+    /// Marks a retired version as pinned for the tenant's life.
+    async fn pin(&self, tenant: rampart_core::TenantId, version: u32) -> Result<(), StoreError> {
+        self.instance
+            .write(move |tx: &mut Tx| {
+                Box::pin(async move {
+                    let mut q = tx.sql();
+                    q.push("UPDATE tenant_keys SET state = 'pinned' WHERE state = 'retired' AND tenant_id = ")
+                        .param(Param::Uuid(tenant.0))
+                        .push(" AND version = ")
+                        .param(Param::I64(i64::from(version)));
+                    tx.execute(q).await
+                })
+            })
+            .await?;
+        Ok(())
+    }
+
     /// Deletes one retired version, unless it became active again or was retired after
     /// `before` in the meantime.
     async fn delete_retired(
@@ -96,10 +116,17 @@ impl Store {
                 slug: tenant.slug.clone(),
                 purged: Vec::new(),
                 kept: Vec::new(),
+                pinned: Vec::new(),
             };
             for version in candidates {
                 if in_use.contains(version) {
                     done.kept.push((version, in_use.places(version)));
+                    if in_use.named_by_chain(version) {
+                        if !dry_run {
+                            self.keys().pin(tenant.id, version).await?;
+                        }
+                        done.pinned.push(version);
+                    }
                 } else if dry_run
                     || self
                         .keys()
