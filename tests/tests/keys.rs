@@ -639,6 +639,30 @@ const NOT_SEALED: &[(&str, &str)] = &[
     ("audit_checkpoints", "signature"),
 ];
 
+/// Pairs of text read by a query written for each dialect.
+async fn text_pairs(
+    ts: &TenantStore,
+    sqlite: &'static str,
+    postgres: &'static str,
+) -> Vec<(String, String)> {
+    ts.read(move |tx: &mut Tx| {
+        Box::pin(async move {
+            let mut q = tx.sql();
+            q.push(match tx.dialect() {
+                rampart_sql::Dialect::Sqlite => sqlite,
+                rampart_sql::Dialect::Postgres => postgres,
+            });
+            tx.fetch_all(q)
+                .await?
+                .iter()
+                .map(|r| Ok((r.text(0)?, r.text(1)?)))
+                .collect()
+        })
+    })
+    .await
+    .unwrap()
+}
+
 async fn every_binary_column_is_known_to_the_key_scan(backend: Backend) {
     let server = TestServer::start(backend).await;
     // A table with every kind of field, encrypted ones among them, and a link table.
@@ -659,48 +683,23 @@ async fn every_binary_column_is_known_to_the_key_scan(backend: Backend) {
     let (_, ts) = server.tenant("default").await;
     // Record tables may hold binary columns only for encrypted fields (sealed, scanned by
     // field) and their blind index tags.
-    let encrypted: Vec<(String, String)> = ts
-        .read(|tx: &mut Tx| {
-            Box::pin(async move {
-                let mut q = tx.sql();
-                q.push(
-                    "SELECT t.storage, f.storage FROM data_fields f \
-                     JOIN data_tables t ON t.id = f.table_id WHERE f.encrypted = ",
-                )
-                .param(Param::Bool(true));
-                tx.fetch_all(q)
-                    .await?
-                    .iter()
-                    .map(|r| Ok((r.text(0)?, r.text(1)?)))
-                    .collect()
-            })
-        })
-        .await
-        .unwrap();
+    let encrypted = text_pairs(
+        &ts,
+        "SELECT t.storage, f.storage FROM data_fields f \
+         JOIN data_tables t ON t.id = f.table_id WHERE f.encrypted = TRUE",
+        "SELECT t.storage, f.storage FROM data_fields f \
+         JOIN data_tables t ON t.id = f.table_id WHERE f.encrypted = TRUE",
+    )
+    .await;
     assert_eq!(encrypted.len(), 2);
-    let columns: Vec<(String, String)> = ts
-        .read(|tx: &mut Tx| {
-            Box::pin(async move {
-                let mut q = tx.sql();
-                match tx.dialect() {
-                    rampart_sql::Dialect::Sqlite => q.push(
-                        "SELECT m.name, p.name FROM sqlite_master m, pragma_table_info(m.name) p \
-                         WHERE m.type = 'table' AND upper(p.type) = 'BLOB'",
-                    ),
-                    rampart_sql::Dialect::Postgres => q.push(
-                        "SELECT table_name, column_name FROM information_schema.columns \
-                         WHERE table_schema = current_schema() AND data_type = 'bytea'",
-                    ),
-                };
-                tx.fetch_all(q)
-                    .await?
-                    .iter()
-                    .map(|r| Ok((r.text(0)?, r.text(1)?)))
-                    .collect()
-            })
-        })
-        .await
-        .unwrap();
+    let columns = text_pairs(
+        &ts,
+        "SELECT m.name, p.name FROM sqlite_master m, pragma_table_info(m.name) p \
+         WHERE m.type = 'table' AND upper(p.type) = 'BLOB'",
+        "SELECT table_name, column_name FROM information_schema.columns \
+         WHERE table_schema = current_schema() AND data_type = 'bytea'",
+    )
+    .await;
     assert!(columns.len() > 10, "{columns:?}");
     let known = |t: &str, c: &str| {
         rampart_store::keys::in_use::SEALED_COLUMNS
