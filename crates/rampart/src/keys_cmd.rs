@@ -38,7 +38,7 @@ async fn run_with(
 ) -> Result<(), String> {
     match command {
         KeysCommand::GenerateKek => Ok(()),
-        KeysCommand::Status => status(store).await,
+        KeysCommand::Status => status(store, retain_retired_days).await,
         KeysCommand::RotateKek => {
             let done = store.keys().rotate_kek().await.map_err(|e| e.to_string())?;
             let current = store
@@ -198,7 +198,7 @@ async fn purge(store: &Store, retain_days: u32, dry_run: bool) -> Result<(), Str
     Ok(())
 }
 
-async fn status(store: &Store) -> Result<(), String> {
+async fn status(store: &Store, retain_days: u32) -> Result<(), String> {
     let ring = store.keys().ring().map_err(|e| e.to_string())?;
     let current = ring.current().id.clone();
     println!("KEKs in the source:");
@@ -230,7 +230,14 @@ async fn status(store: &Store) -> Result<(), String> {
             k.kek_id,
             k.created_at.format("%Y-%m-%d %H:%M:%S"),
             k.retired_at
-                .map(|r| r.format("%Y-%m-%d %H:%M:%S").to_string())
+                .map(|r| {
+                    let until = r + chrono::Duration::days(i64::from(retain_days));
+                    let mut text = r.format("%Y-%m-%d %H:%M:%S").to_string();
+                    if k.state == rampart_store::keys::KeyState::Retired {
+                        text.push_str(&until.format(" (kept at least until %Y-%m-%d)").to_string());
+                    }
+                    text
+                })
                 .unwrap_or_default()
         );
     }

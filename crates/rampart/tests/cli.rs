@@ -841,6 +841,14 @@ fn keys_rotate_under_a_new_kek_while_the_server_runs() {
         out.contains("retired") && out.contains(" a2 ") && out.contains("audit"),
         "{out}"
     );
+    // Retired now, kept for the default eight days (either side of a midnight).
+    let kept_until = |days| (chrono::Utc::now() + chrono::Duration::days(days)).format("%Y-%m-%d");
+    assert!(
+        [kept_until(8), kept_until(9)]
+            .iter()
+            .any(|d| out.contains(&format!("(kept at least until {d})"))),
+        "the retention is shown: {out}"
+    );
     // Version 1 was retired a moment ago: well within its retention.
     let (ok, out, err) = run(dir.path(), &["keys", "purge", "--dry-run"], &env);
     assert!(ok, "{err}");
