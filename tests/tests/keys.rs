@@ -22,6 +22,7 @@ backend_tests!(
     retired_keys_are_destroyed_only_past_retention_and_once_nothing_needs_them,
     every_binary_column_is_known_to_the_key_scan,
     a_chain_that_sealed_with_a_data_key_keeps_that_key,
+    a_tenant_that_cannot_be_scanned_keeps_its_keys_and_stops_no_other,
 );
 
 /// Enrols TOTP; returns the authenticator and the raw seed the app was given.
@@ -862,6 +863,49 @@ async fn a_chain_that_sealed_with_a_data_key_keeps_that_key(backend: Backend) {
             .unwrap()
             .problem,
         None
+    );
+    server.stop().await;
+}
+
+async fn a_tenant_that_cannot_be_scanned_keeps_its_keys_and_stops_no_other(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let _acme = server.owner("acme").await;
+    let _other = server.owner("default").await;
+    let mut tenants = Vec::new();
+    for slug in ["acme", "default"] {
+        let (tenant, ts) = server.tenant(slug).await;
+        server.store.keys().rotate_dek(tenant.id).await.unwrap();
+        rampart_server::key_rotation::finish_rotation(
+            &server.store,
+            &ts,
+            std::time::Duration::ZERO,
+        )
+        .await
+        .unwrap();
+        tenants.push((tenant, ts));
+    }
+    age_retired_keys(&server, 30).await;
+    // The default tenant's storage is damaged: one of the places the scan must read is gone.
+    tenants[1]
+        .1
+        .write(|tx: &mut Tx| {
+            Box::pin(async move {
+                let mut q = tx.sql();
+                q.push("DROP TABLE audit_subject_keys");
+                tx.execute(q).await
+            })
+        })
+        .await
+        .unwrap();
+    let report = purge(&server, 8, false).await;
+    let of = |slug: &str| report.iter().find(|t| t.slug == slug).unwrap().clone();
+    assert_eq!(of("acme").purged, [1], "{report:?}");
+    assert!(of("default").failed.is_some(), "{report:?}");
+    assert!(of("default").purged.is_empty());
+    assert_eq!(
+        data_versions(&server, tenants[1].0.id).await,
+        [1, 2],
+        "a key is never destroyed on a scan that did not complete"
     );
     server.stop().await;
 }

@@ -178,7 +178,12 @@ async fn purge(store: &Store, retain_days: u32, dry_run: bool) -> Result<(), Str
             "nothing to destroy: no retired data key is past its retention ({retain_days} days)"
         );
     }
+    let mut failed = 0;
     for t in report {
+        if let Some(e) = &t.failed {
+            failed += 1;
+            println!("tenant {}: could not be looked at: {e}", t.slug);
+        }
         if !t.purged.is_empty() {
             println!("tenant {}: {verb} data key versions {:?}", t.slug, t.purged);
         }
@@ -194,6 +199,9 @@ async fn purge(store: &Store, retain_days: u32, dry_run: bool) -> Result<(), Str
                 places.join(", ")
             );
         }
+    }
+    if failed > 0 {
+        return Err(format!("{failed} tenants could not be looked at"));
     }
     Ok(())
 }

@@ -26,6 +26,20 @@ pub struct TenantPurge {
     /// Of the kept versions, those the audit chain names: marked `pinned` (kept for the
     /// tenant's life), so later purges no longer scan for them.
     pub pinned: Vec<u32>,
+    /// Why this tenant could not be looked at (the others still were).
+    pub failed: Option<String>,
+}
+
+impl TenantPurge {
+    fn new(slug: &str) -> Self {
+        Self {
+            slug: slug.to_owned(),
+            purged: Vec::new(),
+            kept: Vec::new(),
+            pinned: Vec::new(),
+            failed: None,
+        }
+    }
 }
 
 impl KeyCache {
@@ -108,58 +122,75 @@ impl Store {
             if candidates.is_empty() {
                 continue;
             }
-            let ts = self.tenant_store(&tenant).await?;
-            let in_use: InUse = ts
-                .read(|tx: &mut Tx| Box::pin(async move { in_use::scan(tx).await }))
-                .await?;
-            let mut done = TenantPurge {
-                slug: tenant.slug.clone(),
-                purged: Vec::new(),
-                kept: Vec::new(),
-                pinned: Vec::new(),
-            };
-            for version in candidates {
-                if in_use.contains(version) {
-                    done.kept.push((version, in_use.places(version)));
-                    if in_use.named_by_chain(version) {
-                        if !dry_run {
-                            self.keys().pin(tenant.id, version).await?;
-                        }
-                        done.pinned.push(version);
-                    }
-                } else if dry_run
-                    || self
-                        .keys()
-                        .delete_retired(tenant.id, version, before)
-                        .await?
-                {
-                    done.purged.push(version);
+            match self
+                .purge_tenant(&tenant, candidates, before, dry_run)
+                .await
+            {
+                Ok(done) => report.push(done),
+                Err(e) => {
+                    tracing::warn!(tenant = %tenant.slug, error = %e, "purging retired data keys failed");
+                    let mut failed = TenantPurge::new(&tenant.slug);
+                    failed.failed = Some(e.to_string());
+                    report.push(failed);
                 }
             }
-            if !dry_run && !done.purged.is_empty() {
-                tracing::warn!(
-                    target: "rampart::security",
-                    event = "dek_purged",
-                    tenant = %tenant.slug,
-                    versions = ?done.purged,
-                );
-                let detail = serde_json::json!({
-                    "versions": done.purged,
-                    "retired_before": before,
-                });
-                ts.write(move |tx: &mut Tx| {
-                    Box::pin(async move {
-                        crate::audit::record(
-                            tx,
-                            crate::audit::Event::new("keys.dek_purge").detail(detail),
-                        )
-                        .await
-                    })
-                })
-                .await?;
-            }
-            report.push(done);
         }
         Ok(report)
+    }
+
+    /// Destroys the tenant's `candidates` (retired before `before`) that no stored value names.
+    async fn purge_tenant(
+        &self,
+        tenant: &crate::tenants::Tenant,
+        candidates: Vec<u32>,
+        before: DateTime<Utc>,
+        dry_run: bool,
+    ) -> Result<TenantPurge, StoreError> {
+        let ts = self.tenant_store(tenant).await?;
+        let in_use: InUse = ts
+            .read(|tx: &mut Tx| Box::pin(async move { in_use::scan(tx).await }))
+            .await?;
+        let mut done = TenantPurge::new(&tenant.slug);
+        for version in candidates {
+            if in_use.contains(version) {
+                done.kept.push((version, in_use.places(version)));
+                if in_use.named_by_chain(version) {
+                    if !dry_run {
+                        self.keys().pin(tenant.id, version).await?;
+                    }
+                    done.pinned.push(version);
+                }
+            } else if dry_run
+                || self
+                    .keys()
+                    .delete_retired(tenant.id, version, before)
+                    .await?
+            {
+                done.purged.push(version);
+            }
+        }
+        if !dry_run && !done.purged.is_empty() {
+            tracing::warn!(
+                target: "rampart::security",
+                event = "dek_purged",
+                tenant = %tenant.slug,
+                versions = ?done.purged,
+            );
+            let detail = serde_json::json!({
+                "versions": done.purged,
+                "retired_before": before,
+            });
+            ts.write(move |tx: &mut Tx| {
+                Box::pin(async move {
+                    crate::audit::record(
+                        tx,
+                        crate::audit::Event::new("keys.dek_purge").detail(detail),
+                    )
+                    .await
+                })
+            })
+            .await?;
+        }
+        Ok(done)
     }
 }
