@@ -29,7 +29,7 @@ const SIGNING_PURPOSE: &[u8] = b"rampart/audit-checkpoint/v1";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
     pub seq: u64,
-    /// A random id fixed when the entry is written; its detail is sealed to it.
+    /// A unique id (UUIDv7) fixed when the entry is written; its detail is sealed to it.
     pub entry_id: Uuid,
     pub at: DateTime<Utc>,
     pub actor: String,
@@ -172,7 +172,10 @@ async fn prepare(
     who: &Snapshot,
     event: Event,
 ) -> Result<Unlinked, StoreError> {
-    let entry_id = Uuid::new_v4();
+    // Time-ordered, so its unique index grows at the end instead of dirtying a random page
+    // per entry (random ids cost a third of the create rate on SQLite). Its job is to be
+    // unique and fixed, binding the sealed detail to this entry; it is no secret.
+    let entry_id = Uuid::now_v7();
     let detail = match &event.detail {
         None => None,
         Some(d) => {
