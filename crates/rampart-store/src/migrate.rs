@@ -137,6 +137,11 @@ const SQLITE_TENANT: &[Migration] = &[
         name: "encrypted_fields",
         sql: include_str!("../migrations/sqlite/tenant/0013_encrypted_fields.sql"),
     },
+    Migration {
+        version: 14,
+        name: "audit_lookup",
+        sql: include_str!("../migrations/sqlite/tenant/0014_audit_lookup.sql"),
+    },
 ];
 
 const POSTGRES_TENANT: &[Migration] = &[
@@ -206,6 +211,11 @@ const POSTGRES_TENANT: &[Migration] = &[
         version: 13,
         name: "encrypted_fields",
         sql: include_str!("../migrations/postgres/tenant/0013_encrypted_fields.sql"),
+    },
+    Migration {
+        version: 14,
+        name: "audit_lookup",
+        sql: include_str!("../migrations/postgres/tenant/0014_audit_lookup.sql"),
     },
 ];
 

@@ -289,8 +289,29 @@ async fn link(tx: &mut Tx, keys: &TenantKeys, entries: Vec<Unlinked>) -> Result<
     tx.execute(q).await?;
     if checkpoint_due {
         checkpoint(tx, keys).await?;
+        index_pending(tx).await?;
     }
     Ok(())
+}
+
+/// Copies the filter columns of entries not yet in `audit_lookup` there, in one statement: the
+/// admin API's indexes are written once per batch instead of in every change's commit. Runs
+/// with the chain's head (a writer, or the head row lock) held, every [`CHECKPOINT_EVERY`]
+/// entries and before every query.
+pub(crate) async fn index_pending(tx: &mut Tx) -> Result<u64, StoreError> {
+    if tx.dialect() == rampart_sql::Dialect::Postgres {
+        let mut q = tx.sql();
+        q.push("SELECT seq FROM audit_head WHERE id = 1 FOR UPDATE");
+        tx.fetch_one(q).await?;
+    }
+    let mut q = tx.sql();
+    q.push(
+        "INSERT INTO audit_lookup (seq, at, actor, action, target_table, target_record) \
+         SELECT seq, at, actor, action, target_table, target_record FROM audit_log \
+         WHERE seq > (SELECT COALESCE(MAX(seq), 0) FROM audit_lookup) \
+         ON CONFLICT (seq) DO NOTHING",
+    );
+    tx.execute(q).await
 }
 
 /// Writes an entry in `tx`, the transaction of the change it records. On SQLite (one writer

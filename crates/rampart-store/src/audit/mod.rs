@@ -108,6 +108,8 @@ pub async fn head_seq(ts: &crate::TenantStore) -> Result<u64, StoreError> {
 /// Reads entries for tenant admins (details opened, erased ones marked).
 pub async fn read(ts: &crate::TenantStore, filter: Filter) -> Result<Vec<Shown>, StoreError> {
     link_pending(ts).await?;
+    ts.write_unaudited(|tx: &mut Tx| Box::pin(chain::index_pending(tx)))
+        .await?;
     let keys = ts.data_keys().await?;
     ts.read(move |tx: &mut Tx| Box::pin(async move { list(tx, &keys, &filter).await }))
         .await

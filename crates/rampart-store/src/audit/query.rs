@@ -44,8 +44,11 @@ fn seq_param(seq: u64) -> Param {
 }
 
 pub async fn list(tx: &mut Tx, keys: &TenantKeys, f: &Filter) -> Result<Vec<Shown>, StoreError> {
+    // The filters pick numbers from `audit_lookup` (indexed, caught up by the caller); the
+    // entries are then read from the chain by number.
     let mut q = tx.sql();
-    q.push(ENTRY_COLUMNS).push(" WHERE 1 = 1");
+    q.push(ENTRY_COLUMNS)
+        .push(" WHERE seq IN (SELECT seq FROM audit_lookup WHERE 1 = 1");
     if let Some(actor) = &f.actor {
         q.push(" AND actor = ").param(Param::Text(actor.clone()));
     }
@@ -92,7 +95,12 @@ pub async fn list(tx: &mut Tx, keys: &TenantKeys, f: &Filter) -> Result<Vec<Show
     } else {
         " ORDER BY seq DESC LIMIT "
     })
-    .param(Param::I64(i64::from(f.limit.max(1))));
+    .param(Param::I64(i64::from(f.limit.max(1))))
+    .push(if f.ascending {
+        ") ORDER BY seq ASC"
+    } else {
+        ") ORDER BY seq DESC"
+    });
     let entries = tx
         .fetch_all(q)
         .await?
