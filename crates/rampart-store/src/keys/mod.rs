@@ -92,7 +92,7 @@ pub struct KeyRow {
 /// What a KEK rotation did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Rewrapped {
-    /// Data keys re-wrapped.
+    /// Tenant keys (data, audit, blind index) re-wrapped.
     pub rewrapped: usize,
     pub already_current: usize,
     /// Instance secrets re-wrapped.
