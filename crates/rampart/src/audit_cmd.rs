@@ -4,10 +4,10 @@ use std::io::Read;
 
 use rampart_server::Config;
 use rampart_store::audit::{self, Checkpoint};
-use rampart_store::{Store, TenantStatus};
+use rampart_store::Store;
 
 use crate::cli::AuditCommand;
-use crate::serve::{init_logging, open_store};
+use crate::serve::{init_logging, open_store, open_tenant};
 
 pub async fn run(config: Config, command: AuditCommand) -> Result<(), String> {
     init_logging(&config)?;
@@ -16,16 +16,6 @@ pub async fn run(config: Config, command: AuditCommand) -> Result<(), String> {
     let result = audit::scope(operator, run_with(&store, command)).await;
     store.close().await;
     result
-}
-
-async fn tenant(store: &Store, slug: &str) -> Result<rampart_store::TenantStore, String> {
-    let t = store
-        .tenant_by_slug(slug)
-        .await
-        .map_err(|e| e.to_string())?
-        .filter(|t| t.status != TenantStatus::Deleting)
-        .ok_or("no such tenant")?;
-    store.tenant_store(&t).await.map_err(|e| e.to_string())
 }
 
 fn read_anchor(path: &std::path::Path) -> Result<Checkpoint, String> {
@@ -52,7 +42,7 @@ fn read_anchor(path: &std::path::Path) -> Result<Checkpoint, String> {
 async fn run_with(store: &Store, command: AuditCommand) -> Result<(), String> {
     match command {
         AuditCommand::Anchor { tenant: slug } => {
-            let ts = tenant(store, &slug).await?;
+            let ts = open_tenant(store, &slug).await?;
             match audit::anchor(&ts).await.map_err(|e| e.to_string())? {
                 None => Err("the chain is empty: nothing to anchor yet".into()),
                 Some(cp) => {
@@ -67,7 +57,7 @@ async fn run_with(store: &Store, command: AuditCommand) -> Result<(), String> {
             anchor,
         } => {
             let anchor = anchor.as_deref().map(read_anchor).transpose()?;
-            let ts = tenant(store, &slug).await?;
+            let ts = open_tenant(store, &slug).await?;
             let report = audit::verify_tenant(&ts, anchor.clone())
                 .await
                 .map_err(|e| e.to_string())?;

@@ -9,7 +9,7 @@ use rampart_store::audit;
 use rampart_store::{Store, TenantStatus, Tx};
 
 use crate::cli::KeysCommand;
-use crate::serve::{init_logging, open_store};
+use crate::serve::{init_logging, open_store, open_tenant};
 
 pub fn generate_kek() -> ExitCode {
     let kek = Kek::new(Key::generate());
@@ -74,7 +74,7 @@ async fn run_with(
             Ok(())
         }
         KeysCommand::RotateDek { tenant, no_wait } => {
-            let ts = tenant_store(store, &tenant).await?;
+            let ts = open_tenant(store, &tenant).await?;
             let version = store
                 .keys()
                 .rotate_dek(ts.tenant_id())
@@ -105,21 +105,11 @@ async fn run_with(
             reseal(store, &ts, &tenant, settle).await
         }
         KeysCommand::Reseal { tenant, no_wait } => {
-            let ts = tenant_store(store, &tenant).await?;
+            let ts = open_tenant(store, &tenant).await?;
             reseal(store, &ts, &tenant, settle(no_wait)).await
         }
         KeysCommand::Purge { dry_run } => purge(store, retain_retired_days, dry_run).await,
     }
-}
-
-async fn tenant_store(store: &Store, slug: &str) -> Result<rampart_store::TenantStore, String> {
-    let t = store
-        .tenant_by_slug(slug)
-        .await
-        .map_err(|e| e.to_string())?
-        .filter(|t| t.status != TenantStatus::Deleting)
-        .ok_or("no such tenant")?;
-    store.tenant_store(&t).await.map_err(|e| e.to_string())
 }
 
 /// How long running servers need to read new keys (none with `--no-wait`).

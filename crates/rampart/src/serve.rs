@@ -53,6 +53,17 @@ pub fn init_logging(config: &Config) -> Result<(), String> {
 }
 
 /// Opens the store, brings every schema up to date and makes sure the default tenant exists.
+/// A live tenant's storage by slug, for the operator's commands.
+pub async fn open_tenant(store: &Store, slug: &str) -> Result<rampart_store::TenantStore, String> {
+    let t = store
+        .tenant_by_slug(slug)
+        .await
+        .map_err(|e| e.to_string())?
+        .filter(|t| t.status != rampart_store::TenantStatus::Deleting)
+        .ok_or("no such tenant")?;
+    store.tenant_store(&t).await.map_err(|e| e.to_string())
+}
+
 pub async fn open_store(config: &Config) -> Result<Store, String> {
     let store = Store::open(&config.store_config())
         .await
