@@ -3,8 +3,8 @@
 use std::io::Read;
 
 use rampart_server::Config;
-use rampart_store::audit::{self, Checkpoint};
 use rampart_store::Store;
+use rampart_store::audit::{self, Checkpoint};
 
 use crate::cli::AuditCommand;
 use crate::serve::{init_logging, open_store, open_tenant};
