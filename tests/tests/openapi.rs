@@ -417,6 +417,50 @@ async fn every_operation_answers_as_documented(backend: Backend) {
             .put("/api/v1/user-attributes", json!([{"name": "Bad Name"}]))
             .await,
     );
+    let idp = json!({
+        "name": "SSO",
+        "issuer": "https://login.example.com",
+        "client_id": "rampart",
+        "client_secret": "s3cret",
+    });
+    let i = c.check(
+        "post",
+        "/api/v1/identity-providers",
+        &owner.post("/api/v1/identity-providers", idp).await,
+    );
+    c.check(
+        "post",
+        "/api/v1/identity-providers",
+        &owner
+            .post("/api/v1/identity-providers", json!({"name": "Bad"}))
+            .await,
+    );
+    let ip = format!("/api/v1/identity-providers/{}", id(&i));
+    c.check(
+        "get",
+        "/api/v1/identity-providers",
+        &owner.get("/api/v1/identity-providers").await,
+    );
+    c.check(
+        "get",
+        "/api/v1/identity-providers/{provider_id}",
+        &owner.get(&ip).await,
+    );
+    c.check(
+        "patch",
+        "/api/v1/identity-providers/{provider_id}",
+        &owner.patch(&ip, json!({"scopes": ["email"]})).await,
+    );
+    c.check(
+        "patch",
+        "/api/v1/identity-providers/{provider_id}",
+        &owner.patch(&ip, json!({"client_secret": "n3w"})).await,
+    );
+    c.check(
+        "delete",
+        "/api/v1/identity-providers/{provider_id}",
+        &owner.delete(&ip).await,
+    );
     let g = c.check(
         "post",
         "/api/v1/groups",

@@ -132,6 +132,62 @@ pub fn object_or_null() -> Object {
         .build()
 }
 
+/// OpenID Connect client ids: 1 to 255 visible ASCII characters.
+pub const CLIENT_ID_PATTERN: &str = r"^[\x21-\x7e]{1,255}$";
+
+/// OAuth scope tokens (RFC 6749 section 3.3): 1 to 64 visible ASCII characters but `"` and `\`.
+pub const SCOPE_PATTERN: &str = r"^[\x21\x23-\x5b\x5d-\x7e]{1,64}$";
+
+/// An issuer's URL: `https://`, or `http://` on a loopback host (a URL parser decides the
+/// rest, which a pattern does not say).
+pub const ISSUER_PATTERN: &str = r"^https?://[\x21-\x7e]+$";
+
+/// Most client secrets are far shorter; some providers issue signed ones of a few hundred bytes.
+pub const MAX_CLIENT_SECRET_CHARS: usize = 1024;
+pub const MAX_ISSUER_CHARS: usize = 2048;
+pub const MAX_SCOPES: usize = 20;
+
+/// A client secret: 1 to 1,024 characters, no control characters.
+pub fn client_secret_pattern() -> String {
+    format!("^[^{CONTROL}]{{1,{MAX_CLIENT_SECRET_CHARS}}}$")
+}
+
+pub fn client_id() -> Object {
+    string(CLIENT_ID_PATTERN.to_owned(), 1, 255, false)
+}
+
+pub fn client_id_or_null() -> Object {
+    string(CLIENT_ID_PATTERN.to_owned(), 1, 255, true)
+}
+
+pub fn client_secret() -> Object {
+    string(client_secret_pattern(), 1, MAX_CLIENT_SECRET_CHARS, false)
+}
+
+pub fn client_secret_or_null() -> Object {
+    string(client_secret_pattern(), 1, MAX_CLIENT_SECRET_CHARS, true)
+}
+
+pub fn issuer() -> Object {
+    string(ISSUER_PATTERN.to_owned(), 8, MAX_ISSUER_CHARS, false)
+}
+
+pub fn issuer_or_null() -> Object {
+    string(ISSUER_PATTERN.to_owned(), 8, MAX_ISSUER_CHARS, true)
+}
+
+/// A list of scopes: distinct scope tokens, 1 to 20 of them (`openid` among them, which a
+/// schema does not say).
+pub fn scopes_or_null() -> utoipa::openapi::schema::Array {
+    utoipa::openapi::schema::ArrayBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::Array, Type::Null]))
+        .items(string(SCOPE_PATTERN.to_owned(), 1, 64, false))
+        .min_items(Some(1))
+        .max_items(Some(MAX_SCOPES))
+        .unique_items(true)
+        .build()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

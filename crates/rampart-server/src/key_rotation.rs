@@ -8,13 +8,16 @@
 
 use std::time::Duration;
 
-use rampart_store::{Store, StoreError, TenantStore, Tx, audit, encryption, secrets};
+use rampart_store::{
+    Store, StoreError, TenantStore, Tx, audit, encryption, identity_providers, secrets,
+};
 
 /// What one run re-sealed or moved.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Resealed {
     pub totp_seeds: usize,
     pub secrets: usize,
+    pub identity_provider_secrets: usize,
     pub encrypted_values: usize,
     pub audit_subject_keys: usize,
     pub blind_indexes_moved: usize,
@@ -22,7 +25,11 @@ pub struct Resealed {
 
 impl Resealed {
     pub fn values(&self) -> usize {
-        self.totp_seeds + self.secrets + self.encrypted_values + self.audit_subject_keys
+        self.totp_seeds
+            + self.secrets
+            + self.identity_provider_secrets
+            + self.encrypted_values
+            + self.audit_subject_keys
     }
 }
 
@@ -45,6 +52,7 @@ pub async fn finish_rotation(
     let done = Resealed {
         totp_seeds: rampart_auth::authn::second_factor::seal_unsealed_seeds(ts).await?,
         secrets: secrets::reseal_all(ts).await?,
+        identity_provider_secrets: identity_providers::reseal_all(ts).await?,
         encrypted_values: encryption::reseal_all(ts).await?,
         audit_subject_keys: audit::subjects::reseal_all(ts).await?,
         blind_indexes_moved: encryption::use_kept_blind_index_keys(ts, store.keys()).await?,

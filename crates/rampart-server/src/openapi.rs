@@ -10,8 +10,9 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi};
 
 use crate::routes::{
-    access_review, account, audit, edge_settings, groups, identity, onboarding, passkeys,
-    password_reset, permission_sets, projects, records, secrets, settings, tables, tokens, users,
+    access_review, account, audit, edge_settings, groups, identity, identity_providers, onboarding,
+    passkeys, password_reset, permission_sets, projects, records, secrets, settings, tables,
+    tokens, users,
 };
 use crate::state::AppState;
 
@@ -116,6 +117,11 @@ api_routes! {
     delete "/api/v1/groups/{group_id}/members/{user_id}" => groups::remove_member,
     get "/api/v1/user-attributes" => groups::attributes,
     put "/api/v1/user-attributes" => groups::set_attributes,
+    get "/api/v1/identity-providers" => identity_providers::list,
+    post "/api/v1/identity-providers" => identity_providers::create,
+    get "/api/v1/identity-providers/{provider_id}" => identity_providers::get,
+    patch "/api/v1/identity-providers/{provider_id}" => identity_providers::update,
+    delete "/api/v1/identity-providers/{provider_id}" => identity_providers::delete,
     get "/api/v1/projects/{project_id}/permission-sets" => permission_sets::list,
     post "/api/v1/projects/{project_id}/permission-sets" => permission_sets::create,
     get "/api/v1/permission-sets/{set_id}" => permission_sets::get,

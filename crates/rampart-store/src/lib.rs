@@ -17,6 +17,7 @@ pub mod error;
 pub mod factors;
 pub mod groups;
 pub mod identity;
+pub mod identity_providers;
 pub mod keys;
 pub mod migrate;
 pub mod passkeys;

@@ -142,6 +142,11 @@ const SQLITE_TENANT: &[Migration] = &[
         name: "audit_lookup",
         sql: include_str!("../migrations/sqlite/tenant/0014_audit_lookup.sql"),
     },
+    Migration {
+        version: 15,
+        name: "identity_providers",
+        sql: include_str!("../migrations/sqlite/tenant/0015_identity_providers.sql"),
+    },
 ];
 
 const POSTGRES_TENANT: &[Migration] = &[
@@ -216,6 +221,11 @@ const POSTGRES_TENANT: &[Migration] = &[
         version: 14,
         name: "audit_lookup",
         sql: include_str!("../migrations/postgres/tenant/0014_audit_lookup.sql"),
+    },
+    Migration {
+        version: 15,
+        name: "identity_providers",
+        sql: include_str!("../migrations/postgres/tenant/0015_identity_providers.sql"),
     },
 ];
 

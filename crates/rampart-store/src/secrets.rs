@@ -59,7 +59,7 @@ fn keys_error(e: rampart_crypto::keyring::KeyError) -> StoreError {
 
 /// HMAC of the value under a key derived for this purpose from the current data key: equal
 /// values of one tenant have equal fingerprints; nothing can be learned from it offline.
-fn fingerprint(keys: &TenantKeys, value: &str) -> Result<String, StoreError> {
+pub(crate) fn fingerprint(keys: &TenantKeys, value: &str) -> Result<String, StoreError> {
     let version = keys
         .current_version()
         .ok_or_else(|| StoreError::Keys("the tenant has no current data key".into()))?;

@@ -139,12 +139,13 @@ async fn reseal(
     );
     println!(
         "tenant {slug}: re-sealed {} values with the current data key ({} TOTP seeds, {} \
-         secrets, {} encrypted values, {} audit subject keys); {} blind indexes moved to keys \
+         secrets, {} identity provider secrets, {} encrypted values, {} audit subject keys); {} blind indexes moved to keys \
          of their own. The older versions stay (retired) for the backups that may still need \
          them; `rampart keys purge` destroys them after keys.retain_retired_days",
         done.values(),
         done.totp_seeds,
         done.secrets,
+        done.identity_provider_secrets,
         done.encrypted_values,
         done.audit_subject_keys,
         done.blind_indexes_moved,

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod edge_settings;
 pub mod groups;
 pub mod identity;
+pub mod identity_providers;
 pub mod onboarding;
 pub mod passkeys;
 pub mod password_reset;

@@ -18,6 +18,7 @@ use crate::schema;
 pub const SEALED_COLUMNS: &[(&str, &str)] = &[
     ("user_totp", "seed"),
     ("project_secrets", "sealed"),
+    ("identity_providers", "client_secret"),
     ("audit_subject_keys", "sealed_key"),
     ("audit_log", "detail"),
     ("audit_pending", "detail"),
