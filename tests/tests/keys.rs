@@ -19,6 +19,7 @@ backend_tests!(
     deleting_a_tenant_shreds_its_keys_so_old_copies_stay_sealed,
     a_kek_rotation_rewraps_every_data_key_and_the_old_kek_can_leave,
     a_dek_rotation_reseals_and_sign_in_keeps_working,
+    an_interrupted_rotation_is_finished_by_the_servers,
     retired_keys_are_destroyed_only_past_retention_and_once_nothing_needs_them,
     every_binary_column_is_known_to_the_key_scan,
     a_chain_that_sealed_with_a_data_key_keeps_that_key,
@@ -349,6 +350,59 @@ async fn a_dek_rotation_reseals_and_sign_in_keeps_working(backend: Backend) {
         "the retired key is kept for backups; the rotation added an audit key too"
     );
     assert!(acme_rows[0].retired_at.is_some());
+    assert_eq!(
+        sign_in_with_totp(&server.client("acme"), "owner@acme.test", &mut app).await,
+        200
+    );
+    server.stop().await;
+}
+
+/// `rotate-dek` stopped before its re-seal (a crash): the servers' housekeeping finishes it,
+/// but only once the rotation is old enough that its own command is not still running.
+async fn an_interrupted_rotation_is_finished_by_the_servers(backend: Backend) {
+    use rampart_server::key_rotation::finish_interrupted;
+    use std::time::Duration;
+    let server = TestServer::start(backend).await;
+    let owner = server.owner("acme").await;
+    let (mut app, _) = enrol(&owner).await;
+    let r = owner
+        .post(
+            "/api/v1/identity-providers",
+            json!({"name": "SSO", "issuer": "https://sso.acme.test",
+                   "client_id": "rampart", "client_secret": "s3cret"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{r:?}");
+    let (acme, ts) = server.tenant("acme").await;
+    let version = server.store.keys().rotate_dek(acme.id).await.unwrap();
+
+    let grace = Duration::from_secs(600);
+    let none = finish_interrupted(&server.store, grace, Duration::ZERO)
+        .await
+        .unwrap();
+    assert!(none.is_empty(), "a fresh rotation is left to its command");
+    assert_eq!(sealed_version(&stored_seeds(&ts).await[0].1), Some(1));
+
+    age_retired_keys(&server, 1).await;
+    let done = finish_interrupted(&server.store, grace, Duration::ZERO)
+        .await
+        .unwrap();
+    assert_eq!(done.len(), 1, "{done:?}");
+    assert_eq!(done[0].0, "acme");
+    assert_eq!(done[0].1.totp_seeds, 1);
+    assert_eq!(done[0].1.identity_provider_secrets, 1);
+    assert_eq!(sealed_version(&stored_seeds(&ts).await[0].1), Some(version));
+    assert!(
+        finish_interrupted(&server.store, grace, Duration::ZERO)
+            .await
+            .unwrap()
+            .is_empty(),
+        "nothing left to do"
+    );
+    let trail = owner
+        .get("/api/v1/audit/export?action=keys.dek_reseal")
+        .await;
+    assert_eq!(trail.text.lines().count(), 1, "{}", trail.text);
     assert_eq!(
         sign_in_with_totp(&server.client("acme"), "owner@acme.test", &mut app).await,
         200

@@ -1,7 +1,8 @@
 //! Background work on timers: disabling each tenant's inactive accounts (a tenant setting,
 //! off by default), signing each tenant's audit chain head so that a checkpoint is never
-//! older than `audit.checkpoint_interval_secs`, and destroying retired data keys past
-//! `keys.retain_retired_days` that nothing needs (hourly). Every node may run it; the work is
+//! older than `audit.checkpoint_interval_secs`, and, hourly, finishing data key rotations
+//! whose re-seal was interrupted, then destroying retired data keys past
+//! `keys.retain_retired_days` that nothing needs. Every node may run it; the work is
 //! idempotent.
 
 use std::time::Duration;
@@ -87,8 +88,18 @@ async fn sign_heads(state: &AppState) {
     }
 }
 
-/// Destroys retired data keys past their retention that no stored value needs.
+/// A rotation younger than this may still be running its own re-seal (`rampart keys rotate-dek`).
+const ROTATION_GRACE: Duration = Duration::from_secs(600);
+
+/// Finishes interrupted rotations, then destroys retired data keys past their retention that
+/// no stored value needs.
 async fn purge_retired_keys(state: &AppState) {
+    let settle = rampart_store::keys::REFRESH + Duration::from_secs(2);
+    if let Err(e) =
+        crate::key_rotation::finish_interrupted(&state.store, ROTATION_GRACE, settle).await
+    {
+        tracing::warn!(error = %e, "finishing data key rotations failed");
+    }
     let days = i64::from(state.config.keys.retain_retired_days);
     let before = chrono::Utc::now() - chrono::Duration::days(days);
     if let Err(e) = state.store.purge_retired_keys(before, false).await {

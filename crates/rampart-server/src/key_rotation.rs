@@ -4,12 +4,16 @@
 //! get their derived key kept apart (their tags do not change). Afterwards nothing names the
 //! retired versions any more, so `rampart keys purge` can destroy them once the backups that
 //! may need them have aged out. Every step is resumable: values are replaced only if
-//! unchanged since read, and running it again finishes what is left.
+//! unchanged since read, and running it again finishes what is left; the servers' hourly
+//! housekeeping finishes a rotation whose command was interrupted ([`finish_interrupted`]).
 
 use std::time::Duration;
 
+use rampart_store::keys::KeyState;
+use rampart_store::keys::in_use::{self, CHAIN_CHECKPOINTS, CHAIN_DETAILS};
 use rampart_store::{
-    Store, StoreError, TenantStore, Tx, audit, encryption, identity_providers, secrets,
+    Store, StoreError, TenantStatus, TenantStore, Tx, audit, encryption, identity_providers,
+    secrets,
 };
 
 /// What one run re-sealed or moved.
@@ -65,4 +69,73 @@ pub async fn finish_rotation(
     })
     .await?;
     Ok(done)
+}
+
+/// Finishes the data key rotations left unfinished: for every active tenant with a data key
+/// retired at least `min_age` ago (a running `rotate-dek` has had time to finish), if a stored
+/// value other than the audit chain (which is never re-sealed) still needs a retired key, its
+/// re-seal is run again. Returns each tenant finished with what was re-sealed; a tenant that
+/// fails is logged and the others still run.
+pub async fn finish_interrupted(
+    store: &Store,
+    min_age: Duration,
+    settle: Duration,
+) -> Result<Vec<(String, Resealed)>, StoreError> {
+    let cutoff = chrono::Utc::now()
+        - chrono::Duration::from_std(min_age)
+            .map_err(|_| StoreError::internal("rotation age out of range"))?;
+    let rows = store.keys().status().await?;
+    let mut finished = Vec::new();
+    for tenant in store.list_tenants().await? {
+        if tenant.status != TenantStatus::Active {
+            continue;
+        }
+        let retired: Vec<u32> = rows
+            .iter()
+            .filter(|r| {
+                r.tenant == tenant.id
+                    && r.state == KeyState::Retired
+                    && r.retired_at.is_some_and(|at| at < cutoff)
+            })
+            .map(|r| r.version)
+            .collect();
+        if retired.is_empty() {
+            continue;
+        }
+        let result = async {
+            let ts = store.tenant_store(&tenant).await?;
+            let in_use = ts
+                .read(|tx: &mut Tx| Box::pin(async move { in_use::scan(tx).await }))
+                .await?;
+            let unfinished = retired.iter().any(|v| {
+                in_use
+                    .places(*v)
+                    .iter()
+                    .any(|p| p != CHAIN_DETAILS && p != CHAIN_CHECKPOINTS)
+            });
+            if !unfinished {
+                return Ok(None);
+            }
+            finish_rotation(store, &ts, settle).await.map(Some)
+        }
+        .await;
+        match result {
+            Ok(Some(done)) => {
+                tracing::warn!(
+                    target: "rampart::security",
+                    event = "dek_resealed",
+                    tenant = %tenant.slug,
+                    resealed = done.values(),
+                    blind_indexes = done.blind_indexes_moved,
+                    "finished an interrupted data key rotation",
+                );
+                finished.push((tenant.slug, done));
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(tenant = %tenant.slug, error = %e, "finishing a data key rotation failed");
+            }
+        }
+    }
+    Ok(finished)
 }
