@@ -1,8 +1,9 @@
 // Tenant administration in the browser: a user's role and status, a group, the
-// second-factor requirement, and network settings refused with the field named.
+// second-factor requirement, network settings refused with the field named, and identity
+// providers whose client secret is never shown again.
 import { TOTP } from "otpauth";
 import { expect, test } from "./server";
-import { setupOwner } from "./helpers";
+import { setupOwner, shot } from "./helpers";
 
 test("users, groups, sign-in rules and network settings", async ({ page, server }) => {
   await setupOwner(page, server, "owner@example.com", "correct horse battery staple", "Olive Owner");
@@ -66,4 +67,44 @@ test("users, groups, sign-in rules and network settings", async ({ page, server 
   await expect(network.getByRole("alert")).toHaveCount(0);
   await page.reload();
   await expect(page.getByRole("form", { name: "Network and limits" }).locator('textarea[name="ip_deny"]')).toHaveValue("203.0.113.0/24");
+});
+
+test("identity providers: a refused issuer is named, the client secret never comes back", async ({ page, server }) => {
+  const secret = "oidc-client-secret-5b4a39281706f5e4d3c2";
+  await setupOwner(page, server, "owner@example.com", "correct horse battery staple", "Olive Owner");
+  await page.getByRole("link", { name: "Users" }).click();
+  await expect(page.getByText("No identity providers yet.")).toBeVisible();
+  const form = page.getByRole("form", { name: "New identity provider" });
+  await form.getByLabel("Name", { exact: true }).fill("Acme SSO");
+  await form.getByLabel("Issuer URL").fill("http://login.acme.test");
+  await form.getByLabel("Client id").fill("rampart");
+  await form.getByLabel("Client secret").fill(secret);
+  await form.getByRole("button", { name: "Add identity provider" }).click();
+  await expect(form.getByRole("alert")).toContainText("https");
+  await form.getByLabel("Issuer URL").fill("https://login.acme.test/realms/acme");
+  await form.getByRole("button", { name: "Add identity provider" }).click();
+
+  const row = page.getByRole("row", { name: /Acme SSO/ });
+  await expect(row).toContainText("openid email profile");
+  await expect(form.getByLabel("Client secret")).toHaveValue("");
+  await expect(form.getByRole("alert")).toHaveCount(0);
+  const print = (await row.locator("code").textContent())?.trim() ?? "";
+  expect(print).toMatch(/^[0-9a-f]{16}$/);
+  expect(await page.content()).not.toContain(secret);
+  await shot(page, "14-identity-providers");
+
+  // A new secret replaces the old one: only its fingerprint changes on the page.
+  await row.getByRole("button", { name: "Replace" }).click();
+  await row.getByLabel("New client secret").fill("a different client secret");
+  await row.getByRole("button", { name: "Save secret" }).click();
+  await expect(row.locator("code")).not.toHaveText(print);
+  const listed = await page.request.get(`${server.base}/api/v1/identity-providers`);
+  const text = await listed.text();
+  expect(text).not.toContain(secret);
+  expect(text).not.toContain("a different client secret");
+  expect(JSON.parse(text)).toHaveLength(1);
+
+  page.once("dialog", (d) => void d.accept());
+  await row.getByRole("button", { name: "Delete" }).click();
+  await expect(page.getByText("No identity providers yet.")).toBeVisible();
 });

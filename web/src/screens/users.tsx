@@ -2,6 +2,7 @@
 import { useEffect, useState } from "preact/hooks";
 import { del, get, patch, post, put, type Me, type User } from "../api";
 import { ErrorLine, useAction, useRecentAuth } from "../ui";
+import { IdentityProviders } from "./identity_providers";
 import { Network } from "./network";
 
 interface SecuritySettings {
@@ -83,6 +84,7 @@ export function Users(props: { me: Me }) {
       {users && <Groups users={users} />}
       <Security />
       <Network />
+      <IdentityProviders />
     </section>
   );
 }
