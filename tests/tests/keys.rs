@@ -360,7 +360,7 @@ async fn a_dek_rotation_reseals_and_sign_in_keeps_working(backend: Backend) {
 /// `rotate-dek` stopped before its re-seal (a crash): the servers' housekeeping finishes it,
 /// but only once the rotation is old enough that its own command is not still running.
 async fn an_interrupted_rotation_is_finished_by_the_servers(backend: Backend) {
-    use rampart_server::key_rotation::finish_interrupted;
+    use rampart_server::key_rotation::{SettledRotations, finish_interrupted};
     use std::time::Duration;
     let server = TestServer::start(backend).await;
     let owner = server.owner("acme").await;
@@ -377,14 +377,15 @@ async fn an_interrupted_rotation_is_finished_by_the_servers(backend: Backend) {
     let version = server.store.keys().rotate_dek(acme.id).await.unwrap();
 
     let grace = Duration::from_secs(600);
-    let none = finish_interrupted(&server.store, grace, Duration::ZERO)
+    let mut settled = SettledRotations::default();
+    let none = finish_interrupted(&server.store, &mut settled, grace, Duration::ZERO)
         .await
         .unwrap();
     assert!(none.is_empty(), "a fresh rotation is left to its command");
     assert_eq!(sealed_version(&stored_seeds(&ts).await[0].1), Some(1));
 
     age_retired_keys(&server, 1).await;
-    let done = finish_interrupted(&server.store, grace, Duration::ZERO)
+    let done = finish_interrupted(&server.store, &mut settled, grace, Duration::ZERO)
         .await
         .unwrap();
     assert_eq!(done.len(), 1, "{done:?}");
@@ -393,11 +394,19 @@ async fn an_interrupted_rotation_is_finished_by_the_servers(backend: Backend) {
     assert_eq!(done[0].1.identity_provider_secrets, 1);
     assert_eq!(sealed_version(&stored_seeds(&ts).await[0].1), Some(version));
     assert!(
-        finish_interrupted(&server.store, grace, Duration::ZERO)
+        finish_interrupted(&server.store, &mut settled, grace, Duration::ZERO)
             .await
             .unwrap()
             .is_empty(),
-        "nothing left to do"
+        "a settled rotation is not looked at again"
+    );
+    let mut fresh = SettledRotations::default();
+    assert!(
+        finish_interrupted(&server.store, &mut fresh, grace, Duration::ZERO)
+            .await
+            .unwrap()
+            .is_empty(),
+        "and a full look finds nothing left to do"
     );
     let trail = owner
         .get("/api/v1/audit/export?action=keys.dek_reseal")

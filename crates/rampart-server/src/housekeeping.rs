@@ -28,11 +28,12 @@ pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
     checkpoints.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut key_purge = tokio::time::interval(KEY_PURGE_EVERY);
     key_purge.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut settled = crate::key_rotation::SettledRotations::default();
     loop {
         tokio::select! {
             _ = ticker.tick() => sweep(&state).await,
             _ = checkpoints.tick() => sign_heads(&state).await,
-            _ = key_purge.tick() => purge_retired_keys(&state).await,
+            _ = key_purge.tick() => purge_retired_keys(&state, &mut settled).await,
             changed = stop.changed() => {
                 if changed.is_err() || *stop.borrow() {
                     return;
@@ -93,10 +94,10 @@ const ROTATION_GRACE: Duration = Duration::from_secs(600);
 
 /// Finishes interrupted rotations, then destroys retired data keys past their retention that
 /// no stored value needs.
-async fn purge_retired_keys(state: &AppState) {
+async fn purge_retired_keys(state: &AppState, settled: &mut crate::key_rotation::SettledRotations) {
     let settle = rampart_store::keys::REFRESH + Duration::from_secs(2);
     if let Err(e) =
-        crate::key_rotation::finish_interrupted(&state.store, ROTATION_GRACE, settle).await
+        crate::key_rotation::finish_interrupted(&state.store, settled, ROTATION_GRACE, settle).await
     {
         tracing::warn!(error = %e, "finishing data key rotations failed");
     }

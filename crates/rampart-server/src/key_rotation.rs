@@ -7,7 +7,10 @@
 //! unchanged since read, and running it again finishes what is left; the servers' hourly
 //! housekeeping finishes a rotation whose command was interrupted ([`finish_interrupted`]).
 
+use std::collections::HashSet;
 use std::time::Duration;
+
+use rampart_core::TenantId;
 
 use rampart_store::keys::KeyState;
 use rampart_store::keys::in_use::{self, CHAIN_CHECKPOINTS, CHAIN_DETAILS};
@@ -71,13 +74,20 @@ pub async fn finish_rotation(
     Ok(done)
 }
 
+/// The tenants' data key versions whose rotation is known finished on this node: values only
+/// go stale again with a new rotation (a new active version), so these are not scanned again.
+#[derive(Debug, Default)]
+pub struct SettledRotations(HashSet<(TenantId, u32)>);
+
 /// Finishes the data key rotations left unfinished: for every active tenant with a data key
-/// retired at least `min_age` ago (a running `rotate-dek` has had time to finish), if a stored
-/// value other than the audit chain (which is never re-sealed) still needs a retired key, its
-/// re-seal is run again. Returns each tenant finished with what was re-sealed; a tenant that
-/// fails is logged and the others still run.
+/// retired at least `min_age` ago (a running `rotate-dek` has had time to finish), and whose
+/// current version is not yet in `settled`, if a stored value other than the audit chain
+/// (which is never re-sealed) still needs a retired key, its re-seal is run again. Returns
+/// each tenant finished with what was re-sealed; a tenant that fails is logged and the others
+/// still run.
 pub async fn finish_interrupted(
     store: &Store,
+    settled: &mut SettledRotations,
     min_age: Duration,
     settle: Duration,
 ) -> Result<Vec<(String, Resealed)>, StoreError> {
@@ -99,7 +109,12 @@ pub async fn finish_interrupted(
             })
             .map(|r| r.version)
             .collect();
-        if retired.is_empty() {
+        let active = rows
+            .iter()
+            .find(|r| r.tenant == tenant.id && r.state == KeyState::Active)
+            .map(|r| r.version);
+        let Some(active) = active else { continue };
+        if retired.is_empty() || settled.0.contains(&(tenant.id, active)) {
             continue;
         }
         let result = async {
@@ -120,7 +135,11 @@ pub async fn finish_interrupted(
         }
         .await;
         match result {
+            Ok(None) => {
+                settled.0.insert((tenant.id, active));
+            }
             Ok(Some(done)) => {
+                settled.0.insert((tenant.id, active));
                 tracing::warn!(
                     target: "rampart::security",
                     event = "dek_resealed",
@@ -131,7 +150,6 @@ pub async fn finish_interrupted(
                 );
                 finished.push((tenant.slug, done));
             }
-            Ok(None) => {}
             Err(e) => {
                 tracing::warn!(tenant = %tenant.slug, error = %e, "finishing a data key rotation failed");
             }

@@ -317,18 +317,12 @@ pub async fn reseal_all(ts: &crate::TenantStore) -> Result<usize, StoreError> {
             })
         })
         .await?;
-    let mut done = 0;
-    for (id, sealed) in all {
-        if rampart_crypto::keyring::sealed_version(&sealed) == Some(current) {
-            continue;
-        }
+    crate::keys::reseal::stale(ts, current, all, |id, sealed| {
         let keys = std::sync::Arc::clone(&keys);
-        let replaced = ts
-            .write_unaudited(move |tx: &mut Tx| {
-                Box::pin(async move { replace_sealed(tx, &keys, id, sealed).await })
-            })
-            .await?;
-        done += usize::from(replaced);
-    }
-    Ok(done)
+        move |tx: &mut Tx| {
+            Box::pin(async move { replace_sealed(tx, &keys, id, sealed).await })
+                as crate::TxFuture<'_, bool>
+        }
+    })
+    .await
 }

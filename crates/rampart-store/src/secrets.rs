@@ -284,21 +284,19 @@ pub async fn reseal_all(ts: &crate::TenantStore) -> Result<usize, StoreError> {
     let Some(current) = keys.current_version() else {
         return Ok(0);
     };
-    let all = ts.read(|tx: &mut Tx| Box::pin(all_sealed(tx))).await?;
-    let mut done = 0;
-    for (project, environment, name, sealed) in all {
-        if rampart_crypto::keyring::sealed_version(&sealed) == Some(current) {
-            continue;
-        }
+    let all = ts
+        .read(|tx: &mut Tx| Box::pin(all_sealed(tx)))
+        .await?
+        .into_iter()
+        .map(|(project, environment, name, sealed)| ((project, environment, name), sealed))
+        .collect();
+    crate::keys::reseal::stale(ts, current, all, |(project, environment, name), sealed| {
         let keys = std::sync::Arc::clone(&keys);
-        let replaced = ts
-            .write_unaudited(move |tx: &mut Tx| {
-                Box::pin(async move {
-                    replace_sealed(tx, &keys, project, &environment, &name, sealed).await
-                })
-            })
-            .await?;
-        done += usize::from(replaced);
-    }
-    Ok(done)
+        move |tx: &mut Tx| {
+            Box::pin(async move {
+                replace_sealed(tx, &keys, project, &environment, &name, sealed).await
+            }) as crate::TxFuture<'_, bool>
+        }
+    })
+    .await
 }

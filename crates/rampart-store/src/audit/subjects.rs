@@ -119,29 +119,23 @@ pub async fn reseal_all(ts: &crate::TenantStore) -> Result<usize, StoreError> {
             })
         })
         .await?;
-    let mut done = 0;
-    for (subject, sealed) in all {
-        if rampart_crypto::keyring::sealed_version(&sealed) == Some(current) {
-            continue;
+    crate::keys::reseal::stale(ts, current, all, |subject, sealed| {
+        let keys = std::sync::Arc::clone(&keys);
+        move |tx: &mut Tx| {
+            Box::pin(async move {
+                let context = key_context(subject);
+                let plain = keys.open(&context, &sealed).map_err(keys_error)?;
+                let resealed = keys.seal_audit(&context, &plain).map_err(keys_error)?;
+                let mut q = tx.sql();
+                q.push("UPDATE audit_subject_keys SET sealed_key = ")
+                    .param(Param::Bytes(resealed))
+                    .push(" WHERE subject = ")
+                    .param(Param::Uuid(subject))
+                    .push(" AND sealed_key = ")
+                    .param(Param::Bytes(sealed));
+                Ok(tx.execute(q).await? == 1)
+            }) as crate::TxFuture<'_, bool>
         }
-        let context = key_context(subject);
-        let plain = keys.open(&context, &sealed).map_err(keys_error)?;
-        let resealed = keys.seal_audit(&context, &plain).map_err(keys_error)?;
-        let replaced = ts
-            .write_unaudited(move |tx: &mut Tx| {
-                Box::pin(async move {
-                    let mut q = tx.sql();
-                    q.push("UPDATE audit_subject_keys SET sealed_key = ")
-                        .param(Param::Bytes(resealed))
-                        .push(" WHERE subject = ")
-                        .param(Param::Uuid(subject))
-                        .push(" AND sealed_key = ")
-                        .param(Param::Bytes(sealed));
-                    tx.execute(q).await
-                })
-            })
-            .await?;
-        done += usize::try_from(replaced).unwrap_or(0);
-    }
-    Ok(done)
+    })
+    .await
 }

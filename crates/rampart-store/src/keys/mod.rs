@@ -17,6 +17,7 @@
 
 pub mod in_use;
 pub mod purge;
+pub(crate) mod reseal;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
