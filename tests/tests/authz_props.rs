@@ -1,7 +1,12 @@
 //! Differential property test of authorization: for generated records, users (attributes,
 //! groups), permission sets (record rules with `access via`, field access) and assignments,
 //! each user's list over HTTP — the SQL pushdown, UNION ALL branches, cursors and field
-//! projection — holds exactly the records and fields the in-memory evaluator allows. On
+//! projection — holds exactly the records and fields the in-memory evaluator allows. Each
+//! user also sends generated filters and sorts, some through the link to another table on
+//! which their grants differ (no grant, hidden fields, record rules): the answer holds
+//! exactly the evaluator's records, where a linked record counts only if the user may read
+//! it, and a filter or sort naming a field the user may not read answers byte for byte (but
+//! the request id) what the same request answers on twin tables without that field. On
 //! SQLite and PostgreSQL.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -23,6 +28,8 @@ backend_tests!(list_pushdown_matches_the_evaluator);
 
 const TEAMS: &[&str] = &["red", "blue", "green"];
 const CASES: usize = 24;
+/// Filtered and sorted lists per user and case.
+const QUERIES: usize = 3;
 
 struct View<'a> {
     record: &'a Record,
@@ -70,6 +77,35 @@ fn doc_rule() -> impl Strategy<Value = String> {
     })
 }
 
+/// Filters on docs, some through the `folder` link, some naming fields a user may not read.
+fn filter() -> impl Strategy<Value = String> {
+    let leaf = prop_oneof![
+        (0i64..5).prop_map(|n| format!("level >= {n}")),
+        Just("title ~ \"a\"".to_owned()),
+        Just("secret = \"s-a\"".to_owned()),
+        Just("secret ~ \"b\"".to_owned()),
+        prop::sample::select(TEAMS).prop_map(|t| format!("folder.team = \"{t}\"")),
+        (0i64..5).prop_map(|n| format!("folder.budget > {n}")),
+        Just("folder.budget = null".to_owned()),
+        Just("folder.owner = @user.id".to_owned()),
+        Just("folder = null".to_owned()),
+    ];
+    leaf.prop_recursive(2, 4, 2, |inner| {
+        prop_oneof![
+            (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("({a} || {b})")),
+            (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("({a} && {b})")),
+            inner.prop_map(|a| format!("!({a})")),
+        ]
+    })
+}
+
+/// Sorts on docs: `secret` and `meta` (json) share the access the user has to secrets.
+fn sort() -> impl Strategy<Value = Option<&'static str>> {
+    prop::option::of(prop::sample::select(
+        &["-level", "title", "secret", "-secret", "meta", "folder"][..],
+    ))
+}
+
 fn folder_rule() -> impl Strategy<Value = Option<String>> {
     prop_oneof![
         Just(None),
@@ -85,6 +121,8 @@ struct SetSpec {
     folder_rule: Option<String>,
     folder_read: bool,
     secret: &'static str,
+    /// Access to the folders' `budget` field.
+    budget: &'static str,
     holders: Vec<usize>,
     groups: Vec<usize>,
 }
@@ -95,17 +133,19 @@ fn set_spec() -> impl Strategy<Value = SetSpec> {
         folder_rule(),
         any::<bool>(),
         prop::sample::select(&["none", "read"][..]),
+        prop::sample::select(&["none", "read"][..]),
         prop::sample::subsequence(vec![0usize, 1, 2], 0..=2),
         prop::sample::subsequence(vec![0usize, 1], 0..=1),
     )
         .prop_map(
-            |(doc_rule, folder_rule, folder_read, secret, holders, groups)| SetSpec {
+            |(doc_rule, folder_rule, folder_read, secret, budget, holders, groups)| SetSpec {
                 // A rule may traverse to a folder's field only if the set reads folders.
                 folder_read: folder_read
                     || doc_rule.as_deref().is_some_and(|r| r.contains("folder.")),
                 doc_rule,
                 folder_rule,
                 secret,
+                budget,
                 holders,
                 groups,
             },
@@ -126,7 +166,10 @@ type DocSpec = (
 struct Case {
     sets: Vec<SetSpec>,
     docs: Vec<DocSpec>,
-    folders: Vec<(usize, Option<&'static str>)>,
+    /// owner index, team, budget
+    folders: Vec<(usize, Option<&'static str>, Option<i64>)>,
+    /// Filters and sorts each user lists docs with.
+    queries: Vec<(Option<String>, Option<&'static str>)>,
     user_team: Vec<Option<&'static str>>,
     user_teams: Vec<Vec<&'static str>>,
     memberships: Vec<Vec<usize>>,
@@ -147,16 +190,18 @@ fn case() -> impl Strategy<Value = Case> {
             ),
             20..32,
         ),
-        prop::collection::vec((0usize..4, team.clone()), 4),
+        prop::collection::vec((0usize..4, team.clone(), prop::option::of(0i64..5)), 4),
         prop::collection::vec(team, 3),
         prop::collection::vec(prop::sample::subsequence(TEAMS.to_vec(), 0..=2), 3),
         prop::collection::vec(prop::sample::subsequence(vec![0usize, 1], 0..=2), 3),
+        prop::collection::vec((prop::option::weighted(0.8, filter()), sort()), QUERIES),
     )
         .prop_map(
-            |(sets, docs, folders, user_team, user_teams, memberships)| Case {
+            |(sets, docs, folders, user_team, user_teams, memberships, queries)| Case {
                 sets,
                 docs,
                 folders,
+                queries,
                 user_team,
                 user_teams,
                 memberships,
@@ -170,22 +215,47 @@ fn id(v: &Json) -> String {
 
 /// Every page of a list, following cursors.
 async fn list_all(c: &Client, table: &str, limit: u32) -> Vec<Json> {
+    list_query(c, table, limit, None, None)
+        .await
+        .unwrap_or_default()
+}
+
+/// Every page of a filtered and sorted list, or the refusal of its first page (a list the
+/// caller may not see at all is an empty one).
+async fn list_query(
+    c: &Client,
+    table: &str,
+    limit: u32,
+    filter: Option<&str>,
+    sort: Option<&str>,
+) -> Result<Vec<Json>, rampart_tests::Resp> {
+    let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    let mut base = format!("/api/v1/tables/{table}/records?limit={limit}");
+    if let Some(f) = filter {
+        base.push_str(&format!("&filter={}", enc(f)));
+    }
+    if let Some(s) = sort {
+        base.push_str(&format!("&sort={}", enc(s)));
+    }
     let mut out = Vec::new();
     let mut cursor: Option<String> = None;
     loop {
-        let mut url = format!("/api/v1/tables/{table}/records?limit={limit}");
+        let mut url = base.clone();
         if let Some(cur) = &cursor {
             url.push_str(&format!("&cursor={cur}"));
         }
         let r = c.get(&url).await;
         if r.status == 404 || r.status == 403 {
-            return Vec::new();
+            return Ok(Vec::new());
+        }
+        if r.status != 200 && cursor.is_none() {
+            return Err(r);
         }
         assert_eq!(r.status, 200, "{r:?}");
         out.extend(r.body["records"].as_array().unwrap().iter().cloned());
         match r.body["next_cursor"].as_str() {
             Some(n) => cursor = Some(n.to_owned()),
-            None => return out,
+            None => return Ok(out),
         }
     }
 }
@@ -296,7 +366,8 @@ async fn list_pushdown_matches_the_evaluator(backend: Backend) {
         let folders_t = id(&owner
             .post(
                 &format!("/api/v1/projects/{p}/tables"),
-                json!({"name": "folders", "fields": [{"name": "team", "type": "text"}]}),
+                json!({"name": "folders", "fields": [
+                    {"name": "team", "type": "text"}, {"name": "budget", "type": "integer"}]}),
             )
             .await
             .body);
@@ -304,14 +375,49 @@ async fn list_pushdown_matches_the_evaluator(backend: Backend) {
             .post(&format!("/api/v1/projects/{p}/tables"), json!({"name": "docs", "fields": [
                 {"name": "title", "type": "text"}, {"name": "team", "type": "text"}, {"name": "level", "type": "integer"},
                 {"name": "public", "type": "boolean"}, {"name": "secret", "type": "text"},
-                {"name": "folder", "type": "link", "options": {"table_id": folders_t, "on_delete": "clear"}}
+                {"name": "folder", "type": "link", "options": {"table_id": folders_t, "on_delete": "clear"}},
+                {"name": "meta", "type": "json"}
             ]}))
             .await
             .body);
+        // Twins without the fields a user may be refused (docs' `secret` and `meta`, folders'
+        // `budget`), readable by everyone: a refusal of a hidden field must read exactly like
+        // the twin's refusal of a field that is not there.
+        let bare_folders_t = id(&owner
+            .post(
+                &format!("/api/v1/projects/{p}/tables"),
+                json!({"name": "bare folders", "fields": [{"name": "team", "type": "text"}]}),
+            )
+            .await
+            .body);
+        let bare_docs_t = id(&owner
+            .post(&format!("/api/v1/projects/{p}/tables"), json!({"name": "bare docs", "fields": [
+                {"name": "title", "type": "text"}, {"name": "team", "type": "text"}, {"name": "level", "type": "integer"},
+                {"name": "public", "type": "boolean"},
+                {"name": "folder", "type": "link", "options": {"table_id": bare_folders_t, "on_delete": "clear"}}
+            ]}))
+            .await
+            .body);
+        let r = owner
+            .post(
+                &format!("/api/v1/projects/{p}/permission-sets"),
+                json!({"name": "Bare", "tables": {&bare_docs_t: {"read": true}, &bare_folders_t: {"read": true}}}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{r:?}");
+        let bare_set = id(&r.body);
+        for (_, uid) in &users {
+            owner
+                .put(
+                    &format!("/api/v1/permission-sets/{bare_set}/users/{uid}"),
+                    json!({}),
+                )
+                .await;
+        }
         let folder_creates: Vec<Json> = case
             .folders
             .iter()
-            .map(|(o, team)| json!({"owner": all_users[*o], "fields": {"team": team}}))
+            .map(|(o, team, budget)| json!({"owner": all_users[*o], "fields": {"team": team, "budget": budget}}))
             .collect();
         let r = owner
             .post(
@@ -332,6 +438,7 @@ async fn list_pushdown_matches_the_evaluator(backend: Backend) {
             .map(|(o, team, level, public, title, folder)| {
                 json!({"owner": all_users[*o], "fields": {
                     "title": title, "team": team, "level": level, "public": public, "secret": format!("s-{title}"),
+                    "meta": {"n": level},
                     "folder": folder.map(|f| folder_ids[f].clone())
                 }})
             })
@@ -345,14 +452,15 @@ async fn list_pushdown_matches_the_evaluator(backend: Backend) {
         assert_eq!(r.status, 200, "{r:?}");
         // Permission sets.
         for (i, spec) in case.sets.iter().enumerate() {
-            let mut docs_grant = json!({"read": true, "fields": {"secret": spec.secret}});
+            let mut docs_grant =
+                json!({"read": true, "fields": {"secret": spec.secret, "meta": spec.secret}});
             if let Some(rule) = &spec.doc_rule {
                 docs_grant["rules"] = json!({"read": rule});
             }
             let mut tables = serde_json::Map::new();
             tables.insert(docs_t.clone(), docs_grant);
             if spec.folder_read {
-                let mut g = json!({"read": true});
+                let mut g = json!({"read": true, "fields": {"budget": spec.budget}});
                 if let Some(rule) = &spec.folder_rule {
                     g["rules"] = json!({"read": rule});
                 }
@@ -525,12 +633,162 @@ async fn list_pushdown_matches_the_evaluator(backend: Backend) {
                 "case {case_no}, user {u}: the secret field's visibility differs\n{case:#?}"
             );
             let _ = secret;
+            // Filtered and sorted lists.
+            let folder_readers: Vec<&&SetSpec> = held.iter().filter(|s| s.folder_read).collect();
+            let readable = Readable {
+                docs: !held.is_empty(),
+                secret: !held.is_empty() && held.iter().all(|s| s.secret == "read"),
+                folders: !folder_readers.is_empty(),
+                budget: !folder_readers.is_empty()
+                    && folder_readers.iter().all(|s| s.budget == "read"),
+            };
+            for (filter, sort) in &case.queries {
+                let want = expected_answer(filter.as_deref(), *sort, &readable);
+                let got = list_query(client, &docs_t, 5, filter.as_deref(), *sort).await;
+                let what = format!("case {case_no}, user {u}, filter {filter:?}, sort {sort:?}");
+                match (want, got) {
+                    (_, Ok(_)) | (Err(_), _) if !readable.docs => {}
+                    (Ok(()), Ok(got)) => {
+                        let pred = filter.as_deref().map(|f| {
+                            let p = rampart_rules::check(
+                                &rampart_rules::parse(f).unwrap(),
+                                &docs_def,
+                                &scope,
+                                "filter",
+                            )
+                            .unwrap();
+                            only_readable_links(p, &folder_pred)
+                        });
+                        let want: BTreeSet<RecordId> = views
+                            .iter()
+                            .filter(|v| expected.contains_key(&v.record.id))
+                            .filter(|v| {
+                                pred.as_ref()
+                                    .is_none_or(|p| rampart_rules::eval(p, *v, &ctx))
+                            })
+                            .map(|v| v.record.id)
+                            .collect();
+                        let got: BTreeSet<RecordId> = got
+                            .iter()
+                            .map(|j| RecordId(id(j).parse().unwrap()))
+                            .collect();
+                        assert_eq!(got, want, "{what}: records differ\n{case:#?}");
+                    }
+                    (Err(code), Err(r)) => {
+                        let field_code = r.body["errors"][0]["code"].as_str().unwrap_or_default();
+                        assert_eq!(
+                            (r.status, field_code),
+                            (400, code),
+                            "{what}: {r:?}\n{case:#?}"
+                        );
+                        if code == "unknown_field"
+                            && readable.refused_like_the_twin(filter.as_deref(), *sort)
+                        {
+                            let twin =
+                                list_query(client, &bare_docs_t, 5, filter.as_deref(), *sort)
+                                    .await
+                                    .expect_err("the twin refuses it too");
+                            assert_eq!(
+                                without_request_id(&r.body),
+                                without_request_id(&twin.body),
+                                "{what}: a hidden field answers unlike a missing one"
+                            );
+                        }
+                    }
+                    (want, got) => panic!(
+                        "{what}: expected {want:?}, got {:?}\n{case:#?}",
+                        got.map(|g| g.len())
+                    ),
+                }
+            }
             compared += 1;
         }
         owner.delete(&format!("/api/v1/projects/{p}")).await;
     }
     assert_eq!(compared, CASES * 3);
     server.stop().await;
+}
+
+/// What one user may read, as the test's sets decide it.
+struct Readable {
+    docs: bool,
+    /// docs' `secret` and `meta`
+    secret: bool,
+    folders: bool,
+    budget: bool,
+}
+
+impl Readable {
+    /// Whether every field the request names that the twin tables lack is hidden from this
+    /// user, and it names nothing else they may not read: then both refuse it at the same
+    /// place, with the same words.
+    fn refused_like_the_twin(&self, filter: Option<&str>, sort: Option<&str>) -> bool {
+        let f = filter.unwrap_or_default();
+        let s = sort.unwrap_or_default();
+        let uses_secret = f.contains("secret") || s.contains("secret") || s == "meta";
+        let uses_budget = f.contains("folder.budget");
+        let uses_folder_fields = f.contains("folder.team") || f.contains("folder.owner");
+        (!uses_secret || !self.secret)
+            && (!uses_budget || !self.budget)
+            && (!uses_folder_fields || self.folders)
+    }
+}
+
+/// The list's answer: `Ok` with the records, or the problem code.
+fn expected_answer(
+    filter: Option<&str>,
+    sort: Option<&str>,
+    r: &Readable,
+) -> Result<(), &'static str> {
+    match sort {
+        Some("secret" | "-secret" | "meta") if !r.secret => return Err("unknown_field"),
+        Some("meta" | "folder") => return Err("unsortable_field"),
+        _ => {}
+    }
+    let f = filter.unwrap_or_default();
+    if (f.contains("secret") && !r.secret)
+        || (f.contains("folder.budget") && !r.budget)
+        || ((f.contains("folder.team") || f.contains("folder.owner")) && !r.folders)
+    {
+        return Err("unknown_field");
+    }
+    Ok(())
+}
+
+/// A filter as the user may apply it: a record linked through a link counts only if the
+/// user may read it.
+fn only_readable_links(p: Pred, readable: &Pred) -> Pred {
+    match p {
+        Pred::And(ps) => Pred::And(
+            ps.into_iter()
+                .map(|q| only_readable_links(q, readable))
+                .collect(),
+        ),
+        Pred::Or(ps) => Pred::Or(
+            ps.into_iter()
+                .map(|q| only_readable_links(q, readable))
+                .collect(),
+        ),
+        Pred::Not(q) => Pred::Not(Box::new(only_readable_links(*q, readable))),
+        Pred::Link {
+            field,
+            target,
+            inner,
+        } => Pred::Link {
+            field,
+            target,
+            inner: Box::new(Pred::And(vec![*inner, readable.clone()])),
+        },
+        other => other,
+    }
+}
+
+fn without_request_id(body: &Json) -> Json {
+    let mut b = body.clone();
+    if let Some(o) = b.as_object_mut() {
+        o.remove("request_id");
+    }
+    b
 }
 
 async fn load(ts: &rampart_store::TenantStore, table: &str) -> TableDef {

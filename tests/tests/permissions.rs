@@ -15,6 +15,9 @@ backend_tests!(
     rules_are_validated_when_saved,
     every_operation_is_denied_without_a_grant,
     an_admin_of_one_project_has_nothing_in_another,
+    a_filter_through_a_link_reads_only_what_the_caller_may_read,
+    a_hidden_field_in_a_body_answers_like_a_missing_one,
+    rules_may_consult_only_what_their_set_reads,
 );
 
 fn id(v: &Value) -> String {
@@ -855,5 +858,439 @@ async fn owner_write_lets_a_user_give_a_record_away(backend: Backend) {
         (r.status, r.body["errors"][0]["code"].as_str()),
         (400, Some("unknown_user"))
     );
+    server.stop().await;
+}
+
+fn enc(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+fn without_request_id(r: &Resp) -> Value {
+    let mut b = r.body.clone();
+    b.as_object_mut().unwrap().remove("request_id");
+    b
+}
+
+/// `people.pay` links to `secrets`; a member reads `people` and, depending on the case,
+/// nothing, some fields, or some records of `secrets`. A twin pair of tables without the
+/// guarded fields says what "does not exist" answers.
+struct Payroll {
+    people: String,
+    bare_people: String,
+    member: Client,
+    owner: Client,
+    project: String,
+    secrets: String,
+}
+
+async fn payroll(server: &TestServer) -> Payroll {
+    let owner = server.owner("acme").await;
+    let member = server.user(&owner, "acme", "m@acme.test", "member").await;
+    let member_id = me(&member).await;
+    let project = id(&owner
+        .post("/api/v1/projects", json!({"name": "HR"}))
+        .await
+        .body);
+    let table = |name: &str, fields: Value| {
+        let owner = owner.clone();
+        let url = format!("/api/v1/projects/{project}/tables");
+        let name = name.to_owned();
+        async move {
+            let r = owner
+                .post(&url, json!({"name": name, "fields": fields}))
+                .await;
+            assert_eq!(r.status, 201, "{r:?}");
+            id(&r.body)
+        }
+    };
+    let secrets = table(
+        "secrets",
+        json!([{"name": "label", "type": "text"}, {"name": "salary", "type": "integer"},
+               {"name": "notes", "type": "json"}]),
+    )
+    .await;
+    let people = table(
+        "people",
+        json!([{"name": "name", "type": "text"}, {"name": "rating", "type": "json"},
+               {"name": "pay", "type": "link", "options": {"table_id": secrets, "on_delete": "clear"}}]),
+    )
+    .await;
+    let bare_secrets = table("bare secrets", json!([{"name": "label", "type": "text"}])).await;
+    let bare_people = table(
+        "bare people",
+        json!([{"name": "name", "type": "text"},
+               {"name": "pay", "type": "link", "options": {"table_id": bare_secrets, "on_delete": "clear"}}]),
+    )
+    .await;
+    for (i, salary) in [50_000, 150_000, 250_000].into_iter().enumerate() {
+        let s = owner
+            .post(
+                &format!("/api/v1/tables/{secrets}/records"),
+                json!({"fields": {"label": format!("s{i}"), "salary": salary}}),
+            )
+            .await;
+        owner
+            .post(
+                &format!("/api/v1/tables/{people}/records"),
+                json!({"fields": {"name": format!("p{i}"), "pay": id(&s.body)}}),
+            )
+            .await;
+    }
+    let r = set(
+        &owner,
+        &project,
+        "Bare",
+        json!({&bare_people: {"read": true}, &bare_secrets: {"read": true}}),
+    )
+    .await;
+    grant(&owner, &id(&r.body), &member_id).await;
+    Payroll {
+        people,
+        bare_people,
+        member,
+        owner,
+        project,
+        secrets,
+    }
+}
+
+impl Payroll {
+    async fn list(&self, table: &str, query: &str) -> Resp {
+        self.member
+            .get(&format!("/api/v1/tables/{table}/records?{query}"))
+            .await
+    }
+
+    /// Gives the member a set reading `people` (without its `rating`) and, if given, this
+    /// grant on `secrets`; returns the set's id.
+    async fn member_set(&self, name: &str, secrets: Option<Value>) -> String {
+        let mut tables = serde_json::Map::new();
+        tables.insert(
+            self.people.clone(),
+            json!({"read": true, "fields": {"rating": "none"}}),
+        );
+        if let Some(g) = secrets {
+            tables.insert(self.secrets.clone(), g);
+        }
+        let r = set(&self.owner, &self.project, name, Value::Object(tables)).await;
+        assert_eq!(r.status, 201, "{r:?}");
+        let sid = id(&r.body);
+        grant(&self.owner, &sid, &me(&self.member).await).await;
+        sid
+    }
+
+    /// Asserts that `query` is refused on people exactly as on the twin without the fields.
+    async fn refused_like_missing(&self, query: &str) {
+        let hidden = self.list(&self.people, query).await;
+        let missing = self.list(&self.bare_people, query).await;
+        assert_eq!(hidden.status, 400, "{query}: {hidden:?}");
+        assert_eq!(hidden.body["errors"][0]["code"], "unknown_field", "{query}");
+        assert_eq!(
+            without_request_id(&hidden),
+            without_request_id(&missing),
+            "{query}"
+        );
+        assert_eq!(
+            hidden.headers.get("content-length"),
+            missing.headers.get("content-length")
+        );
+    }
+}
+
+async fn a_filter_through_a_link_reads_only_what_the_caller_may_read(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let p = payroll(&server).await;
+    let salary_over = |n: u32| format!("filter={}", enc(&format!("pay.salary > {n}")));
+
+    // No grant at all on secrets: every column of it is unknown, system columns included.
+    let set_id = p.member_set("People", None).await;
+    assert_eq!(
+        p.list(&p.people, "").await.body["records"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+    for q in [
+        salary_over(100_000),
+        format!("filter={}", enc("pay.salary = null")),
+        format!("filter={}", enc("!(pay.notes != null)")),
+        format!("filter={}&count=exact", enc("pay.salary > 1")),
+        "sort=rating".to_owned(),
+        "sort=-rating".to_owned(),
+        format!("filter={}", enc("rating = null")),
+    ] {
+        p.refused_like_missing(&q).await;
+    }
+    let r = p
+        .list(&p.people, &format!("filter={}", enc("pay.owner != null")))
+        .await;
+    assert_eq!(r.body["errors"][0]["code"], "unknown_field", "{r:?}");
+    let r = p
+        .list(&p.people, &format!("filter={}", enc("pay.id != null")))
+        .await;
+    assert_eq!(r.body["errors"][0]["code"], "unknown_field", "{r:?}");
+    // A simulated list is held to the simulated user's grants too.
+    let member_id = me(&p.member).await;
+    let r = p
+        .owner
+        .get(&format!(
+            "/api/v1/tables/{}/simulate?user_id={member_id}&{}",
+            p.people,
+            salary_over(100_000)
+        ))
+        .await;
+    assert_eq!(r.body["errors"][0]["code"], "unknown_field", "{r:?}");
+    p.owner
+        .delete(&format!("/api/v1/permission-sets/{set_id}"))
+        .await;
+
+    // Secrets readable, but its salary set to none.
+    let set_id = p
+        .member_set(
+            "Labels",
+            Some(json!({"read": true, "fields": {"salary": "none"}})),
+        )
+        .await;
+    p.refused_like_missing(&salary_over(100_000)).await;
+    let r = p
+        .list(&p.people, &format!("filter={}", enc("pay.label = \"s1\"")))
+        .await;
+    assert_eq!(titles_of(&r, "name"), vec!["p1"]);
+    p.owner
+        .delete(&format!("/api/v1/permission-sets/{set_id}"))
+        .await;
+
+    // Salary readable, but only on the secrets the member owns (none): a filter through the
+    // link sees no linked record, so it matches nobody; its negation matches everybody.
+    let set_id = p
+        .member_set(
+            "Own secrets",
+            Some(json!({"read": true, "rules": {"read": "owner = @user.id"}})),
+        )
+        .await;
+    let r = p.list(&p.people, &salary_over(100_000)).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert!(titles_of(&r, "name").is_empty(), "{r:?}");
+    let r = p
+        .list(
+            &p.people,
+            &format!("filter={}", enc("!(pay.salary > 100000)")),
+        )
+        .await;
+    assert_eq!(titles_of(&r, "name"), vec!["p0", "p1", "p2"]);
+    let r = p
+        .list(&p.people, &format!("{}&count=exact", salary_over(100_000)))
+        .await;
+    assert_eq!(r.body["count"], 0, "{r:?}");
+    p.owner
+        .delete(&format!("/api/v1/permission-sets/{set_id}"))
+        .await;
+
+    // Everything readable: the filter works as written.
+    p.member_set("All secrets", Some(json!({"read": true})))
+        .await;
+    let r = p.list(&p.people, &salary_over(100_000)).await;
+    assert_eq!(titles_of(&r, "name"), vec!["p1", "p2"]);
+    let r = p.list(&p.people, "sort=rating").await;
+    assert_eq!(r.body["errors"][0]["code"], "unknown_field", "{r:?}");
+    server.stop().await;
+}
+
+fn titles_of(r: &Resp, field: &str) -> Vec<String> {
+    let mut t: Vec<String> = r.body["records"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{r:?}"))
+        .iter()
+        .map(|x| x["fields"][field].as_str().unwrap_or_default().to_owned())
+        .collect();
+    t.sort();
+    t
+}
+
+async fn a_hidden_field_in_a_body_answers_like_a_missing_one(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let p = payroll(&server).await;
+    let member_id = me(&p.member).await;
+    // The member writes people's name and pay, but cannot know `rating`; on the twin there
+    // is no `rating` at all.
+    let r = set(
+        &p.owner,
+        &p.project,
+        "Writers",
+        json!({&p.people: {"read": true, "create": true, "update": true, "default_access": "write",
+                            "fields": {"rating": "none"}},
+               &p.bare_people: {"read": true, "create": true, "update": true, "default_access": "write"}}),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{r:?}");
+    grant(&p.owner, &id(&r.body), &member_id).await;
+    for body in [
+        json!({"fields": {"rating": 1}}),
+        json!({"fields": {"rating": 1, "name": 7}}),
+        json!({"fields": {"name": 7, "rating": 1, "nothere": 2}}),
+        json!({"fields": {"rating": {"deep": [1]}, "pay": "not an id"}}),
+    ] {
+        let hidden = p
+            .member
+            .post(
+                &format!("/api/v1/tables/{}/records", p.people),
+                body.clone(),
+            )
+            .await;
+        let missing = p
+            .member
+            .post(
+                &format!("/api/v1/tables/{}/records", p.bare_people),
+                body.clone(),
+            )
+            .await;
+        assert_eq!(hidden.status, 400, "{body}: {hidden:?}");
+        assert_eq!(
+            without_request_id(&hidden),
+            without_request_id(&missing),
+            "{body}"
+        );
+        // The same on update and in a batch.
+        let one = p
+            .member
+            .post(
+                &format!("/api/v1/tables/{}/records", p.people),
+                json!({"fields": {"name": "x"}}),
+            )
+            .await;
+        let twin = p
+            .member
+            .post(
+                &format!("/api/v1/tables/{}/records", p.bare_people),
+                json!({"fields": {"name": "x"}}),
+            )
+            .await;
+        let mut patch = body.clone();
+        patch["version"] = json!(1);
+        let hidden = p
+            .member
+            .patch(
+                &format!("/api/v1/tables/{}/records/{}", p.people, id(&one.body)),
+                patch.clone(),
+            )
+            .await;
+        let missing = p
+            .member
+            .patch(
+                &format!(
+                    "/api/v1/tables/{}/records/{}",
+                    p.bare_people,
+                    id(&twin.body)
+                ),
+                patch,
+            )
+            .await;
+        assert_eq!(
+            without_request_id(&hidden),
+            without_request_id(&missing),
+            "{body}"
+        );
+        let batch = json!({"create": [{"fields": {"name": "ok"}}, body.clone()]});
+        let hidden = p
+            .member
+            .post(
+                &format!("/api/v1/tables/{}/records/batch", p.people),
+                batch.clone(),
+            )
+            .await;
+        let missing = p
+            .member
+            .post(
+                &format!("/api/v1/tables/{}/records/batch", p.bare_people),
+                batch,
+            )
+            .await;
+        assert_eq!(hidden.status, 400, "{hidden:?}");
+        assert_eq!(
+            without_request_id(&hidden),
+            without_request_id(&missing),
+            "{body}"
+        );
+    }
+    // A required field the member cannot know: creating is refused without naming it.
+    let forms = id(&p
+        .owner
+        .post(
+            &format!("/api/v1/projects/{}/tables", p.project),
+            json!({"name": "forms", "fields": [{"name": "name", "type": "text"},
+                   {"name": "passcode", "type": "text", "required": true}]}),
+        )
+        .await
+        .body);
+    let r = set(
+        &p.owner,
+        &p.project,
+        "Form fillers",
+        json!({&forms: {"read": true, "create": true, "default_access": "write", "fields": {"passcode": "none"}}}),
+    )
+    .await;
+    grant(&p.owner, &id(&r.body), &member_id).await;
+    let r = p
+        .member
+        .post(
+            &format!("/api/v1/tables/{forms}/records"),
+            json!({"fields": {"name": "y"}}),
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (403, "forbidden"), "{r:?}");
+    assert!(!r.text.contains("passcode"), "{r:?}");
+    server.stop().await;
+}
+
+async fn rules_may_consult_only_what_their_set_reads(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let p = payroll(&server).await;
+    let people = &p.people;
+    let secrets = &p.secrets;
+    for (tables, what) in [
+        (
+            json!({people: {"read": true, "rules": {"read": "pay.salary > 1"}}}),
+            "no grant on secrets",
+        ),
+        (
+            json!({people: {"read": true, "rules": {"read": "pay.owner = @user.id"}}}),
+            "a system column of an unreadable table",
+        ),
+        (
+            json!({people: {"read": true, "rules": {"read": "pay.salary > 1"}},
+                secrets: {"read": true, "fields": {"salary": "none"}}}),
+            "salary set to none",
+        ),
+        (
+            json!({people: {"read": true, "rules": {"read": "pay.salary > 1"}},
+                secrets: {"read": false, "create": true}}),
+            "secrets granted without read",
+        ),
+    ] {
+        let r = set(&p.owner, &p.project, "S", tables).await;
+        assert_eq!(r.status, 400, "{what}: {r:?}");
+        assert_eq!(
+            r.body["errors"][0]["code"], "unknown_field",
+            "{what}: {r:?}"
+        );
+    }
+    // Its own table's columns need no read grant (another set may give it).
+    let r = set(
+        &p.owner,
+        &p.project,
+        "Updaters",
+        json!({people: {"read": false, "update": true, "rules": {"update": "owner = @user.id"}}}),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{r:?}");
+    let r = set(
+        &p.owner,
+        &p.project,
+        "Readers",
+        json!({people: {"read": true, "rules": {"read": "pay.salary > 1"}}, secrets: {"read": true}}),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{r:?}");
     server.stop().await;
 }

@@ -100,6 +100,20 @@ pub fn parse_input(
     mode: InputMode,
     path: &str,
 ) -> Result<BTreeMap<FieldId, Value>, crate::Invalid> {
+    parse_input_as(table, body, mode, path, &|_| true)
+}
+
+/// [`parse_input`] for a caller who knows only the fields `known` admits: any other field is
+/// treated exactly as a name the table does not have (same error, same place in the list),
+/// and is never reported as required. Whether such a field may stay empty is the caller's
+/// decision (see [`hidden_required`]).
+pub fn parse_input_as(
+    table: &TableDef,
+    body: &Map<String, Json>,
+    mode: InputMode,
+    path: &str,
+    known: &dyn Fn(&crate::FieldDef) -> bool,
+) -> Result<BTreeMap<FieldId, Value>, crate::Invalid> {
     use crate::FieldError;
     let mut values = BTreeMap::new();
     let mut errors = Vec::new();
@@ -111,7 +125,7 @@ pub fn parse_input(
         }
     };
     for (name, json) in body {
-        let Some(field) = table.field_by_name(name) else {
+        let Some(field) = table.field_by_name(name).filter(|f| known(f)) else {
             let code = if crate::field::SystemField::from_name(name).is_some() {
                 "read_only_field"
             } else {
@@ -141,6 +155,12 @@ pub fn parse_input(
             if values.contains_key(&field.id) || body.contains_key(&field.name) {
                 continue;
             }
+            if !known(field) {
+                if let Some(d) = &field.default {
+                    values.insert(field.id, d.clone());
+                }
+                continue;
+            }
             match &field.default {
                 Some(d) => {
                     values.insert(field.id, d.clone());
@@ -159,6 +179,19 @@ pub fn parse_input(
     } else {
         Err(crate::Invalid { errors })
     }
+}
+
+/// The first required field without a default that a create by a caller who knows only the
+/// fields `known` admits would leave empty: such a caller cannot create records here.
+pub fn hidden_required<'t>(
+    table: &'t TableDef,
+    values: &BTreeMap<FieldId, Value>,
+    known: &dyn Fn(&crate::FieldDef) -> bool,
+) -> Option<&'t crate::FieldDef> {
+    table
+        .fields
+        .iter()
+        .find(|f| f.required && !known(f) && !values.contains_key(&f.id))
 }
 
 #[cfg(test)]

@@ -191,6 +191,35 @@ impl Pred {
         }
     }
 
+    /// Adds, inside every `Link`, the condition `readable` gives for its target table (`None`:
+    /// every record of it): a filter through a link then only sees linked records the caller
+    /// could read. Rules are not restricted this way (their builder chose what they consult).
+    pub fn restrict_links(self, readable: &dyn Fn(TableId) -> Option<Pred>) -> Pred {
+        match self {
+            Pred::And(ps) => {
+                Pred::And(ps.into_iter().map(|p| p.restrict_links(readable)).collect())
+            }
+            Pred::Or(ps) => Pred::Or(ps.into_iter().map(|p| p.restrict_links(readable)).collect()),
+            Pred::Not(p) => Pred::Not(Box::new(p.restrict_links(readable))),
+            Pred::Link {
+                field,
+                target,
+                inner,
+            } => {
+                let inner = match readable(target.id) {
+                    None => *inner,
+                    Some(only) => Pred::And(vec![*inner, only]),
+                };
+                Pred::Link {
+                    field,
+                    target,
+                    inner: Box::new(inner),
+                }
+            }
+            other => other,
+        }
+    }
+
     /// The tables this predicate delegates to with `access via`.
     pub fn access_targets(&self, out: &mut Vec<TableId>) {
         match self {
@@ -295,13 +324,18 @@ fn kind_name(k: Kind) -> &'static str {
     }
 }
 
+/// Whether a caller may use a column of a table (see [`Scope::readable`]).
+pub type Readable<'a> = &'a dyn Fn(TableId, &Col) -> bool;
+
 /// What an expression may refer to.
 pub struct Scope<'a> {
     /// Loads the tables that link fields point at.
     pub tables: &'a dyn Fn(TableId) -> Option<TableDef>,
-    /// Whether the caller may use a field; a field they may not is reported exactly as one that
-    /// does not exist. `None` allows every field.
-    pub readable: Option<&'a dyn Fn(TableId, FieldId) -> bool>,
+    /// Whether the caller may use a column of a table: the table the expression is about, or
+    /// one a link leads to (a table they may not read has no usable column at all, system
+    /// columns included). A column they may not use is reported exactly as one that does not
+    /// exist, before anything else about it is looked at. `None` allows every column.
+    pub readable: Option<Readable<'a>>,
     /// The tenant's custom user attributes.
     pub attributes: &'a [AttributeDef],
     /// Record rules may use `access via`; filters may not.
@@ -491,7 +525,7 @@ impl Checker<'_> {
             },
         };
         match found {
-            Some(Col::Field(f)) if self.scope.readable.is_some_and(|ok| !ok(table.id, f.id)) => {
+            Some(col) if self.scope.readable.is_some_and(|ok| !ok(table.id, &col)) => {
                 Err(unknown())
             }
             Some(col) => Ok(col),

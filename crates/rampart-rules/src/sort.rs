@@ -47,8 +47,14 @@ impl Sort {
     }
 }
 
-/// Parses `sort` against `table`.
-pub fn parse_sort(table: &TableDef, text: &str) -> Result<Sort, Invalid> {
+/// Parses `sort` against `table`. `readable` says whether the caller may sort by a field; one
+/// they may not is unknown, exactly like a field that does not exist, before its type or
+/// encryption is looked at (`None` allows every field).
+pub fn parse_sort(
+    table: &TableDef,
+    text: &str,
+    readable: Option<&dyn Fn(&FieldDef) -> bool>,
+) -> Result<Sort, Invalid> {
     let mut sort = Sort::default();
     let err = |code: &'static str, msg: String| Invalid::from(FieldError::new("sort", code, msg));
     let items: Vec<&str> = text
@@ -77,6 +83,9 @@ pub fn parse_sort(table: &TableDef, text: &str) -> Result<Sort, Invalid> {
                 continue;
             }
             Some(FieldRef::System(s)) => SortTarget::System(s),
+            Some(FieldRef::User(f)) if readable.is_some_and(|ok| !ok(f)) => {
+                return Err(err("unknown_field", format!("no field named {name:?}")));
+            }
             Some(FieldRef::User(f)) => {
                 if !f.field_type.is_scalar_column() || matches!(f.field_type, FieldType::Link(_)) {
                     return Err(err(

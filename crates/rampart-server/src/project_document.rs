@@ -73,12 +73,13 @@ pub fn value_schema(ty: &FieldType) -> Json {
             "items": {"type": "string", "format": "uuid"},
             "uniqueItems": true,
             "maxItems": MAX_LINKS,
-            "description": format!("ids of records of table {}", o.table_id),
+            // Not the target table's id: the caller may not be allowed to know that table.
+            "description": "ids of linked records",
         }),
-        FieldType::Link(o) => json!({
+        FieldType::Link(_) => json!({
             "type": "string",
             "format": "uuid",
-            "description": format!("the id of a record of table {}", o.table_id),
+            "description": "the id of a linked record",
         }),
         FieldType::User => json!({"type": "string", "format": "uuid", "description": "a user id"}),
     }

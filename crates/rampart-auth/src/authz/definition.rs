@@ -264,21 +264,29 @@ pub fn normalize(input: SetDefinition, catalog: &Catalog<'_>) -> Result<SetDefin
         }
         grants.push((table.clone(), TableGrantDef { fields, ..grant }, path));
     }
+    // A rule may consult only what the set itself lets its holders read: on its own table the
+    // fields the set reads, and through a link only a table the set grants read on (a table
+    // it does not read has no usable column, system columns included).
     let readable: HashMap<TableId, TableGrantDef> =
         grants.iter().map(|(t, g, _)| (t.id, g.clone())).collect();
-    let can_read = |table: TableId, field: FieldId| {
-        readable
-            .get(&table)
-            .is_some_and(|g| g.field_access(field).reads())
-    };
     let lookup = |id: TableId| catalog.tables.get(&id).cloned();
-    let scope = Scope {
-        tables: &lookup,
-        readable: Some(&can_read),
-        attributes: catalog.attributes,
-        rule: true,
-    };
     for (table, mut grant, path) in grants {
+        let rule_table = table.id;
+        let can_read = |at: TableId, col: &rampart_rules::check::Col| {
+            readable.get(&at).is_some_and(|g| {
+                (at == rule_table || g.read)
+                    && match col {
+                        rampart_rules::check::Col::System(_) => true,
+                        rampart_rules::check::Col::Field(f) => g.field_access(f.id).reads(),
+                    }
+            })
+        };
+        let scope = Scope {
+            tables: &lookup,
+            readable: Some(&can_read),
+            attributes: catalog.attributes,
+            rule: true,
+        };
         for op in Op::ALL {
             let Some(text) = grant.rules.get(op).cloned() else {
                 continue;

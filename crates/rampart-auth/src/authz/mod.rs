@@ -14,6 +14,7 @@
 pub mod access;
 pub mod cache;
 pub mod definition;
+pub mod query;
 
 use rampart_core::{ProjectId, ProjectRole, TableAction};
 use rampart_store::{StoreError, Tx, permission_sets, projects};

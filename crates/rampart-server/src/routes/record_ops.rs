@@ -9,8 +9,8 @@ use rampart_auth::Principal;
 use rampart_auth::authz::access::{TableAccess, UserFacts, WriteDenied, table_access, user_facts};
 use rampart_auth::authz::cache::AccessCache;
 use rampart_auth::authz::definition::Op;
-use rampart_core::record::{InputMode, parse_input};
-use rampart_core::{FieldError, FieldId, Invalid, Record, RecordId, TableId, UserId, Value};
+use rampart_core::record::{InputMode, hidden_required, parse_input_as};
+use rampart_core::{FieldError, FieldId, Record, RecordId, TableId, UserId, Value};
 use rampart_sql::Sql;
 use rampart_store::Tx;
 use rampart_store::records;
@@ -133,27 +133,28 @@ impl Scoped {
         Ok(out)
     }
 
-    /// The ids of the fields a body writes; names the caller may not know are refused
-    /// exactly like names that do not exist.
-    fn written(&self, body: &Map<String, Json>, path: &str) -> Result<Vec<FieldId>, ApiError> {
-        let mut ids = Vec::new();
-        let mut errors = Vec::new();
-        for name in body.keys() {
-            match self.access.table.field_by_name(name) {
-                Some(f) if self.access.knows_field(f.id) => ids.push(f.id),
-                Some(_) => errors.push(FieldError::new(
-                    format!("{path}.{name}"),
-                    "unknown_field",
-                    "the table has no such writable field",
-                )),
-                None => {}
-            }
+    /// Validates a body as this caller may write it, with the ids of the fields it writes: a
+    /// field the caller may not know is answered exactly like one the table does not have.
+    fn input(
+        &self,
+        body: &Map<String, Json>,
+        mode: InputMode,
+        path: &str,
+    ) -> Result<(Vec<FieldId>, BTreeMap<FieldId, Value>), ApiError> {
+        let known = |f: &rampart_core::FieldDef| self.access.knows_field(f.id);
+        let values = parse_input_as(&self.access.table, body, mode, path, &known)?;
+        if mode == InputMode::Create
+            && hidden_required(&self.access.table, &values, &known).is_some()
+        {
+            // A required field the caller cannot know: they cannot create records here, and
+            // must not learn the field's name from being refused.
+            return Err(forbidden(WriteDenied::Operation(Op::Create)));
         }
-        if errors.is_empty() {
-            Ok(ids)
-        } else {
-            Err(Invalid { errors }.into())
-        }
+        let ids = body
+            .keys()
+            .filter_map(|name| self.access.table.field_by_name(name).map(|f| f.id))
+            .collect();
+        Ok((ids, values))
     }
 
     /// Reads one record the caller may read.
@@ -241,8 +242,7 @@ impl Scoped {
         path: &str,
     ) -> Result<RecordJson, ApiError> {
         let me = self.facts.principal.user.id;
-        let fields = self.written(body, path)?;
-        let values = parse_input(&self.access.table, body, InputMode::Create, path)?;
+        let (fields, values) = self.input(body, InputMode::Create, path)?;
         let owner_changes = owner.is_some_and(|o| o != me);
         let grants = self.candidates(Op::Create, &fields, owner_changes)?;
         let rule = self.create_rule(tx, &grants)?;
@@ -275,9 +275,9 @@ impl Scoped {
         let mut rule_grants: Option<Vec<&rampart_auth::authz::access::Grant>> = None;
         for (op, body) in &rows {
             let path = format!("{op}.fields");
-            let fields = self.written(body, &path).map_err(|e| in_op(op, e))?;
-            let values = parse_input(&self.access.table, body, InputMode::Create, &path)
-                .map_err(|e| in_op(op, e.into()))?;
+            let (fields, values) = self
+                .input(body, InputMode::Create, &path)
+                .map_err(|e| in_op(op, e))?;
             let grants = self
                 .candidates(Op::Create, &fields, false)
                 .map_err(|e| in_op(op, e))?;
@@ -351,9 +351,7 @@ impl Scoped {
         path: &str,
     ) -> Result<RecordJson, ApiError> {
         let admitting = self.admitting(tx, id, Op::Update).await?;
-        let fields = self.written(body, path)?;
-        let values: BTreeMap<FieldId, Value> =
-            parse_input(&self.access.table, body, InputMode::Update, path)?;
+        let (fields, values) = self.input(body, InputMode::Update, path)?;
         if let Err(denied) =
             self.access
                 .check_writes(Op::Update, &admitting, &fields, owner.is_some())

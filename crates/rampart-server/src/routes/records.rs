@@ -3,13 +3,12 @@
 //! [`record_ops::scoped`]: the caller's grants, record rules and field access, inside the
 //! transaction that touches the records.
 
-use std::collections::HashMap;
-
 use axum::extract::State;
 use axum::http::StatusCode;
 use rampart_auth::authz::definition::Op;
-use rampart_core::{FieldError, FieldId, RecordId, TableDef, TableId, UserId};
-use rampart_rules::sort::{Sort, SortTarget, parse_sort};
+use rampart_auth::authz::query::QueryScope;
+use rampart_core::{FieldError, RecordId, TableId, UserId};
+use rampart_rules::sort::Sort;
 use rampart_store::Tx;
 use rampart_store::records::{self, ListQuery};
 use rampart_store::schema::load_table;
@@ -458,45 +457,21 @@ async fn page(
         ));
     }
     let table = scoped.access.table.clone();
-    let can_use = |_: TableId, f: FieldId| scoped.access.filterable(f);
+    let view = QueryScope::load(
+        tx,
+        cache,
+        scoped.facts.clone(),
+        scoped.access.clone(),
+        parsed.as_ref(),
+    )
+    .await?;
     let sort = match query.sort.as_deref() {
-        Some(s) => parse_sort(&table, s)?,
+        Some(s) => view.parse_sort(s)?,
         None => Sort::default(),
     };
-    for k in &sort.keys {
-        if let SortTarget::Field(f) = &k.target
-            && !scoped.access.filterable(f.id)
-        {
-            return Err(ApiError::field(
-                "sort",
-                "unknown_field",
-                format!("no field named {:?}", f.name),
-            ));
-        }
-    }
     let (pred, filter_text) = match &parsed {
         None => (None, String::new()),
-        Some(expr) => {
-            let mut linked: HashMap<TableId, TableDef> = HashMap::new();
-            for f in &table.fields {
-                if let rampart_core::FieldType::Link(o) = &f.field_type
-                    && let Some(t) = load_table(tx, o.table_id).await?
-                {
-                    linked.insert(t.id, t);
-                }
-            }
-            let lookup = |id: TableId| linked.get(&id).cloned();
-            let scope = rampart_rules::check::Scope {
-                tables: &lookup,
-                readable: Some(&can_use),
-                attributes: &scoped.facts.attributes,
-                rule: false,
-            };
-            (
-                Some(rampart_rules::check(expr, &table, &scope, "filter")?),
-                expr.to_string(),
-            )
-        }
+        Some(expr) => (Some(view.check_filter(expr)?), expr.to_string()),
     };
     // A simulated list's cursors are the admin's, and differ from their own list's.
     let bound_filter = if cursor_user == principal.user.id {
