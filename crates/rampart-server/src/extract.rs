@@ -61,12 +61,116 @@ fn nests_deeper_than(bytes: &[u8], limit: usize) -> bool {
     false
 }
 
+/// Walks a JSON document and stops at the first object that names a key twice: its path
+/// (`fields.title`, `create[2].fields.x`) is left in `found`. JSON leaves duplicates to the
+/// reader, and serde keeps the last value, so without this `{"a":"valid","a":"bad"}` would
+/// be validated on one value and stored with another.
+struct Unique<'f> {
+    path: String,
+    found: &'f std::cell::RefCell<Option<String>>,
+}
+
+impl Unique<'_> {
+    fn child(&self, step: &str) -> Self {
+        Self {
+            path: if self.path.is_empty() || step.starts_with('[') {
+                format!("{}{step}", self.path)
+            } else {
+                format!("{}.{step}", self.path)
+            },
+            found: self.found,
+        }
+    }
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for Unique<'_> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Unique<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let mut i = 0usize;
+        while seq
+            .next_element_seed(self.child(&format!("[{i}]")))?
+            .is_some()
+        {
+            i += 1;
+        }
+        Ok(())
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut seen = std::collections::HashSet::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let child = self.child(&key);
+            if !seen.insert(key) {
+                *self.found.borrow_mut() = Some(child.path);
+                return Err(serde::de::Error::custom("duplicate key"));
+            }
+            map.next_value_seed(child)?;
+        }
+        Ok(())
+    }
+}
+
+/// The path of the first key an object of `bytes` repeats (`None`: none, or not JSON, which
+/// the parser reports).
+fn first_duplicate_key(bytes: &[u8]) -> Option<String> {
+    use serde::de::DeserializeSeed;
+    let found = std::cell::RefCell::new(None);
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let _ = Unique {
+        path: String::new(),
+        found: &found,
+    }
+    .deserialize(&mut de);
+    found.into_inner()
+}
+
 /// Parses JSON, naming the path of the first value that does not fit.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if nests_deeper_than(bytes, MAX_JSON_DEPTH) {
         return Err(ApiError::bad_request(
             "json_too_deep",
             format!("the body nests arrays and objects deeper than {MAX_JSON_DEPTH} levels"),
+        ));
+    }
+    if let Some(path) = first_duplicate_key(bytes) {
+        return Err(ApiError::invalid(
+            FieldError::new(
+                path,
+                "duplicate_key",
+                "this key appears more than once in its object",
+            )
+            .into(),
         ));
     }
     // serde reads a struct from an array of its fields in order; a body is a JSON object
@@ -198,6 +302,27 @@ pub fn integral_option<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<
 #[cfg(test)]
 mod depth_tests {
     use super::*;
+
+    #[test]
+    fn a_repeated_key_is_found_at_any_depth_with_its_path() {
+        assert_eq!(first_duplicate_key(br#"{"a":1,"b":2}"#), None);
+        assert_eq!(
+            first_duplicate_key(br#"{"fields":{"title":"a","title":"b"}}"#).as_deref(),
+            Some("fields.title")
+        );
+        assert_eq!(
+            first_duplicate_key(br#"{"create":[{"fields":{}},{"fields":{"x":{"y":1,"y":2}}}]}"#)
+                .as_deref(),
+            Some("create[1].fields.x.y")
+        );
+        // Escapes are decoded before comparing: "a" and "\u0061" are the same key.
+        assert_eq!(
+            first_duplicate_key(br#"{"a":1,"\u0061":2}"#).as_deref(),
+            Some("a")
+        );
+        assert_eq!(first_duplicate_key(br#"[{"a":1},{"a":2}]"#), None);
+        assert_eq!(first_duplicate_key(b"{not json"), None);
+    }
 
     #[test]
     fn nesting_is_counted_outside_strings_only() {

@@ -30,6 +30,7 @@ pub mod request_id;
 pub mod routes;
 pub mod security_headers;
 pub mod state;
+mod strict_uri;
 pub mod tenant;
 pub mod tls;
 mod tls_redirect;
@@ -193,6 +194,7 @@ pub fn public_router(state: AppState) -> Router {
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::internal(&"a handler panicked").into_response()
         }))
+        .layer(middleware::from_fn(strict_uri::middleware))
         .layer(middleware::from_fn(request_id::middleware))
         .layer(middleware::from_fn_with_state(
             state.clone(),
