@@ -303,6 +303,21 @@ impl TestServer {
         }
     }
 
+    /// Stops the server as an operator's SIGTERM would and waits until it has finished its
+    /// shutdown, keeping its data (and `store`) for the test to look at; `stop` cleans up.
+    pub async fn halt(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(handle) = self.handle.take() {
+            let r = tokio::time::timeout(Duration::from_secs(30), handle).await;
+            assert!(
+                matches!(r, Ok(Ok(Ok(())))),
+                "the server stops cleanly: {r:?}"
+            );
+        }
+    }
+
     /// Stops the server and removes what it created.
     pub async fn stop(mut self) {
         self.shutdown().await;

@@ -24,6 +24,8 @@ backend_tests!(
     the_audit_api_filters_exports_and_is_for_admins_only,
     sign_ins_tokens_permissions_and_schema_changes_are_recorded,
     entries_left_unlinked_by_a_crash_are_linked_later,
+    an_entry_appended_past_the_head_is_reported,
+    a_clean_shutdown_signs_the_head_and_an_anchor_is_kept_with_the_chain,
 );
 
 async fn notes_table(owner: &Client) -> String {
@@ -767,5 +769,138 @@ async fn entries_left_unlinked_by_a_crash_are_linked_later(backend: Backend) {
     assert_eq!(pending_count(&ts).await, 0);
     let report = verify(&ts, None).await;
     assert_eq!((report.problem, report.entries), (None, before + 1));
+    server.stop().await;
+}
+
+async fn head(ts: &TenantStore) -> (u64, Vec<u8>) {
+    ts.read(|tx: &mut Tx| {
+        Box::pin(async move {
+            let mut q = tx.sql();
+            q.push("SELECT seq, hash FROM audit_head WHERE id = 1");
+            let r = tx.fetch_one(q).await?;
+            Ok((u64::try_from(r.i64(0)?).unwrap(), r.bytes(1)?))
+        })
+    })
+    .await
+    .unwrap()
+}
+
+async fn an_entry_appended_past_the_head_is_reported(backend: Backend) {
+    let (server, _, ts) = chain_of(backend, 4).await;
+    let all = entries(&ts).await;
+    let last = all.last().unwrap().clone();
+    // A well-formed entry, hashed and linked correctly, added after the head by someone who
+    // can write the database but did not move the head.
+    let mut forged = last.clone();
+    forged.seq = last.seq + 1;
+    forged.entry_id = uuid::Uuid::now_v7();
+    forged.action = "record.delete".into();
+    forged.prev_hash = last.hash;
+    forged.hash = audit::chain::entry_hash(&forged);
+    tamper(
+        &ts,
+        "INSERT INTO audit_log (seq, entry_id, at, actor, request_id, client_ip, action, \
+         target_table, target_record, subject, detail, prev_hash, hash) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        vec![
+            Param::I64(i64::try_from(forged.seq).unwrap()),
+            Param::Uuid(forged.entry_id),
+            Param::Timestamp(forged.at),
+            Param::Text(forged.actor.clone()),
+            forged
+                .request_id
+                .clone()
+                .map_or(Param::Null(rampart_sql::ParamType::Text), Param::Text),
+            forged
+                .client_ip
+                .clone()
+                .map_or(Param::Null(rampart_sql::ParamType::Text), Param::Text),
+            Param::Text(forged.action.clone()),
+            forged
+                .table
+                .map_or(Param::Null(rampart_sql::ParamType::Uuid), Param::Uuid),
+            forged
+                .record
+                .map_or(Param::Null(rampart_sql::ParamType::Uuid), Param::Uuid),
+            forged
+                .subject
+                .map_or(Param::Null(rampart_sql::ParamType::Uuid), Param::Uuid),
+            forged
+                .detail
+                .clone()
+                .map_or(Param::Null(rampart_sql::ParamType::Bytes), Param::Bytes),
+            Param::Bytes(forged.prev_hash.to_vec()),
+            Param::Bytes(forged.hash.to_vec()),
+        ],
+    )
+    .await;
+    assert_eq!(
+        verify(&ts, None).await.problem,
+        Some(Problem::PastHead {
+            head: last.seq,
+            last_present: forged.seq
+        })
+    );
+    tamper(
+        &ts,
+        "DELETE FROM audit_log WHERE seq = ?",
+        vec![Param::I64(i64::try_from(forged.seq).unwrap())],
+    )
+    .await;
+    assert_eq!(verify(&ts, None).await.problem, None);
+    // A head naming the last entry with another hash.
+    tamper(
+        &ts,
+        "UPDATE audit_head SET hash = ? WHERE id = 1",
+        vec![Param::Bytes(vec![9; 32])],
+    )
+    .await;
+    assert_eq!(
+        verify(&ts, None).await.problem,
+        Some(Problem::HeadMismatch { seq: last.seq })
+    );
+    server.stop().await;
+}
+
+async fn a_clean_shutdown_signs_the_head_and_an_anchor_is_kept_with_the_chain(backend: Backend) {
+    let (mut server, owner, ts) = chain_of(backend, 3).await;
+    let report = verify(&ts, None).await;
+    assert!(
+        report.signed_through < report.entries,
+        "a running server has an unsigned tail: {report:?}"
+    );
+    // An anchor is stored with the chain as the same signed checkpoint.
+    let anchor = audit::anchor(&ts).await.unwrap().unwrap();
+    let stored: Vec<audit::Checkpoint> = ts
+        .read(|tx: &mut Tx| {
+            Box::pin(async move {
+                let mut q = tx.sql();
+                q.push(audit::chain::CHECKPOINT_COLUMNS)
+                    .push(" ORDER BY seq");
+                tx.fetch_all(q)
+                    .await?
+                    .iter()
+                    .map(audit::chain::checkpoint_from_row)
+                    .collect()
+            })
+        })
+        .await
+        .unwrap();
+    assert!(stored.contains(&anchor), "{stored:?} holds {anchor:?}");
+    assert_eq!(verify(&ts, None).await.signed_through, anchor.seq);
+    // More changes, then a clean stop: the server signs the new head on its way out.
+    let r = owner
+        .post("/api/v1/projects", json!({"name": "After"}))
+        .await;
+    assert_eq!(r.status, 201, "{r:?}");
+    server.halt().await;
+    let report = verify(&ts, None).await;
+    assert_eq!(report.problem, None);
+    assert!(report.entries > anchor.seq);
+    assert_eq!(
+        report.signed_through, report.entries,
+        "no unsigned tail after a clean shutdown"
+    );
+    assert_eq!(head(&ts).await.0, report.entries);
     server.stop().await;
 }

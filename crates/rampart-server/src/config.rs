@@ -117,13 +117,20 @@ pub struct LimitsConfig {
     pub max_exact_count: u64,
     /// Request line plus headers, at most.
     pub header_bytes: usize,
-    /// Time a client has to send its request headers (slowloris).
+    /// Time a client has to send its request headers (slowloris), from their first byte;
+    /// also the time a new connection has to send its first byte.
     pub header_read_timeout_secs: u64,
+    /// How long a connection may stay open between requests without sending one.
+    pub idle_timeout_secs: u64,
+    /// Longest pause within a request body before it is answered 408.
+    pub body_idle_timeout_secs: u64,
     /// Time a client has to finish the TLS handshake.
     pub tls_handshake_timeout_secs: u64,
-    /// Open connections on the public listener, in all and from one address.
+    /// Open connections per listener, in all, from one address, and from one address range
+    /// (an IPv4 /24, an IPv6 /48). At a cap, the longest-idle connection makes room.
     pub max_connections: usize,
     pub max_connections_per_ip: usize,
+    pub max_connections_per_range: usize,
     /// How long shutdown waits for requests in flight.
     pub drain_timeout_secs: u64,
 }
@@ -303,9 +310,12 @@ impl Default for LimitsConfig {
             max_exact_count: 100_000,
             header_bytes: 16 * 1024,
             header_read_timeout_secs: 10,
+            idle_timeout_secs: 60,
+            body_idle_timeout_secs: 10,
             tls_handshake_timeout_secs: 10,
             max_connections: 4096,
             max_connections_per_ip: 256,
+            max_connections_per_range: 1024,
             drain_timeout_secs: 30,
         }
     }
@@ -572,6 +582,8 @@ impl Config {
         if self.limits.header_read_timeout_secs == 0
             || self.limits.tls_handshake_timeout_secs == 0
             || self.limits.request_timeout_secs == 0
+            || self.limits.idle_timeout_secs == 0
+            || self.limits.body_idle_timeout_secs == 0
         {
             problem("limits", "time-outs must be positive".into());
         }
@@ -582,6 +594,14 @@ impl Config {
             problem(
                 "limits.max_connections_per_ip",
                 "connection limits must be positive, per address at most max_connections".into(),
+            );
+        }
+        if self.limits.max_connections_per_range < self.limits.max_connections_per_ip
+            || self.limits.max_connections_per_range > self.limits.max_connections
+        {
+            problem(
+                "limits.max_connections_per_range",
+                "must be between max_connections_per_ip and max_connections".into(),
             );
         }
         for name in self.rate_limits.budgets().invalid() {

@@ -249,6 +249,12 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
                 )
                 .detail("the request body exceeds the configured limit")
             }
+            other if crate::connections::is_body_timeout(&other) => ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "body_timeout",
+                "Request timeout",
+            )
+            .detail("the request body stopped arriving"),
             other => ApiError::bad_request("unreadable_body", other.body_text()),
         })?;
         parse_json(&bytes).map(ApiJson)

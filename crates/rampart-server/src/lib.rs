@@ -218,9 +218,12 @@ fn connection_limits(config: &Config) -> connections::ConnectionLimits {
     connections::ConnectionLimits {
         handshake_timeout: Duration::from_secs(l.tls_handshake_timeout_secs),
         header_read_timeout: Duration::from_secs(l.header_read_timeout_secs),
+        idle_timeout: Duration::from_secs(l.idle_timeout_secs),
+        body_idle_timeout: Duration::from_secs(l.body_idle_timeout_secs),
         max_header_bytes: l.header_bytes,
         max_connections: l.max_connections,
         max_connections_per_ip: l.max_connections_per_ip,
+        max_connections_per_range: l.max_connections_per_range,
         drain_timeout: Duration::from_secs(l.drain_timeout_secs),
     }
 }
@@ -253,6 +256,7 @@ pub async fn run(
             stop_rx.clone(),
         ))
     });
+    let store = state.store.clone();
     let public = public_router(state);
     tokio::spawn(async move {
         shutdown.await;
@@ -270,6 +274,10 @@ pub async fn run(
     );
     if let Some(redirect) = redirect {
         redirect.await.map_err(std::io::Error::other)??;
+    }
+    // Requests have drained: sign every chain's head, so no unsigned tail is left behind.
+    for (tenant, error) in store.checkpoint_open_tenants().await {
+        tracing::error!(tenant = %tenant, error = %error, "shutdown: the audit chain's head could not be signed");
     }
     a?;
     b?;

@@ -50,6 +50,17 @@ pub const HEADER: &str = "x-request-id";
 /// targets can still keep the span that names the request.
 pub const SPAN_TARGET: &str = "rampart::request";
 
+/// A new request id.
+pub fn fresh() -> String {
+    uuid::Uuid::now_v7().simple().to_string()
+}
+
+/// Runs `f` as part of the request `id` (for answers the connection layer writes itself,
+/// before any request reached the router).
+pub fn in_scope<R>(id: String, f: impl FnOnce() -> R) -> R {
+    REQUEST_ID.sync_scope(id, f)
+}
+
 /// The current request's id, or `-` outside a request.
 pub fn current() -> String {
     REQUEST_ID
@@ -59,7 +70,7 @@ pub fn current() -> String {
 
 /// Assigns the id, then writes one structured access-log line and the request metrics.
 pub async fn middleware(req: Request, next: Next) -> Response {
-    let id = uuid::Uuid::now_v7().simple().to_string();
+    let id = fresh();
     let started = Instant::now();
     let method = req.method().clone();
     let route = req

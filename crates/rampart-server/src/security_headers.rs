@@ -53,7 +53,12 @@ pub const STRICT_TRANSPORT_SECURITY: &str = "max-age=63072000; includeSubDomains
 
 /// Adds the headers; `tls` adds HSTS (never sent over plain HTTP, where browsers ignore it).
 pub async fn add(mut response: Response, tls: bool) -> Response {
-    let headers = response.headers_mut();
+    apply(response.headers_mut(), tls);
+    response
+}
+
+/// [`add`] on a header map (answers written below the router, by the connection layer).
+pub fn apply(headers: &mut HeaderMap, tls: bool) {
     add_missing(headers);
     if tls {
         headers.insert(
@@ -61,7 +66,6 @@ pub async fn add(mut response: Response, tls: bool) -> Response {
             HeaderValue::from_static(STRICT_TRANSPORT_SECURITY),
         );
     }
-    response
 }
 
 #[cfg(test)]

@@ -189,7 +189,8 @@ impl TenantStore {
         match (&self.db, kind) {
             (TenantDb::Sqlite(db), ReadKind::Snapshot) => db.read(f).await,
             (TenantDb::Sqlite(db), ReadKind::Lookup) => db.lookup(f).await,
-            (TenantDb::Pg(db, scope), _) => db.run(scope, f).await,
+            (TenantDb::Pg(db, scope), ReadKind::Snapshot) => db.run_snapshot(scope, f).await,
+            (TenantDb::Pg(db, scope), ReadKind::Lookup) => db.run(scope, f).await,
         }
     }
 
@@ -775,6 +776,27 @@ impl Store {
     /// stored wrapped by the KEK (see [`crate::keys::KeyCache::instance_secret`]).
     pub async fn instance_secret(&self, name: &'static str) -> Result<Vec<u8>, StoreError> {
         self.inner.keys.instance_secret(name).await
+    }
+
+    /// Signs the audit chain's head of every tenant this process opened (pending entries
+    /// linked first), so that a server stopped cleanly leaves no unsigned tail. Returns the
+    /// tenants whose head could not be signed, with why.
+    pub async fn checkpoint_open_tenants(&self) -> Vec<(TenantId, StoreError)> {
+        if self
+            .inner
+            .audit_disabled
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            return Vec::new();
+        }
+        let open: Vec<TenantStore> = self.inner.open.read().await.values().cloned().collect();
+        let mut failed = Vec::new();
+        for ts in open {
+            if let Err(e) = crate::audit::anchor(&ts).await {
+                failed.push((ts.tenant, e));
+            }
+        }
+        failed
     }
 
     /// Closes every pool.

@@ -66,8 +66,18 @@ async fn run_with(store: &Store, command: AuditCommand) -> Result<(), String> {
                 .unwrap_or_default();
             match report.problem {
                 None => {
+                    let unsigned = if report.signed_through < report.entries {
+                        format!(
+                            "; entries {}..{} are not signed yet (a running server signs them every {} entries, hourly and when it stops)",
+                            report.signed_through + 1,
+                            report.entries,
+                            audit::CHECKPOINT_EVERY
+                        )
+                    } else {
+                        String::new()
+                    };
                     println!(
-                        "audit chain of {slug}: OK, {} entries, {} signed checkpoints{against}; head {}",
+                        "audit chain of {slug}: OK, {} entries, {} signed checkpoints{against}; head {}{unsigned}",
                         report.entries,
                         report.checkpoints,
                         hex::encode(report.last_hash)

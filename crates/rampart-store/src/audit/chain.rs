@@ -476,7 +476,7 @@ impl Checkpoint {
     }
 }
 
-pub(crate) fn checkpoint_from_row(r: &DbRow) -> Result<Checkpoint, StoreError> {
+pub fn checkpoint_from_row(r: &DbRow) -> Result<Checkpoint, StoreError> {
     Ok(Checkpoint {
         seq: u64::try_from(r.i64(0)?).map_err(|_| StoreError::internal("negative seq"))?,
         hash: hash32(r.bytes(1)?)?,
@@ -487,7 +487,7 @@ pub(crate) fn checkpoint_from_row(r: &DbRow) -> Result<Checkpoint, StoreError> {
     })
 }
 
-pub(crate) const CHECKPOINT_COLUMNS: &str =
+pub const CHECKPOINT_COLUMNS: &str =
     "SELECT seq, hash, at, key_version, signature FROM audit_checkpoints";
 
 /// Signs the current head unless it is already signed; returns the latest checkpoint (none

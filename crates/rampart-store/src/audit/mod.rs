@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use rampart_crypto::keyring::TenantKeys;
 
-pub use chain::{Checkpoint, Entry, Event, checkpoint};
+pub use chain::{CHECKPOINT_EVERY, Checkpoint, Entry, Event, checkpoint};
 pub use context::{Actor, AuditContext, Snapshot, scope, set_actor, snapshot};
 pub use query::{Filter, Shown, list};
 pub use verify::{Problem, Report, verify};
@@ -83,7 +83,8 @@ pub async fn verify_tenant(
 }
 
 /// Signs the chain's head now and returns that checkpoint, for the operator to keep outside
-/// the database (`rampart audit anchor`). `None` while the chain is empty.
+/// the database (`rampart audit anchor`); the same signed checkpoint is stored with the chain,
+/// so the database itself proves the chain up to there too. `None` while the chain is empty.
 pub async fn anchor(ts: &crate::TenantStore) -> Result<Option<Checkpoint>, StoreError> {
     link_pending(ts).await?;
     let keys = ts.data_keys().await?;

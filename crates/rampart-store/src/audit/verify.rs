@@ -1,7 +1,10 @@
 //! Walking a chain: every entry's hash is recomputed and linked to the one before, numbers
 //! run without gaps, every checkpoint's signature holds and matches the entry it names, the
-//! head agrees with the last entry, and an anchor kept outside (the operator's copy of a
-//! checkpoint) proves nothing was cut off the end.
+//! stored head names exactly the last entry (no entry past it, none missing before it), and
+//! an anchor kept outside (the operator's copy of a checkpoint) proves nothing was cut off
+//! the end. The walk runs in one snapshot, so concurrent writers cannot make it disagree with
+//! itself. The report says how far signed checkpoints reach: entries after the last one
+//! could have been appended by anyone able to write the database.
 
 use rampart_crypto::keyring::TenantKeys;
 use rampart_sql::Param;
@@ -30,6 +33,11 @@ pub enum Problem {
     CheckpointSignature { checkpoint: u64 },
     /// A checkpoint, or the head, names an entry past the end of the chain: entries were cut off.
     CutOff { last_present: u64, expected: u64 },
+    /// Entries follow the one the head names: they were appended without moving the head,
+    /// that is, not by Rampart.
+    PastHead { head: u64, last_present: u64 },
+    /// The head names the last entry's number with another hash.
+    HeadMismatch { seq: u64 },
     /// The anchor names a different entry than the chain holds at its number.
     AnchorMismatch { seq: u64 },
     /// The anchor's signature does not hold.
@@ -79,6 +87,15 @@ impl std::fmt::Display for Problem {
                     "entry {seq} differs from the anchor kept outside the database"
                 )
             }
+            Self::PastHead { head, last_present } => write!(
+                f,
+                "entries {}..{last_present} follow the chain's head (entry {head}): they were appended outside Rampart",
+                head + 1
+            ),
+            Self::HeadMismatch { seq } => write!(
+                f,
+                "the chain's head names entry {seq} with another hash than the entry has"
+            ),
             Self::AnchorSignature => f.write_str("the anchor's signature does not hold"),
         }
     }
@@ -89,6 +106,8 @@ impl std::fmt::Display for Problem {
 pub struct Report {
     pub entries: u64,
     pub checkpoints: usize,
+    /// The entry the latest valid checkpoint signs (0: none); entries after it are unsigned.
+    pub signed_through: u64,
     pub last_hash: [u8; 32],
     pub problem: Option<Problem>,
 }
@@ -104,6 +123,7 @@ pub async fn verify(
     let mut report = Report {
         entries: 0,
         checkpoints: 0,
+        signed_through: 0,
         last_hash: [0; 32],
         problem: None,
     };
@@ -169,6 +189,7 @@ pub async fn verify(
             });
             return Ok(report);
         }
+        report.signed_through = report.signed_through.max(cp.seq);
     }
 
     let mut q = tx.sql();
@@ -180,6 +201,17 @@ pub async fn verify(
             last_present: report.entries,
             expected: head_seq,
         });
+        return Ok(report);
+    }
+    if head_seq < report.entries {
+        report.problem = Some(Problem::PastHead {
+            head: head_seq,
+            last_present: report.entries,
+        });
+        return Ok(report);
+    }
+    if head_seq > 0 && head.bytes(1)?.as_slice() != report.last_hash.as_slice() {
+        report.problem = Some(Problem::HeadMismatch { seq: head_seq });
         return Ok(report);
     }
 

@@ -40,8 +40,16 @@ impl PgDb {
         &self.pool
     }
 
-    async fn begin(&self, scope: &PgScope) -> Result<Tx, StoreError> {
-        let mut tx = self.pool.begin().await?;
+    async fn begin(&self, scope: &PgScope, snapshot: bool) -> Result<Tx, StoreError> {
+        let mut tx = if snapshot {
+            // Every statement of the transaction sees the same committed state (several
+            // statements of one read agree with each other), and nothing can write.
+            self.pool
+                .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                .await?
+        } else {
+            self.pool.begin().await?
+        };
         // Both values are bound parameters; `set_config` with is_local = true lasts until the
         // end of this transaction.
         sqlx::query("SELECT set_config('role', $1, true), set_config('search_path', $2, true)")
@@ -58,7 +66,29 @@ impl PgDb {
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
-        let mut tx = self.begin(scope).await?;
+        self.run_as(scope, false, f).await
+    }
+
+    /// Runs `f` in a read-only snapshot in `scope`.
+    pub async fn run_snapshot<T, E>(&self, scope: &PgScope, f: impl TxFn<T, E>) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        self.run_as(scope, true, f).await
+    }
+
+    async fn run_as<T, E>(
+        &self,
+        scope: &PgScope,
+        snapshot: bool,
+        f: impl TxFn<T, E>,
+    ) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        let mut tx = self.begin(scope, snapshot).await?;
         match f(&mut tx).await {
             Ok(v) => {
                 tx.finish(true).await?;
