@@ -39,6 +39,18 @@ async fn admins_invite_people_by_mail(backend: Backend) {
     };
     let owner = server.owner("acme").await;
     let anon = server.client("acme");
+    // Addresses the mailer could not send to are refused at once, with the rule every
+    // address is held to (never answered 202 and then dropped).
+    for bad in ["x@ex;<a>.com", "x@[1.2.3.4]", "a..b@acme.test", "x@1.2.3.4"] {
+        let r = owner
+            .post("/api/v1/invitations", json!({"email": bad}))
+            .await;
+        assert_eq!(
+            (r.status, r.body["errors"][0]["code"].as_str()),
+            (400, Some("invalid_email")),
+            "{bad}: {r:?}"
+        );
+    }
     let r = owner
         .post("/api/v1/invitations", json!({"email": "new@acme.test"}))
         .await;

@@ -342,14 +342,23 @@ impl Compiler<'_> {
                     if *op == CmpOp::NotContains {
                         sql.push("NOT ");
                     }
+                    // Both sides folded as `crate::fold` does, in SQL.
+                    let (open, close) = match sql.dialect() {
+                        Dialect::Sqlite => ("rampart_fold(", ")"),
+                        Dialect::Postgres => (
+                            "translate(lower(CAST(",
+                            " AS text) COLLATE \"und-x-icu\"), 'ς', 'σ')",
+                        ),
+                    };
                     sql.push(match sql.dialect() {
-                        Dialect::Sqlite => "(instr(lower(",
-                        Dialect::Postgres => "(strpos(lower(",
+                        Dialect::Sqlite => "(instr(",
+                        Dialect::Postgres => "(strpos(",
                     });
+                    sql.push(open);
                     self.col(col, sql)?;
-                    sql.push("), ");
+                    sql.push(close).push(", ").push(open);
                     self.rhs(rhs, sql)?;
-                    sql.push(") > 0)");
+                    sql.push(close).push(") > 0)");
                 }
                 _ => {
                     sql.push("(");

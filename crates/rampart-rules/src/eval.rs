@@ -33,9 +33,7 @@ fn compare(op: CmpOp, left: &Value, right: &Value) -> bool {
             let (Value::Text(hay), Value::Text(needle)) = (left, right) else {
                 return false;
             };
-            let found = hay
-                .to_ascii_lowercase()
-                .contains(&needle.to_ascii_lowercase());
+            let found = crate::fold(hay).contains(crate::fold(needle).as_ref());
             found == (op == CmpOp::Contains)
         }
         _ => {

@@ -291,6 +291,24 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiQuer
     }
 }
 
+/// A required count that fits `u32`, written as `7` or `7.0`.
+pub fn integral_u32<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    use serde::de::Error;
+    integral_u32_option(d)?.ok_or_else(|| D::Error::custom("expected a count, found null"))
+}
+
+/// [`integral_option`] for a count that fits `u32` (larger or negative: refused).
+pub fn integral_u32_option<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<u32>, D::Error> {
+    use serde::de::Error;
+    integral_option(d)?
+        .map(|n| {
+            u32::try_from(n).map_err(|_| D::Error::custom(format!("expected a count, found {n}")))
+        })
+        .transpose()
+}
+
 /// Reads an optional integer that a client may have written as `7` or `7.0` (one number
 /// type in JSON; JSON Schema's `integer` admits both).
 pub fn integral_option<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {

@@ -18,12 +18,10 @@ pub fn display_name_pattern() -> String {
     format!("^[^{SPACE}{CONTROL}](?:[^{CONTROL}]{{0,62}}[^{SPACE}{CONTROL}])?$")
 }
 
-/// An email as `validate_email` takes it: a local part of 1 to 64 characters, a domain of
-/// dot-separated labels with at least one dot, no white space, control characters or second `@`.
+/// An email as `validate_email` takes it (the pattern is `rampart_core`'s; the local part's
+/// 64 characters are not in it, and the 254 in all are the schema's `maxLength`).
 pub fn email_pattern() -> String {
-    let local = format!("[^@{SPACE}{CONTROL}]{{1,64}}");
-    let label = format!("[^@.{SPACE}{CONTROL}]+");
-    format!("^{local}@{label}(?:\\.{label})+$")
+    rampart_core::names::email_pattern()
 }
 
 /// Field names: a letter or `_` first, then letters, digits, `_`, `-` and spaces, not ending
@@ -71,6 +69,14 @@ pub fn display_name_or_null() -> Object {
 
 pub fn email() -> Object {
     string(email_pattern(), 3, 254, false)
+}
+
+/// A list of domain names (`rampart_core::names::validate_domain`), or null.
+pub fn domains_or_null() -> utoipa::openapi::schema::Array {
+    utoipa::openapi::schema::ArrayBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::Array, Type::Null]))
+        .items(string(rampart_core::names::domain_pattern(), 4, 253, false))
+        .build()
 }
 
 pub fn field_name() -> Object {
@@ -255,10 +261,59 @@ mod tests {
             format!("a@{}.c", long(250, 'b')),
             format!("a@{}.c", long(251, 'b')),
         ]);
+        cases.extend(
+            [
+                "x@ex;<a>.com",
+                "x@[1.2.3.4]",
+                "a..b@c.de",
+                "a.b@c.de",
+                "a@b.xn--p1ai",
+            ]
+            .map(str::to_owned),
+        );
         for case in cases {
-            let by_pattern = re.is_match(&case) && case.chars().count() <= 254;
+            let local = case.split('@').next().unwrap_or_default().chars().count();
+            let by_pattern = re.is_match(&case) && case.chars().count() <= 254 && local <= 64;
             assert_eq!(by_pattern, validate_email("e", &case).is_ok(), "{case:?}");
         }
+    }
+
+    /// The document's bounds on numbers are the ones the handlers check.
+    #[test]
+    fn numeric_bounds_are_the_handlers() {
+        let doc = serde_json::to_value(crate::openapi::document()).unwrap_or_default();
+        let schemas = &doc["components"]["schemas"];
+        let bounds = |schema: &str, prop: &str| {
+            let p = &schemas[schema]["properties"][prop];
+            (p["minimum"].as_u64(), p["maximum"].as_u64())
+        };
+        use crate::rate_limit::RateBudget;
+        assert_eq!(
+            bounds("RateBudget", "per_minute"),
+            (Some(1), Some(u64::from(RateBudget::MAX_PER_MINUTE)))
+        );
+        assert_eq!(
+            bounds("RateBudget", "burst"),
+            (Some(1), Some(u64::from(RateBudget::MAX_BURST)))
+        );
+        assert_eq!(
+            bounds("SecuritySettingsIn", "disable_inactive_after_days"),
+            (
+                Some(0),
+                Some(u64::from(crate::routes::settings::MAX_INACTIVE_DAYS))
+            )
+        );
+        let auth = crate::config::AuthConfig::default();
+        assert_eq!(
+            bounds("CreateTokenIn", "expires_in_days"),
+            (Some(1), Some(u64::from(auth.token_max_days)))
+        );
+        let domains = &schemas["SecuritySettingsIn"]["properties"]["registration_domains"];
+        assert_eq!(
+            domains["items"]["pattern"].as_str(),
+            Some(rampart_core::names::domain_pattern().as_str()),
+            "{domains}"
+        );
     }
 
     #[test]

@@ -91,3 +91,35 @@ pub fn unavailable() -> crate::error::ApiError {
     )
     .detail("this server sends no mail (no smtp.host configured); ask an administrator")
 }
+
+#[cfg(test)]
+mod tests {
+    use lettre::message::Mailbox;
+    use proptest::prelude::*;
+    use rampart_core::names::{email_pattern, validate_email};
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        /// The API's one email rule never admits an address the mailer then refuses (an
+        /// invitation answered 202 must be sendable).
+        #[test]
+        fn every_address_the_api_takes_is_one_the_mailer_takes(
+            email in proptest::string::string_regex(
+                email_pattern().trim_start_matches('^').trim_end_matches('$'),
+            )
+            .unwrap_or_else(|e| panic!("{e}"))
+        ) {
+            if validate_email("email", &email).is_ok() {
+                prop_assert!(email.parse::<Mailbox>().is_ok(), "{email:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn addresses_the_probe_found_are_refused_before_any_mail() {
+        for bad in ["x@ex;<a>.com", "x@[1.2.3.4]"] {
+            assert!(validate_email("email", bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -20,7 +20,11 @@ use uuid::Uuid;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RateBudget {
+    #[serde(deserialize_with = "crate::extract::integral_u32")]
+    #[schema(minimum = 1, maximum = 6_000_000)]
     pub per_minute: u32,
+    #[serde(deserialize_with = "crate::extract::integral_u32")]
+    #[schema(minimum = 1, maximum = 1_000_000)]
     pub burst: u32,
 }
 

@@ -366,6 +366,16 @@ impl Store {
                 let lock_key = schema.as_str().to_owned();
                 db.run(&scope, move |tx: &mut Tx| {
                     Box::pin(async move {
+                        // `~` folds case with ICU's root locale (see `rampart_rules::fold`).
+                        let mut icu = tx.sql();
+                        icu.push("SELECT 1 FROM pg_collation WHERE collname = 'und-x-icu'");
+                        if tx.fetch_optional(icu).await?.is_none() {
+                            return Err(StoreError::internal(
+                                "this PostgreSQL server has no ICU collations (\"und-x-icu\"): \
+                                 Rampart needs a server built with ICU, as Debian's and most \
+                                 distributions' are",
+                            ));
+                        }
                         let mut lock = tx.sql();
                         lock.push("SELECT pg_advisory_xact_lock(hashtext(")
                             .param(Param::Text(format!("rampart-migrate:{lock_key}")))

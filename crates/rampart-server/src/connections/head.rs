@@ -347,8 +347,7 @@ impl<I: AsyncRead + AsyncWrite + Unpin> AsyncRead for HeadGuard<I> {
                 }
             }
         }
-        let new = buf.filled()[before..].to_vec();
-        if let Verdict::Refuse(error) = this.feed(&new) {
+        if let Verdict::Refuse(error) = this.feed(&buf.filled()[before..]) {
             // hyper never sees the bytes it would have answered with a bare status line.
             buf.set_filled(before);
             this.refuse(error);

@@ -53,7 +53,7 @@ async fn current(caller: &crate::caller::Caller) -> ApiResult<SecuritySettingsOu
 }
 
 /// Longest inactivity limit accepted (ten years).
-const MAX_INACTIVE_DAYS: u32 = 3650;
+pub(crate) const MAX_INACTIVE_DAYS: u32 = 3650;
 
 /// The tenant's security settings.
 #[utoipa::path(get, path = "/api/v1/settings/security", tag = "users",
@@ -68,12 +68,14 @@ pub struct SecuritySettingsIn {
     #[serde(default)]
     require_second_factor: Option<bool>,
     /// Days unused before an account is disabled; 0 turns it off.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::extract::integral_u32_option")]
+    #[schema(minimum = 0, maximum = 3650)]
     disable_inactive_after_days: Option<u32>,
     #[serde(default)]
     self_registration: Option<bool>,
     /// Email domains sign-ups are limited to; `[]` for any.
     #[serde(default)]
+    #[schema(schema_with = crate::input_schemas::domains_or_null)]
     registration_domains: Option<Vec<String>>,
 }
 
@@ -89,19 +91,8 @@ pub async fn update(
 ) -> ApiResult<axum::Json<SecuritySettingsOut>> {
     caller.require_recent_auth(&state)?;
     if let Some(domains) = &body.registration_domains {
-        let valid = |d: &String| {
-            !d.is_empty()
-                && d.len() <= 253
-                && d.split('.').count() >= 2
-                && d.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
-        };
-        if let Some(bad) = domains.iter().find(|d| !valid(d)) {
-            return Err(ApiError::field(
-                "registration_domains",
-                "invalid_domain",
-                format!("{bad:?} is not a domain name such as example.com"),
-            ));
+        for d in domains {
+            rampart_core::names::validate_domain("registration_domains", d)?;
         }
     }
     let registration = (body.self_registration, body.registration_domains.clone());

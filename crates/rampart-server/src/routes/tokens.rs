@@ -76,19 +76,21 @@ impl From<ApiToken> for TokenOut {
 pub struct CreateTokenIn {
     #[schema(schema_with = crate::input_schemas::display_name)]
     name: String,
-    /// Days until the token expires (default 90; every token expires).
-    #[serde(default)]
+    /// Days until the token expires (default 90, at most `auth.token_max_days`, 366 unless
+    /// the operator chose otherwise; every token expires).
+    #[serde(default, deserialize_with = "crate::extract::integral_u32_option")]
+    #[schema(minimum = 1, maximum = 366)]
     expires_in_days: Option<u32>,
     /// Limit the token to these projects.
     #[serde(default)]
-    #[schema(value_type = Option<Vec<String>>)]
+    #[schema(value_type = Option<Vec<uuid::Uuid>>)]
     projects: Option<Vec<ProjectId>>,
     /// `read` or `read_write` (default).
     #[serde(default)]
     access: Option<TokenAccess>,
     /// Limit the token to one permission set's grants (and that set's project).
     #[serde(default)]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<uuid::Uuid>)]
     permission_set: Option<Uuid>,
 }
 

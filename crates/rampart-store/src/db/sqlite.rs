@@ -134,6 +134,24 @@ fn open(path: &Path, flags: OpenFlags) -> Result<Connection, StoreError> {
         true,
     )?;
     conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;")?;
+    // The expression language's `~` folds case as `rampart_rules::fold` does; SQLite's own
+    // `lower` knows ASCII letters only.
+    conn.create_scalar_function(
+        "rampart_fold",
+        1,
+        rusqlite::functions::FunctionFlags::SQLITE_UTF8
+            | rusqlite::functions::FunctionFlags::SQLITE_DETERMINISTIC,
+        |ctx| {
+            Ok(match ctx.get_raw(0) {
+                rusqlite::types::ValueRef::Text(bytes) => {
+                    let text = std::str::from_utf8(bytes)
+                        .map_err(|e| rusqlite::Error::UserFunctionError(Box::new(e)))?;
+                    Some(rampart_rules::fold(text).into_owned())
+                }
+                _ => None,
+            })
+        },
+    )?;
     Ok(conn)
 }
 
