@@ -252,3 +252,66 @@ mod tests {
         assert_eq!(cookie(&h, "c"), None);
     }
 }
+
+/// A use case as a handler hands it over: it gets the transaction, the caller and their
+/// tenant's decision cache.
+pub trait UseCase<T>:
+    for<'t> FnOnce(
+        &'t mut rampart_store::Tx,
+        &'t Principal,
+        &'t rampart_auth::authz::cache::AccessCache,
+    ) -> rampart_store::db::TxFuture<'t, T, rampart_app::AppError>
+    + Send
+    + 'static
+{
+}
+
+impl<T, F> UseCase<T> for F where
+    F: for<'t> FnOnce(
+            &'t mut rampart_store::Tx,
+            &'t Principal,
+            &'t rampart_auth::authz::cache::AccessCache,
+        ) -> rampart_store::db::TxFuture<'t, T, rampart_app::AppError>
+        + Send
+        + 'static
+{
+}
+
+/// Which kind of transaction a use case runs in.
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Read,
+    Lookup,
+    Write,
+}
+
+impl Caller {
+    async fn run<T: Send + 'static>(&self, kind: Kind, f: impl UseCase<T>) -> Result<T, ApiError> {
+        let principal = self.principal.clone();
+        let cache = self.tenant.access.clone();
+        let f = rampart_store::tx_fn(move |tx: &mut rampart_store::Tx| {
+            Box::pin(async move { f(tx, &principal, &cache).await })
+        });
+        let store = &self.tenant.store;
+        Ok(match kind {
+            Kind::Read => store.read_with(f).await?,
+            Kind::Lookup => store.lookup_with(f).await?,
+            Kind::Write => store.write_with(f).await?,
+        })
+    }
+
+    /// Runs a use case in a read-only snapshot of the caller's tenant.
+    pub async fn read<T: Send + 'static>(&self, f: impl UseCase<T>) -> Result<T, ApiError> {
+        self.run(Kind::Read, f).await
+    }
+
+    /// Runs a use case bounded by keys (one record by id) in a read-only snapshot.
+    pub async fn lookup<T: Send + 'static>(&self, f: impl UseCase<T>) -> Result<T, ApiError> {
+        self.run(Kind::Lookup, f).await
+    }
+
+    /// Runs a use case in a write transaction of the caller's tenant, answered once durable.
+    pub async fn write<T: Send + 'static>(&self, f: impl UseCase<T>) -> Result<T, ApiError> {
+        self.run(Kind::Write, f).await
+    }
+}

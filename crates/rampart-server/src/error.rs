@@ -325,5 +325,44 @@ impl From<Denied> for ApiError {
     }
 }
 
+impl From<rampart_app::AppError> for ApiError {
+    fn from(e: rampart_app::AppError) -> Self {
+        use rampart_app::AppError;
+        match e {
+            AppError::NotFound => Self::not_found(),
+            AppError::Invalid(i) => Self::invalid(i),
+            AppError::Forbidden {
+                code,
+                detail,
+                errors,
+            } => Self::forbidden(code, detail).with_errors(errors),
+            AppError::SecondFactorRequired => Self::second_factor_required_by_project(),
+            AppError::VersionRequired { detail } => Self::new(
+                StatusCode::PRECONDITION_REQUIRED,
+                "version_required",
+                "Precondition required",
+            )
+            .detail(detail),
+            AppError::InOperation { op, source } => {
+                // Which operation of the batch, and that nothing of it was written.
+                let mut e = Self::from(*source);
+                e.detail = Some(format!(
+                    "{op}: {}; nothing was written",
+                    e.detail.as_deref().unwrap_or(e.title)
+                ));
+                for fe in &mut e.errors {
+                    if !fe.field.starts_with(&op) {
+                        fe.field = format!("{op}.{}", fe.field);
+                    }
+                }
+                e
+            }
+            AppError::Store(s) => s.into(),
+            AppError::Auth(a) => a.into(),
+            AppError::Internal(cause) => Self::internal(&cause),
+        }
+    }
+}
+
 /// Handlers return this.
 pub type ApiResult<T> = Result<T, ApiError>;

@@ -11,7 +11,6 @@ pub mod caller;
 pub mod client_addr;
 pub mod config;
 pub mod connections;
-pub mod cursor;
 pub mod dev_cert;
 pub mod edge_policy;
 pub mod error;

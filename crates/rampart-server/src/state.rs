@@ -50,6 +50,21 @@ pub struct Shared {
 
 impl AppState {
     /// The decision cache of a tenant.
+    /// How lists of tenant `tenant` are bounded and their cursors signed.
+    pub fn list_settings(
+        &self,
+        tenant: rampart_core::TenantId,
+    ) -> rampart_app::records::list::ListSettings {
+        let l = &self.config.limits;
+        rampart_app::records::list::ListSettings {
+            default_page_size: l.default_page_size,
+            max_page_size: l.max_page_size,
+            max_exact_count: l.max_exact_count,
+            cursor_key: self.cursor_key.clone(),
+            tenant,
+        }
+    }
+
     pub fn access_cache(&self, tenant: rampart_core::TenantId) -> Arc<AccessCache> {
         match self.access_caches.lock() {
             Ok(mut caches) => caches.entry(tenant).or_default().clone(),

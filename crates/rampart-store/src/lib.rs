@@ -35,7 +35,7 @@ pub mod user_removal;
 
 pub use db::{DbRow, Tx, TxFn, TxFuture};
 pub use error::StoreError;
-pub use tenants::{Store, StoreConfig, Tenant, TenantStatus, TenantStore};
+pub use tenants::{Store, StoreConfig, Tenant, TenantStatus, TenantStore, tx_fn};
 
 /// Current time truncated to microseconds, the precision both backends store.
 pub fn now() -> chrono::DateTime<chrono::Utc> {

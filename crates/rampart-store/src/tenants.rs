@@ -251,7 +251,7 @@ impl TenantStore {
 }
 
 /// Pins a closure to the higher-ranked transaction signature (inference cannot).
-fn tx_fn<T, E, F>(f: F) -> F
+pub fn tx_fn<T, E, F>(f: F) -> F
 where
     F: for<'c> FnOnce(&'c mut Tx) -> crate::db::TxFuture<'c, T, E>,
 {

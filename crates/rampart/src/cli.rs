@@ -71,6 +71,11 @@ pub enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// A tenant's records, as one of its users may see them.
+    Records {
+        #[command(subcommand)]
+        command: RecordsCommand,
+    },
     /// Inspect the configuration.
     Config {
         #[command(subcommand)]
@@ -102,6 +107,30 @@ pub enum TenantCommand {
     },
     /// Issue a new one-time setup token for a tenant that has no user yet.
     SetupToken { slug: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RecordsCommand {
+    /// Print a table's records exactly as the user would get them over the API (the same
+    /// records, the same fields), one JSON object a line, every page.
+    List {
+        /// The tenant's slug.
+        tenant: String,
+        /// The table's id.
+        table: String,
+        /// The email of the user whose view it is.
+        #[arg(long = "as")]
+        as_user: String,
+        /// An expression, as the API's `filter`.
+        #[arg(long)]
+        filter: Option<String>,
+        /// As the API's `sort`, e.g. `-created_at,title`.
+        #[arg(long)]
+        sort: Option<String>,
+        /// Stop after this many records.
+        #[arg(long)]
+        limit: Option<usize>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -5,6 +5,7 @@ mod cli;
 mod dev_cert;
 mod keys_cmd;
 mod load;
+mod records_cmd;
 mod serve;
 mod tenant_cmd;
 mod user_cmd;
@@ -78,6 +79,7 @@ fn main() -> ExitCode {
             Command::User { command } => user_cmd::run(config, command).await,
             Command::Keys { command } => keys_cmd::run(config, command).await,
             Command::Audit { command } => audit_cmd::run(config, command).await,
+            Command::Records { command } => records_cmd::run(config, command).await,
             Command::Config { .. } | Command::DevCert { .. } => Ok(()),
         }
     });

@@ -1011,3 +1011,134 @@ fn audit_verify_reports_tampering_and_an_anchor_catches_a_cut() {
     assert!(!ok);
     assert!(out.contains("entries after 3 were cut off"), "{out}");
 }
+
+#[test]
+fn records_list_as_a_user_prints_what_the_api_gives_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve(dir.path());
+    let token = owner_token(&server);
+    let c = http();
+    let api = |method: reqwest::Method, path: &str, body: serde_json::Value| -> serde_json::Value {
+        let r = c
+            .request(method, format!("{}{path}", server.public))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+            .unwrap();
+        assert!(r.status().is_success(), "{path}: {}", r.status());
+        r.json().unwrap_or(serde_json::Value::Null)
+    };
+    let p = api(
+        reqwest::Method::POST,
+        "/api/v1/projects",
+        json!({"name": "P"}),
+    );
+    let p = p["id"].as_str().unwrap();
+    let t = api(
+        reqwest::Method::POST,
+        &format!("/api/v1/projects/{p}/tables"),
+        json!({"name": "notes", "fields": [{"name": "title", "type": "text"},
+               {"name": "secret", "type": "text"}, {"name": "n", "type": "integer"}]}),
+    );
+    let t = t["id"].as_str().unwrap().to_owned();
+    let member_password = "orbit velvet lantern cactus";
+    let member = api(
+        reqwest::Method::POST,
+        "/api/v1/users",
+        json!({"email": "m@example.com", "display_name": "M", "password": member_password, "role": "member"}),
+    );
+    let set = api(
+        reqwest::Method::POST,
+        &format!("/api/v1/projects/{p}/permission-sets"),
+        json!({"name": "Readers", "tables": {&t: {"read": true, "fields": {"secret": "none"},
+               "rules": {"read": "n >= 2"}}}}),
+    );
+    api(
+        reqwest::Method::PUT,
+        &format!(
+            "/api/v1/permission-sets/{}/users/{}",
+            set["id"].as_str().unwrap(),
+            member["id"].as_str().unwrap()
+        ),
+        json!({}),
+    );
+    for n in 0..5 {
+        api(
+            reqwest::Method::POST,
+            &format!("/api/v1/tables/{t}/records"),
+            json!({"fields": {"title": format!("note {n}"), "secret": "s", "n": n}}),
+        );
+    }
+    // What the member gets over the API, signed in with their password.
+    let login = c
+        .post(format!("{}/api/v1/auth/login", server.public))
+        .json(&json!({"email": "m@example.com", "password": member_password}))
+        .send()
+        .unwrap();
+    let cookie = login.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    for filter in [None, Some("title ~ \"NOTE\" && n != 3")] {
+        let mut url =
+            reqwest::Url::parse(&format!("{}/api/v1/tables/{t}/records", server.public)).unwrap();
+        if let Some(f) = filter {
+            url.query_pairs_mut().append_pair("filter", f);
+        }
+        let over_api: serde_json::Value = c
+            .get(url)
+            .header("cookie", &cookie)
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        let over_api = over_api["records"].as_array().unwrap().clone();
+        assert!(!over_api.is_empty());
+        assert!(over_api.iter().all(|r| r["fields"].get("secret").is_none()));
+        let mut args = vec!["records", "list", "default", &t, "--as", "m@example.com"];
+        if let Some(f) = filter {
+            args.extend(["--filter", f]);
+        }
+        let (ok, out, err) = run(dir.path(), &args, &[]);
+        assert!(ok, "{err}");
+        let from_cli: Vec<serde_json::Value> = out
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(from_cli, over_api, "filter {filter:?}");
+    }
+    // A field the member may not read is unknown to the CLI's filter too.
+    let (ok, _, err) = run(
+        dir.path(),
+        &[
+            "records",
+            "list",
+            "default",
+            &t,
+            "--as",
+            "m@example.com",
+            "--filter",
+            "secret = \"s\"",
+        ],
+        &[],
+    );
+    assert!(!ok);
+    assert!(err.contains("unknown_field"), "{err}");
+    let (ok, _, err) = run(
+        dir.path(),
+        &[
+            "records",
+            "list",
+            "default",
+            &t,
+            "--as",
+            "nobody@example.com",
+        ],
+        &[],
+    );
+    assert!(!ok);
+    assert!(err.contains("no such user"), "{err}");
+}

@@ -13,7 +13,6 @@ pub mod passkeys;
 pub mod password_reset;
 pub mod permission_sets;
 pub mod projects;
-pub mod record_ops;
 pub mod records;
 pub mod secrets;
 pub mod settings;

@@ -315,7 +315,7 @@ pub async fn get(
         .tenant
         .read(move |tx: &mut Tx| {
             Box::pin(async move {
-                let scoped = super::record_ops::scoped(tx, &cache, &principal, table_id).await?;
+                let scoped = rampart_app::records::scoped(tx, &cache, &principal, table_id).await?;
                 Ok(visible_table(&scoped.access))
             })
         })

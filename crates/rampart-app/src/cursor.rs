@@ -11,7 +11,7 @@ use rampart_store::records::{After, sort_value};
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
-use crate::error::ApiError;
+use crate::AppError;
 
 #[derive(Serialize, Deserialize)]
 struct Payload {
@@ -83,8 +83,8 @@ pub fn encode(key: &[u8], binding: &Binding<'_>, last: &Record) -> String {
     )
 }
 
-fn invalid() -> ApiError {
-    ApiError::field(
+fn invalid() -> AppError {
+    AppError::invalid(
         "cursor",
         "invalid_cursor",
         "the cursor is malformed, altered, or belongs to another list",
@@ -92,7 +92,7 @@ fn invalid() -> ApiError {
 }
 
 /// Checks a cursor and returns where the next page starts.
-pub fn decode(key: &[u8], binding: &Binding<'_>, cursor: &str) -> Result<After, ApiError> {
+pub fn decode(key: &[u8], binding: &Binding<'_>, cursor: &str) -> Result<After, AppError> {
     let (body, tag) = cursor.split_once('.').ok_or_else(invalid)?;
     let body = URL_SAFE_NO_PAD.decode(body).map_err(|_| invalid())?;
     let tag = URL_SAFE_NO_PAD.decode(tag).map_err(|_| invalid())?;

@@ -1,0 +1,15 @@
+//! The application layer: Rampart's use cases, below every adapter.
+//!
+//! A use case is a function of (a store transaction or handle, the principal acting, a typed
+//! request) that returns a domain result or an [`AppError`]. It decides who may do what
+//! (through `rampart-auth`), turns rules into SQL (through `rampart-rules`), calls the store and
+//! records its own audit entries; it knows no HTTP type. The HTTP crate (`rampart-server`) and
+//! the binary's CLI are adapters over it: they parse their input, call one use case, and
+//! render its answer. Every way in or out of records goes through [`records`].
+
+pub mod cursor;
+pub mod error;
+pub mod people;
+pub mod records;
+
+pub use error::AppError;

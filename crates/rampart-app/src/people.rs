@@ -1,0 +1,24 @@
+//! The tenant's people as the use cases need them.
+
+use rampart_auth::Principal;
+use rampart_store::{Tx, factors, identity};
+
+use crate::AppError;
+
+/// The principal a user of the tenant acts as when an operator looks through their eyes
+/// (`rampart records list --as`): their own roles, groups and sets, no token scope. A
+/// disabled user gets nothing, as they would over the API.
+pub async fn acting_as(tx: &mut Tx, email: &str) -> Result<Principal, AppError> {
+    let user = identity::user_by_email(tx, email)
+        .await?
+        .ok_or_else(|| AppError::invalid("as", "unknown_user", "no such user in this tenant"))?
+        .user;
+    if user.disabled {
+        return Err(AppError::forbidden(
+            "user_disabled",
+            "this user is disabled and reads nothing",
+        ));
+    }
+    let has_second_factor = factors::has_second_factor(tx, user.id).await?;
+    Ok(Principal::for_simulation(user, has_second_factor))
+}

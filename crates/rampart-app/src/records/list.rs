@@ -1,0 +1,279 @@
+//! Lists: one keyset page of a table as a caller may see it, filtered and sorted with names
+//! checked by [`QueryScope`], counted on request, and the same list as another user sees it
+//! (simulate, for the project's builders).
+
+use std::sync::Arc;
+
+use rampart_auth::Principal;
+use rampart_auth::authz::cache::AccessCache;
+use rampart_auth::authz::definition::Op;
+use rampart_auth::authz::query::QueryScope;
+use rampart_core::{FieldError, TableId, TenantId, UserId};
+use rampart_rules::sort::Sort;
+use rampart_store::Tx;
+use rampart_store::records::{self, ListQuery};
+use serde::Serialize;
+
+use super::{RecordJson, scoped};
+use crate::AppError;
+use crate::cursor::{self, Binding};
+
+/// How lists are bounded, and what their cursors are bound to.
+#[derive(Debug, Clone)]
+pub struct ListSettings {
+    pub default_page_size: u32,
+    pub max_page_size: u32,
+    /// Largest number of matching records an exact count is given for.
+    pub max_exact_count: u64,
+    /// The instance's key for signing cursors.
+    pub cursor_key: Arc<Vec<u8>>,
+    pub tenant: TenantId,
+}
+
+/// What a caller asks of a list, as they wrote it.
+#[derive(Debug, Clone, Default)]
+pub struct ListRequest {
+    /// An expression, e.g. `status = "open" && priority >= 3`.
+    pub filter: Option<String>,
+    /// Comma-separated field names, `-` for descending.
+    pub sort: Option<String>,
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// `exact` to count the matching records.
+    pub count: Option<String>,
+}
+
+/// One page.
+#[derive(Debug, Serialize)]
+pub struct Page {
+    pub records: Vec<RecordJson>,
+    pub has_more: bool,
+    pub next_cursor: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub count: Option<u64>,
+}
+
+/// A request checked for everything that needs no database: limits and filter syntax.
+struct Checked {
+    req: ListRequest,
+    parsed: Option<rampart_rules::Expr>,
+    limit: u32,
+    exact: bool,
+}
+
+fn check(req: ListRequest, settings: &ListSettings) -> Result<Checked, AppError> {
+    let limit = req.limit.unwrap_or(settings.default_page_size);
+    if limit == 0 || limit > settings.max_page_size {
+        return Err(AppError::invalid(
+            "limit",
+            "out_of_range",
+            format!("must be between 1 and {}", settings.max_page_size),
+        ));
+    }
+    let exact = match req.count.as_deref() {
+        None => false,
+        Some("exact") => true,
+        Some(_) => {
+            return Err(AppError::invalid(
+                "count",
+                "invalid_value",
+                "the only count is \"exact\"",
+            ));
+        }
+    };
+    let parsed = match &req.filter {
+        Some(text) => Some(rampart_rules::parse(text).map_err(|e| {
+            AppError::from(
+                FieldError::new("filter", "invalid_filter", e.message.clone()).at(e.position),
+            )
+        })?),
+        None => None,
+    };
+    Ok(Checked {
+        req,
+        parsed,
+        limit,
+        exact,
+    })
+}
+
+/// One page of a table as the caller may see it.
+pub async fn list(
+    tx: &mut Tx,
+    cache: &AccessCache,
+    principal: &Principal,
+    table: TableId,
+    req: ListRequest,
+    settings: &ListSettings,
+) -> Result<Page, AppError> {
+    let checked = check(req, settings)?;
+    page(
+        tx,
+        cache,
+        principal,
+        principal.user.id,
+        table,
+        checked,
+        settings,
+    )
+    .await
+}
+
+/// One page of a table as `user` would see it, for `admin` (who must administer the
+/// project); the cursors are the admin's.
+pub async fn simulate(
+    tx: &mut Tx,
+    cache: &AccessCache,
+    admin: &Principal,
+    user: UserId,
+    table: TableId,
+    req: ListRequest,
+    settings: &ListSettings,
+) -> Result<Page, AppError> {
+    let checked = check(req, settings)?;
+    let principal = super::explain::as_user(tx, admin, table, user).await?;
+    page(
+        tx,
+        cache,
+        &principal,
+        admin.user.id,
+        table,
+        checked,
+        settings,
+    )
+    .await
+}
+
+/// One page of a table as `principal` may see it; `cursor_user` is whom its cursors are bound
+/// to (the caller, also when they simulate another user).
+async fn page(
+    tx: &mut Tx,
+    cache: &AccessCache,
+    principal: &Principal,
+    cursor_user: UserId,
+    table_id: TableId,
+    checked: Checked,
+    settings: &ListSettings,
+) -> Result<Page, AppError> {
+    let Checked {
+        req,
+        parsed,
+        limit,
+        exact,
+    } = checked;
+    let scoped = scoped(tx, cache, principal, table_id).await?;
+    if !scoped.access.allows(Op::Read) {
+        return Err(AppError::forbidden(
+            "forbidden",
+            "your permissions do not allow reading this table",
+        ));
+    }
+    let table = scoped.access.table.clone();
+    let view = QueryScope::load(
+        tx,
+        cache,
+        scoped.facts.clone(),
+        scoped.access.clone(),
+        parsed.as_ref(),
+    )
+    .await?;
+    let sort = match req.sort.as_deref() {
+        Some(s) => view.parse_sort(s)?,
+        None => Sort::default(),
+    };
+    let (pred, filter_text) = match &parsed {
+        None => (None, String::new()),
+        Some(expr) => (Some(view.check_filter(expr)?), expr.to_string()),
+    };
+    // A simulated list's cursors are the admin's, and differ from their own list's.
+    let bound_filter = if cursor_user == principal.user.id {
+        filter_text.clone()
+    } else {
+        format!("as {}: {filter_text}", principal.user.id)
+    };
+    let binding = Binding {
+        tenant: settings.tenant,
+        table: &table,
+        user: cursor_user,
+        sort: &sort,
+        filter: &bound_filter,
+    };
+    let after = match &req.cursor {
+        Some(c) => Some(cursor::decode(&settings.cursor_key, &binding, c)?),
+        None => None,
+    };
+    let dialect = tx.dialect();
+    let visible = scoped.visible_sql(tx)?;
+    let user_filter = match &pred {
+        Some(p) => Some(rampart_rules::compile(p, &scoped.facts.ctx, dialect)?),
+        None => None,
+    };
+    // A top-level OR of the caller's rules becomes one index range scan per branch.
+    let branches: Vec<rampart_sql::Sql> = match scoped.access.read_branches() {
+        Some(parts) if sort.keys.is_empty() => parts
+            .iter()
+            .map(|p| rampart_rules::compile(p, &scoped.facts.ctx, dialect))
+            .collect::<Result<_, _>>()?,
+        _ => Vec::new(),
+    };
+    let page_filter = if branches.is_empty() {
+        None
+    } else {
+        user_filter.clone()
+    };
+    let combined = match (visible, user_filter) {
+        (None, None) => None,
+        (Some(a), None) | (None, Some(a)) => Some(a),
+        (Some(a), Some(b)) => {
+            let mut c = tx.sql();
+            c.push("(").append(a).push(") AND (").append(b).push(")");
+            Some(c)
+        }
+    };
+    let count = if exact {
+        let n = records::count(tx, &table, combined.clone(), settings.max_exact_count).await?;
+        if n > settings.max_exact_count {
+            return Err(AppError::invalid(
+                "count",
+                "count_too_large",
+                format!(
+                    "more than {} records match; exact counts stop there",
+                    settings.max_exact_count
+                ),
+            ));
+        }
+        Some(n)
+    } else {
+        None
+    };
+    let flags = scoped.read_flags(tx)?;
+    let page = records::list(
+        tx,
+        &table,
+        ListQuery {
+            filter: if branches.is_empty() {
+                combined
+            } else {
+                page_filter
+            },
+            flags,
+            branches,
+            sort: sort.keys.clone(),
+            id_descending: sort.id_descending,
+            after,
+            limit,
+        },
+    )
+    .await?;
+    let next_cursor = match (page.has_more, page.records.last()) {
+        (true, Some(last)) => Some(cursor::encode(&settings.cursor_key, &binding, last)),
+        _ => None,
+    };
+    Ok(Page {
+        records: scoped.project_all(&page.records, &page.flags)?,
+        has_more: page.has_more,
+        next_cursor,
+        count,
+    })
+}
