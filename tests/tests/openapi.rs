@@ -701,6 +701,22 @@ async fn account_operations(c: &mut Conformance, anon: &Client, owner: Client) -
         "/api/v1/audit/export",
         &owner.get("/api/v1/audit/export?action=Not%20Valid").await,
     );
+    let actions = c.check(
+        "get",
+        "/api/v1/audit/actions",
+        &owner.get("/api/v1/audit/actions").await,
+    );
+    let names: Vec<&str> = actions
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["action"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"record.create") && names.contains(&"access.simulate"));
+    // Every entry the chain holds names an action of the catalogue.
+    for item in page["items"].as_array().unwrap() {
+        assert!(names.contains(&item["action"].as_str().unwrap()), "{item}");
+    }
     let export = owner.get("/api/v1/audit/export").await;
     assert_eq!(export.status, 200);
     assert_eq!(export.headers["content-type"], "application/x-ndjson");

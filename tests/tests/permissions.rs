@@ -205,6 +205,15 @@ async fn sets_grant_records_and_fields_by_rule(backend: Backend) {
         .await;
     assert_eq!(titles(&sim), vec!["mine", "published"]);
     assert!(sim.body["records"][0]["fields"].get("secret").is_none());
+    // Looking through someone's eyes is recorded in the audit chain, about them.
+    for action in ["access.simulate", "access.explain"] {
+        let trail = owner.get(&format!("/api/v1/audit?action={action}")).await;
+        assert_eq!(
+            trail.body["items"][0]["subject"],
+            alice_id.as_str(),
+            "{trail:?}"
+        );
+    }
     assert_eq!(
         alice
             .get(&format!("/api/v1/tables/{t}/simulate?user_id={alice_id}"))

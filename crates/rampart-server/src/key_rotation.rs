@@ -67,7 +67,11 @@ pub async fn finish_rotation(
     let detail = serde_json::json!({"version": version, "resealed": done});
     ts.write(move |tx: &mut Tx| {
         Box::pin(async move {
-            audit::record(tx, audit::Event::new("keys.dek_reseal").detail(detail)).await
+            audit::record(
+                tx,
+                audit::Event::new(rampart_store::audit::Action::KeysDekReseal).detail(detail),
+            )
+            .await
         })
     })
     .await?;

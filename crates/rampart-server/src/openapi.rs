@@ -102,6 +102,7 @@ api_routes! {
     get "/api/v1/settings/edge" => edge_settings::get,
     get "/api/v1/audit" => audit::list,
     get "/api/v1/audit/export" => audit::export,
+    get "/api/v1/audit/actions" => audit::actions,
     patch "/api/v1/settings/edge" => edge_settings::update,
     get "/api/v1/users" => users::list,
     get "/api/v1/users/access-review" => access_review::review,

@@ -205,7 +205,7 @@ pub async fn use_kept_blind_index_keys(
                         crate::epoch::bump(tx).await?;
                         crate::audit::record(
                             tx,
-                            crate::audit::Event::new("keys.blind_index_key_kept")
+                            crate::audit::Event::new(crate::audit::Action::KeysBlindIndexKeyKept)
                                 .table(table.0)
                                 .detail(serde_json::json!({
                                     "field": field.0,

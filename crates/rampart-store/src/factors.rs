@@ -62,7 +62,13 @@ pub async fn replace_seed(
 
 /// Starts (or restarts) an enrolment with a new seed, not enabled until confirmed.
 pub async fn begin_totp(tx: &mut Tx, user: UserId, sealed_seed: Vec<u8>) -> Result<(), StoreError> {
-    crate::audit::note(tx, "factor.totp_begin", Some(user.0), None).await?;
+    crate::audit::note(
+        tx,
+        crate::audit::Action::FactorTotpBegin,
+        Some(user.0),
+        None,
+    )
+    .await?;
     crate::epoch::bump(tx).await?;
     let mut q = tx.sql();
     q.push("DELETE FROM user_totp WHERE user_id = ")
@@ -105,9 +111,9 @@ pub async fn use_totp_step(
         crate::epoch::bump(tx).await?;
     }
     let action = if enable {
-        "factor.totp_enable"
+        crate::audit::Action::FactorTotpEnable
     } else {
-        "auth.totp_code"
+        crate::audit::Action::AuthTotpCode
     };
     crate::audit::note(
         tx,
@@ -120,7 +126,13 @@ pub async fn use_totp_step(
 }
 
 pub async fn remove_totp(tx: &mut Tx, user: UserId) -> Result<(), StoreError> {
-    crate::audit::note(tx, "factor.totp_remove", Some(user.0), None).await?;
+    crate::audit::note(
+        tx,
+        crate::audit::Action::FactorTotpRemove,
+        Some(user.0),
+        None,
+    )
+    .await?;
     crate::epoch::bump(tx).await?;
     let mut q = tx.sql();
     q.push("DELETE FROM user_totp WHERE user_id = ")
@@ -147,7 +159,13 @@ pub async fn replace_recovery_codes(
     user: UserId,
     hashes: Vec<[u8; 32]>,
 ) -> Result<(), StoreError> {
-    crate::audit::note(tx, "factor.recovery_codes_issued", Some(user.0), None).await?;
+    crate::audit::note(
+        tx,
+        crate::audit::Action::FactorRecoveryCodesIssued,
+        Some(user.0),
+        None,
+    )
+    .await?;
     let mut q = tx.sql();
     q.push("DELETE FROM recovery_codes WHERE user_id = ")
         .param(Param::Uuid(user.0));
@@ -179,7 +197,7 @@ pub async fn use_recovery_code(
     let used = tx.execute(q).await? == 1;
     crate::audit::note(
         tx,
-        "auth.recovery_code",
+        crate::audit::Action::AuthRecoveryCode,
         Some(user.0),
         Some(serde_json::json!({"accepted": used})),
     )

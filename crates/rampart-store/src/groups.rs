@@ -37,7 +37,7 @@ fn taken(e: StoreError) -> StoreError {
 pub async fn create_group(tx: &mut Tx, name: String) -> Result<Group, StoreError> {
     crate::audit::note(
         tx,
-        "group.create",
+        crate::audit::Action::GroupCreate,
         None,
         Some(serde_json::json!({"name": name})),
     )
@@ -80,7 +80,7 @@ pub async fn group(tx: &mut Tx, id: GroupId) -> Result<Option<Group>, StoreError
 pub async fn rename_group(tx: &mut Tx, id: GroupId, name: String) -> Result<Group, StoreError> {
     crate::audit::note(
         tx,
-        "group.rename",
+        crate::audit::Action::GroupRename,
         None,
         Some(serde_json::json!({"group": id, "name": name})),
     )
@@ -102,7 +102,7 @@ pub async fn rename_group(tx: &mut Tx, id: GroupId, name: String) -> Result<Grou
 pub async fn delete_group(tx: &mut Tx, id: GroupId) -> Result<(), StoreError> {
     crate::audit::note(
         tx,
-        "group.delete",
+        crate::audit::Action::GroupDelete,
         None,
         Some(serde_json::json!({"group": id})),
     )
@@ -120,7 +120,7 @@ pub async fn delete_group(tx: &mut Tx, id: GroupId) -> Result<(), StoreError> {
 pub async fn add_member(tx: &mut Tx, id: GroupId, user: UserId) -> Result<(), StoreError> {
     crate::audit::note(
         tx,
-        "group.add_member",
+        crate::audit::Action::GroupAddMember,
         Some(user.0),
         Some(serde_json::json!({"group": id})),
     )
@@ -137,7 +137,7 @@ pub async fn add_member(tx: &mut Tx, id: GroupId, user: UserId) -> Result<(), St
 pub async fn remove_member(tx: &mut Tx, id: GroupId, user: UserId) -> Result<(), StoreError> {
     crate::audit::note(
         tx,
-        "group.remove_member",
+        crate::audit::Action::GroupRemoveMember,
         Some(user.0),
         Some(serde_json::json!({"group": id})),
     )

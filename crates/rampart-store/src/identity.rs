@@ -90,7 +90,7 @@ pub async fn insert_user(tx: &mut Tx, new: NewUser) -> Result<User, StoreError> 
         Ok(_) => {
             crate::audit::note(
                 tx,
-                "user.create",
+                crate::audit::Action::UserCreate,
                 Some(user.id.0),
                 Some(serde_json::json!({"email": user.email, "role": user.role.as_str()})),
             )
@@ -108,7 +108,7 @@ pub async fn insert_user(tx: &mut Tx, new: NewUser) -> Result<User, StoreError> 
 pub async fn set_email(tx: &mut Tx, id: UserId, email: &str) -> Result<(), StoreError> {
     crate::audit::note(
         tx,
-        "user.email_change",
+        crate::audit::Action::UserEmailChange,
         Some(id.0),
         Some(serde_json::json!({"email": email})),
     )
@@ -209,7 +209,7 @@ pub async fn update_user(
     disabled: Option<bool>,
     display_name: Option<String>,
 ) -> Result<User, StoreError> {
-    crate::audit::note(tx, "user.update", Some(id.0), Some(serde_json::json!({"role": role.map(|r| r.as_str()), "disabled": disabled, "display_name": display_name}))).await?;
+    crate::audit::note(tx, crate::audit::Action::UserUpdate, Some(id.0), Some(serde_json::json!({"role": role.map(|r| r.as_str()), "disabled": disabled, "display_name": display_name}))).await?;
     crate::epoch::bump(tx).await?;
     let mut q = tx.sql();
     q.push("UPDATE users SET updated_at = ")
@@ -258,7 +258,7 @@ pub async fn insert_session(
 ) -> Result<Uuid, StoreError> {
     crate::audit::note(
         tx,
-        "auth.session_start",
+        crate::audit::Action::AuthSessionStart,
         Some(user.0),
         Some(serde_json::json!({"user_agent": user_agent})),
     )
@@ -333,7 +333,7 @@ pub async fn delete_session_by_public_id(
 ) -> Result<(), StoreError> {
     crate::audit::note(
         tx,
-        "auth.session_revoke",
+        crate::audit::Action::AuthSessionRevoke,
         Some(user.0),
         Some(serde_json::json!({"session": id})),
     )
@@ -355,7 +355,13 @@ pub async fn delete_other_sessions(
     user: UserId,
     keep: [u8; 32],
 ) -> Result<u64, StoreError> {
-    crate::audit::note(tx, "auth.sessions_revoke_others", Some(user.0), None).await?;
+    crate::audit::note(
+        tx,
+        crate::audit::Action::AuthSessionsRevokeOthers,
+        Some(user.0),
+        None,
+    )
+    .await?;
     let mut q = tx.sql();
     q.push("DELETE FROM sessions WHERE user_id = ")
         .param(Param::Uuid(user.0))
@@ -366,7 +372,7 @@ pub async fn delete_other_sessions(
 
 /// Marks a session as freshly authenticated (for sensitive actions).
 pub async fn reauthenticate_session(tx: &mut Tx, id_hash: [u8; 32]) -> Result<(), StoreError> {
-    crate::audit::note(tx, "auth.reauthenticate", None, None).await?;
+    crate::audit::note(tx, crate::audit::Action::AuthReauthenticate, None, None).await?;
     let mut q = tx.sql();
     q.push("UPDATE sessions SET authenticated_at = ")
         .param(Param::Timestamp(crate::now()))
@@ -378,7 +384,13 @@ pub async fn reauthenticate_session(tx: &mut Tx, id_hash: [u8; 32]) -> Result<()
 
 /// Replaces a user's password hash.
 pub async fn set_password_hash(tx: &mut Tx, user: UserId, hash: String) -> Result<(), StoreError> {
-    crate::audit::note(tx, "auth.password_set", Some(user.0), None).await?;
+    crate::audit::note(
+        tx,
+        crate::audit::Action::AuthPasswordSet,
+        Some(user.0),
+        None,
+    )
+    .await?;
     let mut q = tx.sql();
     q.push("UPDATE users SET password_hash = ")
         .param(Param::Text(hash))
@@ -422,7 +434,7 @@ pub async fn touch_session(tx: &mut Tx, id_hash: [u8; 32]) -> Result<(), StoreEr
 }
 
 pub async fn delete_session(tx: &mut Tx, id_hash: [u8; 32]) -> Result<(), StoreError> {
-    crate::audit::note(tx, "auth.session_end", None, None).await?;
+    crate::audit::note(tx, crate::audit::Action::AuthSessionEnd, None, None).await?;
     let mut q = tx.sql();
     q.push("DELETE FROM sessions WHERE id_hash = ")
         .param(Param::Bytes(id_hash.to_vec()));
@@ -431,7 +443,13 @@ pub async fn delete_session(tx: &mut Tx, id_hash: [u8; 32]) -> Result<(), StoreE
 }
 
 pub async fn delete_sessions_of(tx: &mut Tx, user: UserId) -> Result<(), StoreError> {
-    crate::audit::note(tx, "auth.sessions_revoke_all", Some(user.0), None).await?;
+    crate::audit::note(
+        tx,
+        crate::audit::Action::AuthSessionsRevokeAll,
+        Some(user.0),
+        None,
+    )
+    .await?;
     let mut q = tx.sql();
     q.push("DELETE FROM sessions WHERE user_id = ")
         .param(Param::Uuid(user.0));
@@ -472,7 +490,7 @@ pub async fn consume_setup_token(tx: &mut Tx, token_hash: [u8; 32]) -> Result<bo
     let used = tx.execute(q).await? == 1;
     crate::audit::note(
         tx,
-        "tenant.setup_token_used",
+        crate::audit::Action::TenantSetupTokenUsed,
         None,
         Some(serde_json::json!({"accepted": used})),
     )
@@ -508,7 +526,7 @@ pub async fn attribute_defs(tx: &mut Tx) -> Result<Vec<AttributeDef>, StoreError
 pub async fn set_attribute_defs(tx: &mut Tx, defs: &[AttributeDef]) -> Result<(), StoreError> {
     crate::audit::note(
         tx,
-        "user_attribute.define",
+        crate::audit::Action::UserAttributeDefine,
         None,
         Some(serde_json::json!({"names": defs.iter().map(|d| d.name.clone()).collect::<Vec<_>>()})),
     )
@@ -553,7 +571,7 @@ pub async fn set_user_attributes(
 ) -> Result<(), StoreError> {
     crate::audit::note(
         tx,
-        "user.attributes",
+        crate::audit::Action::UserAttributes,
         Some(user.0),
         Some(serde_json::Value::Object(attributes.clone())),
     )

@@ -122,7 +122,7 @@ pub async fn create(tx: &mut Tx, new: NewProvider, by: UserId) -> Result<Provide
     let id = Uuid::now_v7();
     crate::audit::note(
         tx,
-        "identity_provider.create",
+        crate::audit::Action::IdentityProviderCreate,
         None,
         Some(serde_json::json!({
             "provider": id, "name": new.name, "issuer": new.issuer, "client_id": new.client_id,
@@ -197,7 +197,7 @@ pub async fn update(
     }
     crate::audit::note(
         tx,
-        "identity_provider.update",
+        crate::audit::Action::IdentityProviderUpdate,
         None,
         Some(serde_json::json!({
             "provider": id, "changed": changes.names(), "name": changes.name,
@@ -243,7 +243,7 @@ pub async fn update(
 pub async fn delete(tx: &mut Tx, id: ProviderId) -> Result<(), StoreError> {
     crate::audit::note(
         tx,
-        "identity_provider.delete",
+        crate::audit::Action::IdentityProviderDelete,
         None,
         Some(serde_json::json!({"provider": id})),
     )

@@ -54,7 +54,7 @@ pub async fn insert(
 ) -> Result<StoredPasskey, StoreError> {
     crate::audit::note(
         tx,
-        "factor.passkey_add",
+        crate::audit::Action::FactorPasskeyAdd,
         Some(user.0),
         Some(serde_json::json!({"name": name})),
     )
@@ -138,7 +138,7 @@ pub async fn record_use(tx: &mut Tx, id: Uuid, credential: String) -> Result<(),
 pub async fn rename(tx: &mut Tx, user: UserId, id: Uuid, name: String) -> Result<(), StoreError> {
     crate::audit::note(
         tx,
-        "factor.passkey_rename",
+        crate::audit::Action::FactorPasskeyRename,
         Some(user.0),
         Some(serde_json::json!({"passkey": id, "name": name})),
     )
@@ -160,7 +160,7 @@ pub async fn rename(tx: &mut Tx, user: UserId, id: Uuid, name: String) -> Result
 pub async fn delete(tx: &mut Tx, user: UserId, id: Uuid) -> Result<(), StoreError> {
     crate::audit::note(
         tx,
-        "factor.passkey_remove",
+        crate::audit::Action::FactorPasskeyRemove,
         Some(user.0),
         Some(serde_json::json!({"passkey": id})),
     )
@@ -179,7 +179,13 @@ pub async fn delete(tx: &mut Tx, user: UserId, id: Uuid) -> Result<(), StoreErro
 
 /// Removes every passkey of a user (break-glass reset of second factors).
 pub async fn delete_all_of(tx: &mut Tx, user: UserId) -> Result<(), StoreError> {
-    crate::audit::note(tx, "factor.passkeys_remove_all", Some(user.0), None).await?;
+    crate::audit::note(
+        tx,
+        crate::audit::Action::FactorPasskeysRemoveAll,
+        Some(user.0),
+        None,
+    )
+    .await?;
     crate::epoch::bump(tx).await?;
     let mut q = tx.sql();
     q.push("DELETE FROM passkeys WHERE user_id = ")

@@ -56,7 +56,7 @@ pub async fn create(
 ) -> Result<PermissionSet, StoreError> {
     crate::audit::note(
         tx,
-        "permission_set.create",
+        crate::audit::Action::PermissionSetCreate,
         None,
         Some(serde_json::json!({"project": project, "name": name, "definition": definition})),
     )
@@ -99,7 +99,7 @@ pub async fn update(
 ) -> Result<PermissionSet, StoreError> {
     crate::audit::note(
         tx,
-        "permission_set.update",
+        crate::audit::Action::PermissionSetUpdate,
         None,
         Some(serde_json::json!({"set": id, "name": name, "definition": definition})),
     )
@@ -137,7 +137,7 @@ pub async fn get(tx: &mut Tx, id: SetId) -> Result<Option<PermissionSet>, StoreE
 pub async fn delete(tx: &mut Tx, id: SetId) -> Result<(), StoreError> {
     crate::audit::note(
         tx,
-        "permission_set.delete",
+        crate::audit::Action::PermissionSetDelete,
         None,
         Some(serde_json::json!({"set": id})),
     )
@@ -198,7 +198,7 @@ pub async fn projects_with_sets(tx: &mut Tx, user: UserId) -> Result<Vec<Project
 pub async fn assign_user(tx: &mut Tx, set: SetId, user: UserId) -> Result<(), StoreError> {
     crate::audit::note(
         tx,
-        "permission_set.assign_user",
+        crate::audit::Action::PermissionSetAssignUser,
         Some(user.0),
         Some(serde_json::json!({"set": set})),
     )
@@ -215,7 +215,7 @@ pub async fn assign_user(tx: &mut Tx, set: SetId, user: UserId) -> Result<(), St
 pub async fn unassign_user(tx: &mut Tx, set: SetId, user: UserId) -> Result<(), StoreError> {
     crate::audit::note(
         tx,
-        "permission_set.unassign_user",
+        crate::audit::Action::PermissionSetUnassignUser,
         Some(user.0),
         Some(serde_json::json!({"set": set})),
     )
@@ -235,7 +235,7 @@ pub async fn unassign_user(tx: &mut Tx, set: SetId, user: UserId) -> Result<(), 
 pub async fn assign_group(tx: &mut Tx, set: SetId, group: GroupId) -> Result<(), StoreError> {
     crate::audit::note(
         tx,
-        "permission_set.assign_group",
+        crate::audit::Action::PermissionSetAssignGroup,
         None,
         Some(serde_json::json!({"set": set, "group": group})),
     )
@@ -252,7 +252,7 @@ pub async fn assign_group(tx: &mut Tx, set: SetId, group: GroupId) -> Result<(),
 pub async fn unassign_group(tx: &mut Tx, set: SetId, group: GroupId) -> Result<(), StoreError> {
     crate::audit::note(
         tx,
-        "permission_set.unassign_group",
+        crate::audit::Action::PermissionSetUnassignGroup,
         None,
         Some(serde_json::json!({"set": set, "group": group})),
     )

@@ -47,7 +47,7 @@ pub async fn create_project(
 ) -> Result<Project, StoreError> {
     crate::audit::note(
         tx,
-        "project.create",
+        crate::audit::Action::ProjectCreate,
         Some(creator.0),
         Some(serde_json::json!({"name": name})),
     )
@@ -121,7 +121,7 @@ pub async fn rename_project(
 ) -> Result<Project, StoreError> {
     crate::audit::note(
         tx,
-        "project.rename",
+        crate::audit::Action::ProjectRename,
         None,
         Some(serde_json::json!({"project": id, "name": name})),
     )
@@ -151,7 +151,7 @@ pub async fn set_require_second_factor(
 ) -> Result<(), StoreError> {
     crate::audit::note(
         tx,
-        "project.require_second_factor",
+        crate::audit::Action::ProjectRequireSecondFactor,
         None,
         Some(serde_json::json!({"project": id, "require": require})),
     )
@@ -195,7 +195,7 @@ pub async fn set_member(
 ) -> Result<(), StoreError> {
     crate::audit::note(
         tx,
-        "project.set_member",
+        crate::audit::Action::ProjectSetMember,
         Some(user.0),
         Some(serde_json::json!({"project": project, "role": role.as_str()})),
     )
@@ -220,7 +220,7 @@ pub async fn remove_member(
 ) -> Result<(), StoreError> {
     crate::audit::note(
         tx,
-        "project.remove_member",
+        crate::audit::Action::ProjectRemoveMember,
         Some(user.0),
         Some(serde_json::json!({"project": project})),
     )
@@ -271,7 +271,7 @@ pub async fn list_members(tx: &mut Tx, project: ProjectId) -> Result<Vec<Member>
 pub async fn delete_project_row(tx: &mut Tx, id: ProjectId) -> Result<(), StoreError> {
     crate::audit::note(
         tx,
-        "project.delete",
+        crate::audit::Action::ProjectDelete,
         None,
         Some(serde_json::json!({"project": id})),
     )

@@ -85,7 +85,7 @@ pub async fn set(
 ) -> Result<Stored, StoreError> {
     crate::audit::note(
         tx,
-        "secret.set",
+        crate::audit::Action::SecretSet,
         None,
         Some(serde_json::json!({"project": project, "environment": environment, "name": name, "kind": kind.as_str()})),
     )
@@ -220,7 +220,7 @@ pub async fn delete(
 ) -> Result<(), StoreError> {
     crate::audit::note(
         tx,
-        "secret.delete",
+        crate::audit::Action::SecretDelete,
         None,
         Some(serde_json::json!({"project": project, "environment": environment, "name": name})),
     )

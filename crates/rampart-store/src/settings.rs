@@ -38,7 +38,7 @@ pub async fn flag(tx: &mut Tx, name: &str) -> Result<bool, StoreError> {
 pub async fn set(tx: &mut Tx, name: &str, value: &serde_json::Value) -> Result<(), StoreError> {
     crate::audit::note(
         tx,
-        "settings.change",
+        crate::audit::Action::SettingsChange,
         None,
         Some(serde_json::json!({"name": name, "value": value})),
     )

@@ -62,7 +62,7 @@ pub async fn record_failure(tx: &mut Tx, key: &str) -> Result<i64, StoreError> {
     let (counter, who) = key.split_once(':').unwrap_or((key, ""));
     crate::audit::note(
         tx,
-        "auth.failure",
+        crate::audit::Action::AuthFailure,
         who.parse::<uuid::Uuid>().ok(),
         Some(serde_json::json!({"counter": counter, "failures": failures})),
     )

@@ -70,7 +70,7 @@ pub async fn insert(
 ) -> Result<ApiToken, StoreError> {
     crate::audit::note(
         tx,
-        "token.create",
+        crate::audit::Action::TokenCreate,
         Some(user.0),
         Some(serde_json::json!({"name": name, "expires_at": expires_at})),
     )
@@ -187,7 +187,7 @@ pub async fn mark_rotated(
     if rotated {
         crate::audit::note(
             tx,
-            "token.rotate",
+            crate::audit::Action::TokenRotate,
             None,
             Some(serde_json::json!({"token": id, "old_expires_at": until})),
         )
@@ -200,7 +200,7 @@ pub async fn mark_rotated(
 pub async fn delete(tx: &mut Tx, user: UserId, id: TokenId) -> Result<(), StoreError> {
     crate::audit::note(
         tx,
-        "token.revoke",
+        crate::audit::Action::TokenRevoke,
         Some(user.0),
         Some(serde_json::json!({"token": id})),
     )
@@ -218,7 +218,7 @@ pub async fn delete(tx: &mut Tx, user: UserId, id: TokenId) -> Result<(), StoreE
 
 /// Deletes every token of a user (disabling or deleting them).
 pub async fn delete_all_of(tx: &mut Tx, user: UserId) -> Result<u64, StoreError> {
-    crate::audit::note(tx, "token.revoke_all", Some(user.0), None).await?;
+    crate::audit::note(tx, crate::audit::Action::TokenRevokeAll, Some(user.0), None).await?;
     let mut q = tx.sql();
     q.push("DELETE FROM api_tokens WHERE user_id = ")
         .param(Param::Uuid(user.0));

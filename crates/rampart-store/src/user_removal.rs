@@ -28,7 +28,7 @@ pub async fn delete_user(
 ) -> Result<Reassigned, StoreError> {
     crate::audit::note(
         tx,
-        "user.delete",
+        crate::audit::Action::UserDelete,
         Some(user.0),
         Some(serde_json::json!({"successor": successor})),
     )

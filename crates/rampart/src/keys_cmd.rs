@@ -61,7 +61,11 @@ async fn run_with(
                 }
                 let ts = store.tenant_store(&t).await.map_err(|e| e.to_string())?;
                 let detail = serde_json::json!({"kek": current.0});
-                record(&ts, audit::Event::new("keys.kek_rotate").detail(detail)).await?;
+                record(
+                    &ts,
+                    audit::Event::new(rampart_store::audit::Action::KeysKekRotate).detail(detail),
+                )
+                .await?;
             }
             println!(
                 "re-wrapped {} tenant keys and {} instance secrets under KEK {current}; {} tenant keys already were",
@@ -87,7 +91,11 @@ async fn run_with(
                 version,
             );
             let detail = serde_json::json!({"version": version});
-            record(&ts, audit::Event::new("keys.dek_rotate").detail(detail)).await?;
+            record(
+                &ts,
+                audit::Event::new(rampart_store::audit::Action::KeysDekRotate).detail(detail),
+            )
+            .await?;
             println!("tenant {tenant}: data key version {version} now seals new values");
             // The new keys (and kept blind index keys) reach running servers within one
             // refresh; re-sealing starts after that.

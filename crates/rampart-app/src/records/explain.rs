@@ -6,6 +6,7 @@ use rampart_auth::Principal;
 use rampart_auth::authz::access::{table_access, user_facts};
 use rampart_auth::authz::definition::Op;
 use rampart_core::{RecordId, TableAction, TableId, UserId};
+use rampart_store::audit::{self, Action, Event};
 use rampart_store::{Tx, records};
 
 use super::true_sql;
@@ -47,7 +48,8 @@ pub fn operation(text: Option<&str>) -> Result<Op, AppError> {
     }
 }
 
-/// Explains `op` on a record for `user`, as `admin` (who must administer the project).
+/// Explains `op` on a record for `user`, as `admin` (who must administer the project);
+/// recorded in the audit chain (a write transaction, as for simulate).
 pub async fn explain(
     tx: &mut Tx,
     admin: &Principal,
@@ -57,7 +59,17 @@ pub async fn explain(
     op: Op,
 ) -> Result<Explained, AppError> {
     let principal = as_user(tx, admin, table, user).await?;
-    explain_for(tx, &principal, table, record, op).await
+    let out = explain_for(tx, &principal, table, record, op).await?;
+    audit::record(
+        tx,
+        Event::new(Action::AccessExplain)
+            .table(table.0)
+            .record(record.0)
+            .subject(user.0)
+            .detail(serde_json::json!({"operation": op.as_str()})),
+    )
+    .await?;
+    Ok(out)
 }
 
 /// What `explain` found for one grant.

@@ -11,6 +11,7 @@ use rampart_auth::authz::query::QueryScope;
 use rampart_core::{FieldError, TableId, TenantId, UserId};
 use rampart_rules::sort::Sort;
 use rampart_store::Tx;
+use rampart_store::audit::{self, Action, Event};
 use rampart_store::records::{self, ListQuery};
 use serde::Serialize;
 
@@ -121,7 +122,8 @@ pub async fn list(
 }
 
 /// One page of a table as `user` would see it, for `admin` (who must administer the
-/// project); the cursors are the admin's.
+/// project); the cursors are the admin's. Recorded in the audit chain (so it runs in a write
+/// transaction: it is rare, and a builder looking through someone's eyes is accountable).
 pub async fn simulate(
     tx: &mut Tx,
     cache: &AccessCache,
@@ -133,7 +135,8 @@ pub async fn simulate(
 ) -> Result<Page, AppError> {
     let checked = check(req, settings)?;
     let principal = super::explain::as_user(tx, admin, table, user).await?;
-    page(
+    let detail = serde_json::json!({"filter": checked.req.filter, "sort": checked.req.sort});
+    let page = page(
         tx,
         cache,
         &principal,
@@ -142,7 +145,16 @@ pub async fn simulate(
         checked,
         settings,
     )
-    .await
+    .await?;
+    audit::record(
+        tx,
+        Event::new(Action::AccessSimulate)
+            .table(table.0)
+            .subject(user.0)
+            .detail(detail),
+    )
+    .await?;
+    Ok(page)
 }
 
 /// One page of a table as `principal` may see it; `cursor_user` is whom its cursors are bound

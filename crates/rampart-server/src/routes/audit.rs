@@ -147,6 +147,30 @@ pub struct AuditPageOut {
     next_before: Option<u64>,
 }
 
+/// One kind of action the audit chain records.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditActionOut {
+    /// `area.verb`, as entries name it.
+    action: &'static str,
+    /// What an entry of this action says happened.
+    meaning: &'static str,
+}
+
+/// Every action the audit chain records, with what each means (for the viewer's filters).
+#[utoipa::path(get, path = "/api/v1/audit/actions", tag = "users",
+    responses((status = 200, body = [AuditActionOut])), security(("session" = []), ("token" = [])))]
+pub async fn actions(_admin: TenantAdmin) -> axum::Json<Vec<AuditActionOut>> {
+    axum::Json(
+        audit::Action::ALL
+            .iter()
+            .map(|a| AuditActionOut {
+                action: a.as_str(),
+                meaning: a.meaning(),
+            })
+            .collect(),
+    )
+}
+
 /// The tenant's audit entries, newest first.
 #[utoipa::path(get, path = "/api/v1/audit", tag = "users", params(AuditQuery),
     responses((status = 200, body = AuditPageOut)), security(("session" = []), ("token" = [])))]
@@ -185,9 +209,12 @@ pub async fn export(
     store
         .write(move |tx: &mut rampart_store::Tx| {
             Box::pin(async move {
-                audit::record(tx, audit::Event::new("audit.export").detail(detail))
-                    .await
-                    .map(|_| ())
+                audit::record(
+                    tx,
+                    audit::Event::new(rampart_store::audit::Action::AuditExport).detail(detail),
+                )
+                .await
+                .map(|_| ())
             })
         })
         .await?;

@@ -111,7 +111,6 @@ pub async fn delete(
         .store
         .write(move |tx: &mut Tx| Box::pin(groups::delete_group(tx, group_id)))
         .await?;
-    tracing::info!(target: "rampart::audit", event = "group_deleted", group = %group_id, by = %caller.principal.user.id);
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -141,7 +140,6 @@ pub async fn add_member(
             })
         })
         .await?;
-    tracing::info!(target: "rampart::audit", event = "group_member_added", group = %group_id, user = %user_id, by = %caller.principal.user.id);
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -171,7 +171,6 @@ pub async fn create(
             })
         })
         .await?;
-    tracing::info!(target: "rampart::audit", event = "permission_set_created", set = %out.id, by = %caller.principal.user.id);
     Ok((StatusCode::CREATED, axum::Json(out)))
 }
 
@@ -215,7 +214,6 @@ pub async fn replace(
             })
         })
         .await?;
-    tracing::info!(target: "rampart::audit", event = "permission_set_changed", set = %set_id, by = %caller.principal.user.id);
     Ok(axum::Json(out))
 }
 
@@ -234,7 +232,6 @@ pub async fn delete(caller: Caller, ApiPath(set_id): ApiPath<SetId>) -> ApiResul
             })
         })
         .await?;
-    tracing::info!(target: "rampart::audit", event = "permission_set_deleted", set = %set_id, by = %caller.principal.user.id);
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -263,7 +260,6 @@ pub async fn assign_user(
             })
         })
         .await?;
-    tracing::info!(target: "rampart::audit", event = "permission_set_assigned", set = %set_id, user = %user_id, by = %caller.principal.user.id);
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -313,7 +309,6 @@ pub async fn assign_group(
             })
         })
         .await?;
-    tracing::info!(target: "rampart::audit", event = "permission_set_assigned", set = %set_id, group = %group_id, by = %caller.principal.user.id);
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -240,7 +240,6 @@ pub async fn delete(
             })
         })
         .await?;
-    tracing::info!(target: "rampart::audit", event = "project_deleted", project = %project_id, by = %caller.principal.user.id);
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -345,7 +344,6 @@ pub async fn set_member(
             })
         })
         .await?;
-    tracing::info!(target: "rampart::audit", event = "member_set", project = %project_id, user = %user_id, by = %caller.principal.user.id);
     Ok(StatusCode::NO_CONTENT)
 }
 

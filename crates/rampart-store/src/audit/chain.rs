@@ -45,10 +45,10 @@ pub struct Entry {
 }
 
 /// What a change records about itself.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Event {
-    /// `area.verb`, e.g. `record.update`, `auth.login_failed`, `permission_set.create`.
-    pub action: &'static str,
+    /// What happened, from the catalogue (`super::actions`).
+    pub action: super::actions::Action,
     pub table: Option<Uuid>,
     pub record: Option<Uuid>,
     /// The person the detail's personal values are about (sealed with their key).
@@ -58,10 +58,13 @@ pub struct Event {
 }
 
 impl Event {
-    pub fn new(action: &'static str) -> Self {
+    pub fn new(action: super::actions::Action) -> Self {
         Self {
             action,
-            ..Self::default()
+            table: None,
+            record: None,
+            subject: None,
+            detail: None,
         }
     }
 
@@ -196,7 +199,7 @@ async fn prepare(
         actor: who.actor.as_text(),
         request_id: who.request_id.clone(),
         client_ip: who.client_ip.clone(),
-        action: event.action.to_owned(),
+        action: event.action.as_str().to_owned(),
         table: event.table,
         record: event.record,
         subject: event.subject,

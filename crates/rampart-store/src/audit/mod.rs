@@ -5,6 +5,7 @@
 //! Store operations call [`record`] with an [`Event`]; who acted comes from the
 //! [`context`] the request or command opened, captured when the write was asked for.
 
+mod actions;
 pub mod chain;
 pub mod context;
 pub mod query;
@@ -15,6 +16,7 @@ use std::sync::Arc;
 
 use rampart_crypto::keyring::TenantKeys;
 
+pub use actions::Action;
 pub use chain::{CHECKPOINT_EVERY, Checkpoint, Entry, Event, checkpoint};
 pub use context::{Actor, AuditContext, Snapshot, scope, set_actor, snapshot};
 pub use query::{Filter, Shown, list};
@@ -120,7 +122,7 @@ pub async fn read(ts: &crate::TenantStore, filter: Filter) -> Result<Vec<Shown>,
 /// detail (sealed with the subject's key, or the tenant's when there is no subject).
 pub(crate) async fn note(
     tx: &mut Tx,
-    action: &'static str,
+    action: Action,
     subject: Option<uuid::Uuid>,
     detail: Option<serde_json::Value>,
 ) -> Result<(), StoreError> {

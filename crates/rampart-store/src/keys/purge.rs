@@ -184,7 +184,7 @@ impl Store {
                 Box::pin(async move {
                     crate::audit::record(
                         tx,
-                        crate::audit::Event::new("keys.dek_purge").detail(detail),
+                        crate::audit::Event::new(crate::audit::Action::KeysDekPurge).detail(detail),
                     )
                     .await
                 })

@@ -94,7 +94,7 @@ pub async fn create_many(
     for ((_, values), record) in rows.iter().zip(&records) {
         super::audit_change(
             tx,
-            "record.create",
+            crate::audit::Action::RecordCreate,
             table,
             record,
             Some(super::changed_detail(table, values, None)),

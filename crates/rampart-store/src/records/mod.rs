@@ -424,7 +424,7 @@ pub(crate) fn changed_detail(
 /// Records a record change in the audit chain; the owner is the data subject.
 pub(crate) async fn audit_change(
     tx: &mut Tx,
-    action: &'static str,
+    action: crate::audit::Action,
     table: &TableDef,
     record: &Record,
     detail: Option<serde_json::Value>,
@@ -505,7 +505,7 @@ pub async fn create_owned(
     let record = get(tx, table, id).await?.ok_or(StoreError::NotFound)?;
     audit_change(
         tx,
-        "record.create",
+        crate::audit::Action::RecordCreate,
         table,
         &record,
         Some(changed_detail(table, &values, None)),
@@ -592,7 +592,7 @@ pub async fn update_owned(
     let record = get(tx, table, id).await?.ok_or(StoreError::NotFound)?;
     audit_change(
         tx,
-        "record.update",
+        crate::audit::Action::RecordUpdate,
         table,
         &record,
         Some(changed_detail(table, &values, owner)),
@@ -656,7 +656,7 @@ pub async fn delete(
         .push(" AND version = ")
         .param(Param::I64(expected_version));
     tx.execute(q).await?;
-    audit_change(tx, "record.delete", table, &record, None).await
+    audit_change(tx, crate::audit::Action::RecordDelete, table, &record, None).await
 }
 
 /// Where the previous page ended: its last record's sort values and id.

@@ -157,7 +157,7 @@ pub async fn add_field(
 ) -> Result<TableDef, StoreError> {
     crate::audit::note(
         tx,
-        "schema.field_add",
+        crate::audit::Action::SchemaFieldAdd,
         None,
         Some(serde_json::json!({"table": table.id, "name": new.name})),
     )
@@ -451,7 +451,7 @@ pub async fn change_field(
 ) -> Result<TableDef, StoreError> {
     crate::audit::note(
         tx,
-        "schema.field_change",
+        crate::audit::Action::SchemaFieldChange,
         None,
         Some(serde_json::json!({"table": table.id, "field": field_id})),
     )
@@ -692,7 +692,7 @@ pub async fn delete_field(
 ) -> Result<TableDef, StoreError> {
     crate::audit::note(
         tx,
-        "schema.field_delete",
+        crate::audit::Action::SchemaFieldDelete,
         None,
         Some(serde_json::json!({"table": table.id, "field": field_id})),
     )

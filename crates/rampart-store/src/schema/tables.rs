@@ -16,7 +16,7 @@ pub async fn create_table(
     name: String,
     fields: Vec<NewField>,
 ) -> Result<TableDef, StoreError> {
-    crate::audit::note(tx, "schema.table_create", None, Some(serde_json::json!({"project": project, "name": name, "fields": fields.iter().map(|f| f.name.clone()).collect::<Vec<_>>()}))).await?;
+    crate::audit::note(tx, crate::audit::Action::SchemaTableCreate, None, Some(serde_json::json!({"project": project, "name": name, "fields": fields.iter().map(|f| f.name.clone()).collect::<Vec<_>>()}))).await?;
     crate::epoch::bump(tx).await?;
     let id = TableId::generate();
     let storage = next_storage(tx, "t").await?;
@@ -94,7 +94,7 @@ pub async fn rename_table(
 ) -> Result<TableDef, StoreError> {
     crate::audit::note(
         tx,
-        "schema.table_rename",
+        crate::audit::Action::SchemaTableRename,
         None,
         Some(serde_json::json!({"table": table.id, "name": name})),
     )
@@ -148,7 +148,7 @@ pub async fn incoming_links(
 pub async fn drop_table(tx: &mut Tx, table: &TableDef) -> Result<(), StoreError> {
     crate::audit::note(
         tx,
-        "schema.table_delete",
+        crate::audit::Action::SchemaTableDelete,
         None,
         Some(serde_json::json!({"table": table.id, "name": table.name})),
     )
