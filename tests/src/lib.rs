@@ -180,12 +180,12 @@ impl TestServer {
         }
         // The instance's keys come from a file, as an operator would configure them.
         let kek_file = dir.path().join("instance.kek");
-        rampart_server::kek_source::generate_file(&kek_file).unwrap();
+        rampart_app::keys::kek_source::generate_file(&kek_file).unwrap();
         config.keys.kek_file = Some(kek_file);
         adjust(&mut config);
         assert!(config.check().is_empty(), "{:?}", config.check());
         let store = Store::open(&config.store_config()).await.unwrap();
-        rampart_server::kek_source::install(&config, &store)
+        rampart_app::keys::kek_source::install(&config.keys, &config.data_dir, &store)
             .await
             .unwrap();
         for slug in ["default", "acme"] {

@@ -114,13 +114,10 @@ async fn client_secrets_are_sealed_bound_to_their_provider_and_never_returned(ba
 
     // A data key rotation re-seals it with the new key, and it still opens.
     let version = server.store.keys().rotate_dek(acme.id).await.unwrap();
-    let done = rampart_server::key_rotation::finish_rotation(
-        &server.store,
-        &ts,
-        std::time::Duration::ZERO,
-    )
-    .await
-    .unwrap();
+    let done =
+        rampart_app::keys::rotation::finish_rotation(&server.store, &ts, std::time::Duration::ZERO)
+            .await
+            .unwrap();
     assert_eq!(done.identity_provider_secrets, 1);
     assert_eq!(sealed_version(&stored_secret(&ts, id).await), Some(version));
     assert_eq!(reveal(&ts, id).await.unwrap().as_deref(), Some(NEW_SECRET));

@@ -360,7 +360,7 @@ async fn a_dek_rotation_reseals_and_sign_in_keeps_working(backend: Backend) {
 /// `rotate-dek` stopped before its re-seal (a crash): the servers' housekeeping finishes it,
 /// but only once the rotation is old enough that its own command is not still running.
 async fn an_interrupted_rotation_is_finished_by_the_servers(backend: Backend) {
-    use rampart_server::key_rotation::{SettledRotations, finish_interrupted};
+    use rampart_app::keys::rotation::{SettledRotations, finish_interrupted};
     use std::time::Duration;
     let server = TestServer::start(backend).await;
     let owner = server.owner("acme").await;
@@ -567,13 +567,10 @@ async fn retired_keys_are_destroyed_only_past_retention_and_once_nothing_needs_t
     .await
     .unwrap();
 
-    let done = rampart_server::key_rotation::finish_rotation(
-        &server.store,
-        &ts,
-        std::time::Duration::ZERO,
-    )
-    .await
-    .unwrap();
+    let done =
+        rampart_app::keys::rotation::finish_rotation(&server.store, &ts, std::time::Duration::ZERO)
+            .await
+            .unwrap();
     assert_eq!(
         (
             done.totp_seeds,
@@ -585,13 +582,10 @@ async fn retired_keys_are_destroyed_only_past_retention_and_once_nothing_needs_t
         "{done:?}"
     );
     assert!(done.audit_subject_keys >= 1, "{done:?}");
-    let again = rampart_server::key_rotation::finish_rotation(
-        &server.store,
-        &ts,
-        std::time::Duration::ZERO,
-    )
-    .await
-    .unwrap();
+    let again =
+        rampart_app::keys::rotation::finish_rotation(&server.store, &ts, std::time::Duration::ZERO)
+            .await
+            .unwrap();
     assert_eq!(again.values() + again.blind_indexes_moved, 0, "resumable");
 
     // Nothing names version 1 now. The dry run says it would go and leaves it; until the real
@@ -878,7 +872,7 @@ async fn a_chain_that_sealed_with_a_data_key_keeps_that_key(backend: Backend) {
     );
 
     server.store.keys().rotate_dek(acme.id).await.unwrap();
-    rampart_server::key_rotation::finish_rotation(&server.store, &ts, std::time::Duration::ZERO)
+    rampart_app::keys::rotation::finish_rotation(&server.store, &ts, std::time::Duration::ZERO)
         .await
         .unwrap();
     age_retired_keys(&server, 30).await;
@@ -938,13 +932,9 @@ async fn a_tenant_that_cannot_be_scanned_keeps_its_keys_and_stops_no_other(backe
     for slug in ["acme", "default"] {
         let (tenant, ts) = server.tenant(slug).await;
         server.store.keys().rotate_dek(tenant.id).await.unwrap();
-        rampart_server::key_rotation::finish_rotation(
-            &server.store,
-            &ts,
-            std::time::Duration::ZERO,
-        )
-        .await
-        .unwrap();
+        rampart_app::keys::rotation::finish_rotation(&server.store, &ts, std::time::Duration::ZERO)
+            .await
+            .unwrap();
         tenants.push((tenant, ts));
     }
     age_retired_keys(&server, 30).await;

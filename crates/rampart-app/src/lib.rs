@@ -9,6 +9,8 @@
 
 pub mod cursor;
 pub mod error;
+pub mod housekeeping;
+pub mod keys;
 pub mod people;
 pub mod records;
 

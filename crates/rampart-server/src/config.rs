@@ -44,7 +44,7 @@ pub struct Config {
     /// HTTPS on the public listener (off: plain HTTP, loopback or behind a trusted proxy).
     pub tls: Option<crate::tls::TlsConfig>,
     /// Where the key-encryption keys come from.
-    pub keys: crate::kek_source::KeysConfig,
+    pub keys: rampart_app::keys::KeysConfig,
     pub audit: AuditConfig,
 }
 
@@ -264,7 +264,7 @@ impl Default for Config {
             smtp: SmtpConfig::default(),
             rate_limits: RateLimitsConfig::default(),
             tls: None,
-            keys: crate::kek_source::KeysConfig::default(),
+            keys: rampart_app::keys::KeysConfig::default(),
             audit: AuditConfig::default(),
         }
     }

@@ -15,12 +15,9 @@ pub mod dev_cert;
 pub mod edge_policy;
 pub mod error;
 pub mod extract;
-mod housekeeping;
 mod input_schemas;
 mod internal;
 pub mod ip_rules;
-pub mod kek_source;
-pub mod key_rotation;
 pub mod mail;
 pub mod openapi;
 mod project_document;
@@ -238,7 +235,15 @@ pub async fn run(
     let limits = connection_limits(&state.config);
     let https_port = listeners.public.local_addr()?.port();
     let internal = internal::router(state.store.clone(), metrics);
-    tokio::spawn(housekeeping::run(state.clone(), stop_rx.clone()));
+    tokio::spawn(rampart_app::housekeeping::run(
+        state.store.clone(),
+        rampart_app::housekeeping::Settings {
+            sweep_every: Duration::from_secs(state.config.auth.housekeeping_interval_secs),
+            checkpoint_every: Duration::from_secs(state.config.audit.checkpoint_interval_secs),
+            retain_retired_days: state.config.keys.retain_retired_days,
+        },
+        stop_rx.clone(),
+    ));
     if let (Some(tls), Some(config)) = (&listeners.tls, &state.config.tls) {
         tokio::spawn(Arc::clone(tls).watch(
             Duration::from_secs(config.reload_check_secs),

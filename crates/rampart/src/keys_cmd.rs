@@ -135,7 +135,7 @@ async fn reseal(
     slug: &str,
     settle: std::time::Duration,
 ) -> Result<(), String> {
-    let done = rampart_server::key_rotation::finish_rotation(store, ts, settle)
+    let done = rampart_app::keys::rotation::finish_rotation(store, ts, settle)
         .await
         .map_err(|e| e.to_string())?;
     tracing::warn!(

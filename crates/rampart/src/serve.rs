@@ -68,7 +68,8 @@ pub async fn open_store(config: &Config) -> Result<Store, String> {
     let store = Store::open(&config.store_config())
         .await
         .map_err(|e| format!("cannot open the database: {e}"))?;
-    let keys = rampart_server::kek_source::install(config, &store).await?;
+    let keys =
+        rampart_app::keys::kek_source::install(&config.keys, &config.data_dir, &store).await?;
     if let Some(path) = &keys.generated {
         tracing::warn!(target: "rampart::security", event = "kek_generated", path = %path.display());
         println!(
@@ -193,7 +194,9 @@ fn reload_on_sighup(tls: Option<Arc<rampart_server::tls::Tls>>, config: Config, 
             return;
         };
         while hup.recv().await.is_some() {
-            match rampart_server::kek_source::reload(&config, &store).await {
+            match rampart_app::keys::kek_source::reload(&config.keys, &config.data_dir, &store)
+                .await
+            {
                 Ok(ids) => tracing::info!(kek = ?ids, "SIGHUP: key-encryption keys reloaded"),
                 Err(e) => {
                     tracing::error!(error = %e, "SIGHUP: cannot read the KEK source; keeping the current keys")

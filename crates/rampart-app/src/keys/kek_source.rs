@@ -224,13 +224,11 @@ pub struct Installed {
 /// Reads the configured source and hands the keys to the store. Refuses when the source is
 /// missing or malformed; generates the default file only for an instance without keys.
 pub async fn install(
-    config: &crate::Config,
+    keys: &KeysConfig,
+    data_dir: &Path,
     store: &rampart_store::Store,
 ) -> Result<Installed, String> {
-    let source = config
-        .keys
-        .source(&config.data_dir)
-        .map_err(|e| e.to_string())?;
+    let source = keys.source(data_dir).map_err(|e| e.to_string())?;
     let fresh = store
         .keys()
         .status()
@@ -267,13 +265,11 @@ pub async fn install(
 
 /// Reads the source again (SIGHUP): a failure keeps the keys already installed.
 pub async fn reload(
-    config: &crate::Config,
+    keys: &KeysConfig,
+    data_dir: &Path,
     store: &rampart_store::Store,
 ) -> Result<Vec<rampart_crypto::keyring::KekId>, String> {
-    let source = config
-        .keys
-        .source(&config.data_dir)
-        .map_err(|e| e.to_string())?;
+    let source = keys.source(data_dir).map_err(|e| e.to_string())?;
     let ring = tokio::task::spawn_blocking(move || load(&source, false))
         .await
         .map_err(|e| e.to_string())?
