@@ -1,8 +1,14 @@
-//! Every error a client sees is an RFC 9457 problem document, built here and only here.
+//! Every error a client sees is an RFC 9457 problem document, built here and only here: each
+//! error type of the layers below (the use cases', the store's, authentication's and its
+//! flows') has its one mapping in this file.
 //! Internal details (SQL, paths, causes) are logged with the request id and never sent.
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use rampart_auth::authn::onboarding::OnboardingError;
+use rampart_auth::authn::passkeys::PasskeyError;
+use rampart_auth::authn::second_factor::FactorError;
+use rampart_auth::authn::tokens::TokenError;
 use rampart_auth::{AuthError, Denied};
 use rampart_core::{FieldError, Invalid};
 use rampart_store::StoreError;
@@ -360,6 +366,98 @@ impl From<rampart_app::AppError> for ApiError {
             AppError::Store(s) => s.into(),
             AppError::Auth(a) => a.into(),
             AppError::Internal(cause) => Self::internal(&cause),
+        }
+    }
+}
+
+impl From<FactorError> for ApiError {
+    fn from(e: FactorError) -> Self {
+        match e {
+            FactorError::AlreadyEnrolled => Self::conflict(
+                "already_enrolled",
+                "this second factor is already enabled; remove it first to replace it",
+            ),
+            FactorError::NotEnrolled => Self::conflict(
+                "not_enrolled",
+                "there is no such second factor (or enrolment) to act on",
+            ),
+            FactorError::InvalidCode => {
+                Self::field("code", "invalid_code", "the code is wrong or already used")
+            }
+            FactorError::Auth(a) => a.into(),
+        }
+    }
+}
+
+impl From<TokenError> for ApiError {
+    fn from(e: TokenError) -> Self {
+        match e {
+            TokenError::UnknownProject { index } => ApiError::field(
+                format!("projects[{index}]"),
+                "unknown_project",
+                "no such project, or you cannot see it",
+            ),
+            TokenError::UnknownPermissionSet => ApiError::field(
+                "permission_set",
+                "unknown_permission_set",
+                "no such permission set, or you neither hold it nor administer its project",
+            ),
+            TokenError::PermissionSetOutsideProjects => ApiError::field(
+                "permission_set",
+                "outside_projects",
+                "the permission set's project must be the token's only project",
+            ),
+            TokenError::AlreadyRotated => ApiError::conflict(
+                "already_rotated",
+                "this token was already rotated; rotate its successor",
+            ),
+            TokenError::NotFound => ApiError::not_found(),
+            TokenError::Auth(a) => a.into(),
+        }
+    }
+}
+
+impl From<PasskeyError> for ApiError {
+    fn from(e: PasskeyError) -> Self {
+        match e {
+            PasskeyError::UnknownCeremony => ApiError::field(
+                "ceremony_id",
+                "invalid_ceremony",
+                "the ceremony is unknown, expired or already finished; start again",
+            ),
+            PasskeyError::Refused => ApiError::field(
+                "credential",
+                "credential_refused",
+                "the authenticator's answer did not verify",
+            ),
+            PasskeyError::AlreadyRegistered => ApiError::conflict(
+                "passkey_already_registered",
+                "this passkey is already registered",
+            ),
+            PasskeyError::Auth(a) => a.into(),
+        }
+    }
+}
+
+impl From<OnboardingError> for ApiError {
+    fn from(e: OnboardingError) -> Self {
+        match e {
+            OnboardingError::InvalidToken => Self::field(
+                "token",
+                "invalid_token",
+                "the code is invalid, used or expired; ask for a new one",
+            ),
+            // A conflict with an existing account, not a malformed address: 409, naming the field.
+            OnboardingError::EmailTaken => {
+                Self::conflict("email_taken", "an account already uses this email").with_errors(
+                    vec![FieldError::new(
+                        "email",
+                        "email_taken",
+                        "an account already uses this email",
+                    )],
+                )
+            }
+            OnboardingError::Auth(a) => a.into(),
         }
     }
 }

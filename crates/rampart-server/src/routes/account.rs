@@ -3,7 +3,7 @@
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use rampart_auth::authn::second_factor::{self, FactorError};
+use rampart_auth::authn::second_factor;
 use rampart_auth::authn::{self, Via};
 use rampart_core::record::format_timestamp;
 use rampart_store::Tx;
@@ -177,25 +177,6 @@ pub async fn revoke_other_sessions(caller: Caller) -> ApiResult<axum::Json<Revok
         .await?;
     tracing::info!(target: "rampart::security", event = "other_sessions_revoked", user = %user, revoked);
     Ok(axum::Json(RevokedOut { revoked }))
-}
-
-impl From<FactorError> for ApiError {
-    fn from(e: FactorError) -> Self {
-        match e {
-            FactorError::AlreadyEnrolled => Self::conflict(
-                "already_enrolled",
-                "this second factor is already enabled; remove it first to replace it",
-            ),
-            FactorError::NotEnrolled => Self::conflict(
-                "not_enrolled",
-                "there is no such second factor (or enrolment) to act on",
-            ),
-            FactorError::InvalidCode => {
-                Self::field("code", "invalid_code", "the code is wrong or already used")
-            }
-            FactorError::Auth(a) => a.into(),
-        }
-    }
 }
 
 /// The caller's second factors.

@@ -6,7 +6,6 @@ use axum::http::StatusCode;
 use chrono::Duration;
 use rampart_auth::authn::onboarding::{self, OnboardingError};
 use rampart_core::GlobalRole;
-use rampart_core::error::FieldError;
 use rampart_core::names::{validate_display_name, validate_email};
 use rampart_store::email_tokens::{EmailToken, Purpose};
 use secrecy::{ExposeSecret, SecretString};
@@ -26,31 +25,6 @@ use crate::tenant::TenantCtx;
 const INVITATION_VALID: Duration = Duration::days(7);
 /// How long sign-up and email-change confirmations work.
 const CONFIRMATION_VALID: Duration = Duration::hours(24);
-
-fn invalid_token() -> ApiError {
-    ApiError::field(
-        "token",
-        "invalid_token",
-        "the code is invalid, used or expired; ask for a new one",
-    )
-}
-
-fn map_error(e: OnboardingError) -> ApiError {
-    match e {
-        OnboardingError::InvalidToken => invalid_token(),
-        // A conflict with an existing account, not a malformed address: 409, naming the field.
-        OnboardingError::EmailTaken => {
-            ApiError::conflict("email_taken", "an account already uses this email").with_errors(
-                vec![FieldError::new(
-                    "email",
-                    "email_taken",
-                    "an account already uses this email",
-                )],
-            )
-        }
-        OnboardingError::Auth(a) => a.into(),
-    }
-}
 
 fn mailer(state: &AppState) -> ApiResult<mail::Mailer> {
     state.mailer.clone().ok_or_else(mail::unavailable)
@@ -119,7 +93,7 @@ pub async fn invite(
         INVITATION_VALID,
     )
     .await?
-    .ok_or_else(|| map_error(OnboardingError::EmailTaken))?;
+    .ok_or_else(|| ApiError::from(OnboardingError::EmailTaken))?;
     let text = message(
         &state,
         &caller.tenant,
@@ -163,7 +137,7 @@ async fn create_account(
 ) -> ApiResult<(StatusCode, axum::Json<UserOut>)> {
     let found = onboarding::peek(&tenant.store, &body.token, purpose)
         .await
-        .map_err(map_error)?;
+        .map_err(ApiError::from)?;
     let display_name = body.display_name.trim().to_owned();
     let mut checks = Checks::default();
     checks.check(validate_display_name("display_name", &display_name));
@@ -185,7 +159,7 @@ async fn create_account(
         &SecretString::from(body.password),
     )
     .await
-    .map_err(map_error)?;
+    .map_err(ApiError::from)?;
     Ok((StatusCode::CREATED, axum::Json(user.into())))
 }
 
@@ -275,7 +249,7 @@ pub async fn confirm_registration(
     };
     let found = onboarding::peek(&tenant.store, &body.token, Purpose::SignUp)
         .await
-        .map_err(map_error)?;
+        .map_err(ApiError::from)?;
     if !onboarding::domain_allowed(&found.email, &domains) {
         return Err(registration_closed());
     }
@@ -337,6 +311,6 @@ pub async fn confirm_email(
 ) -> ApiResult<axum::Json<UserOut>> {
     let user = onboarding::confirm_email_change(&tenant.store, &body.token)
         .await
-        .map_err(map_error)?;
+        .map_err(ApiError::from)?;
     Ok(axum::Json(user.into()))
 }

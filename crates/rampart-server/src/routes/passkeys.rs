@@ -9,7 +9,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use rampart_auth::authn::passkeys::{
-    self, Ceremony, PasskeyError, PublicKeyCredential, RegisterPublicKeyCredential, RelyingParty,
+    self, Ceremony, PublicKeyCredential, RegisterPublicKeyCredential, RelyingParty,
 };
 use rampart_core::names::validate_display_name;
 use rampart_core::record::format_timestamp;
@@ -94,28 +94,6 @@ fn credential<T: DeserializeOwned>(value: serde_json::Value) -> ApiResult<T> {
             format!("not a WebAuthn credential as the browser returns it: {e}"),
         )
     })
-}
-
-impl From<PasskeyError> for ApiError {
-    fn from(e: PasskeyError) -> Self {
-        match e {
-            PasskeyError::UnknownCeremony => ApiError::field(
-                "ceremony_id",
-                "invalid_ceremony",
-                "the ceremony is unknown, expired or already finished; start again",
-            ),
-            PasskeyError::Refused => ApiError::field(
-                "credential",
-                "credential_refused",
-                "the authenticator's answer did not verify",
-            ),
-            PasskeyError::AlreadyRegistered => ApiError::conflict(
-                "passkey_already_registered",
-                "this passkey is already registered",
-            ),
-            PasskeyError::Auth(a) => a.into(),
-        }
-    }
 }
 
 /// Starts registering a passkey. Needs a recently re-authenticated session.

@@ -3,7 +3,6 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{Duration, Utc};
-use rampart_auth::authn::tokens::TokenError;
 use rampart_auth::authn::{self, Via};
 use rampart_core::names::validate_display_name;
 use rampart_core::record::format_timestamp;
@@ -99,34 +98,6 @@ pub struct CreatedTokenOut {
     token: TokenOut,
     /// The token itself. Shown this once; only its hash is stored.
     secret: String,
-}
-
-impl From<TokenError> for ApiError {
-    fn from(e: TokenError) -> Self {
-        match e {
-            TokenError::UnknownProject { index } => ApiError::field(
-                format!("projects[{index}]"),
-                "unknown_project",
-                "no such project, or you cannot see it",
-            ),
-            TokenError::UnknownPermissionSet => ApiError::field(
-                "permission_set",
-                "unknown_permission_set",
-                "no such permission set, or you neither hold it nor administer its project",
-            ),
-            TokenError::PermissionSetOutsideProjects => ApiError::field(
-                "permission_set",
-                "outside_projects",
-                "the permission set's project must be the token's only project",
-            ),
-            TokenError::AlreadyRotated => ApiError::conflict(
-                "already_rotated",
-                "this token was already rotated; rotate its successor",
-            ),
-            TokenError::NotFound => ApiError::not_found(),
-            TokenError::Auth(a) => a.into(),
-        }
-    }
 }
 
 fn created(token: ApiToken, secret: &SecretString) -> axum::Json<CreatedTokenOut> {
