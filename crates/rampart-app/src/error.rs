@@ -21,6 +21,10 @@ pub enum AppError {
         detail: String,
         errors: Vec<FieldError>,
     },
+    /// The request conflicts with the current state (the last owner, a name taken); `code`
+    /// is stable.
+    #[error("conflict: {detail}")]
+    Conflict { code: &'static str, detail: String },
     /// The project requires a second factor the caller, who would have access, has not enrolled.
     #[error("the project requires a second factor")]
     SecondFactorRequired,

@@ -12,6 +12,8 @@ pub mod error;
 pub mod housekeeping;
 pub mod keys;
 pub mod people;
+pub mod projects;
 pub mod records;
+pub mod schema;
 
 pub use error::AppError;

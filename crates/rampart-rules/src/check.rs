@@ -824,8 +824,10 @@ impl Checker<'_> {
             }
         };
         let rhs = match (op, rhs) {
+            // Folded once here; folding is idempotent, so the evaluator and SQL fold it again
+            // harmlessly.
             (CmpOp::Contains | CmpOp::NotContains, Rhs::Value(Value::Text(s))) => {
-                Rhs::Value(Value::Text(s.to_ascii_lowercase()))
+                Rhs::Value(Value::Text(crate::fold(&s).into_owned()))
             }
             (CmpOp::Contains | CmpOp::NotContains, _) => {
                 return Err(self.err(rpos, "type_mismatch", "~ takes a string"));

@@ -342,6 +342,7 @@ impl From<rampart_app::AppError> for ApiError {
                 detail,
                 errors,
             } => Self::forbidden(code, detail).with_errors(errors),
+            AppError::Conflict { code, detail } => Self::conflict(code, detail),
             AppError::SecondFactorRequired => Self::second_factor_required_by_project(),
             AppError::VersionRequired { detail } => Self::new(
                 StatusCode::PRECONDITION_REQUIRED,

@@ -288,7 +288,14 @@ impl hyper::service::Service<http::Request<Incoming>> for ConnService {
 
     fn call(&self, req: http::Request<Incoming>) -> Self::Future {
         let in_flight = self.state.begin();
-        let mut req = req.map(|b| Body::new(body::TimedBody::new(b, self.body_idle)));
+        let mut req = req.map(|b| {
+            // A request without a body (most of them) needs no timer.
+            if http_body::Body::is_end_stream(&b) {
+                Body::new(b)
+            } else {
+                Body::new(body::TimedBody::new(b, self.body_idle))
+            }
+        });
         req.extensions_mut().insert(ConnectInfo(self.peer));
         let app = self.app.clone();
         Box::pin(async move {

@@ -1,19 +1,19 @@
-//! Projects and their members.
+//! Projects and their members over HTTP: each handler checks its input's shape (and, for
+//! sensitive changes, that the session re-authenticated recently), runs one use case of
+//! `rampart_app::projects` and serializes the answer.
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use rampart_auth::authz;
-use rampart_auth::authz::access::{table_access, user_facts};
+use rampart_app::projects;
 use rampart_core::names::validate_display_name;
 use rampart_core::record::format_timestamp;
-use rampart_core::{ProjectId, ProjectRole, TableAction, UserId};
-use rampart_store::projects::{self, Member, Project};
-use rampart_store::{Tx, identity, schema};
+use rampart_core::{ProjectId, ProjectRole, UserId};
+use rampart_store::projects::{Member, Project};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::caller::Caller;
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::extract::{ApiJson, ApiPath};
 use crate::state::AppState;
 
@@ -50,24 +50,12 @@ pub struct ProjectIn {
 #[utoipa::path(get, path = "/api/v1/projects", tag = "projects",
     responses((status = 200, body = [ProjectOut])), security(("session" = []), ("token" = [])))]
 pub async fn list(caller: Caller) -> ApiResult<axum::Json<Vec<ProjectOut>>> {
-    let principal = caller.principal.clone();
-    let out = caller
-        .tenant
-        .read(move |tx: &mut Tx| {
-            Box::pin(async move {
-                let mut out = Vec::new();
-                for p in projects::list_projects(tx, None).await? {
-                    if let Ok(grant) =
-                        authz::authorize(tx, &principal, p.id, TableAction::ReadRecords).await?
-                    {
-                        out.push(project_out(p, grant.role));
-                    }
-                }
-                Ok(out)
-            })
-        })
+    let seen = caller
+        .read(move |tx, me, _| Box::pin(projects::list(tx, me)))
         .await?;
-    Ok(axum::Json(out))
+    Ok(axum::Json(
+        seen.into_iter().map(|(p, r)| project_out(p, r)).collect(),
+    ))
 }
 
 /// Creates a project; the caller becomes its owner.
@@ -78,19 +66,10 @@ pub async fn create(
     ApiJson(body): ApiJson<ProjectIn>,
 ) -> ApiResult<(StatusCode, axum::Json<ProjectOut>)> {
     validate_display_name("name", &body.name)?;
-    if caller.principal.is_scoped() {
-        return Err(ApiError::token_scope());
-    }
-    let user = caller.principal.user.id;
-    let project = caller
-        .tenant
-        .store
-        .write(move |tx: &mut Tx| Box::pin(projects::create_project(tx, body.name, user)))
+    let (project, role) = caller
+        .write(move |tx, me, _| Box::pin(projects::create(tx, me, body.name)))
         .await?;
-    Ok((
-        StatusCode::CREATED,
-        axum::Json(project_out(project, Some(ProjectRole::Owner))),
-    ))
+    Ok((StatusCode::CREATED, axum::Json(project_out(project, role))))
 }
 
 /// One project.
@@ -101,21 +80,10 @@ pub async fn get(
     caller: Caller,
     ApiPath(project_id): ApiPath<ProjectId>,
 ) -> ApiResult<axum::Json<ProjectOut>> {
-    let principal = caller.principal.clone();
-    let out = caller
-        .tenant
-        .read(move |tx: &mut Tx| {
-            Box::pin(async move {
-                let grant = authz::authorize(tx, &principal, project_id, TableAction::ReadRecords)
-                    .await??;
-                let project = projects::project(tx, project_id)
-                    .await?
-                    .ok_or(rampart_store::StoreError::NotFound)?;
-                Ok(project_out(project, grant.role))
-            })
-        })
+    let (project, role) = caller
+        .read(move |tx, me, _| Box::pin(projects::get(tx, me, project_id)))
         .await?;
-    Ok(axum::Json(out))
+    Ok(axum::Json(project_out(project, role)))
 }
 
 /// The project's own OpenAPI document: the record endpoints of each table the caller may
@@ -128,29 +96,13 @@ pub async fn openapi_document(
     caller: Caller,
     ApiPath(project_id): ApiPath<ProjectId>,
 ) -> ApiResult<axum::Json<serde_json::Value>> {
-    let principal = caller.principal.clone();
-    let doc = caller
-        .tenant
-        .read(move |tx: &mut Tx| {
-            Box::pin(async move {
-                authz::authorize(tx, &principal, project_id, TableAction::ReadRecords).await??;
-                let project = projects::project(tx, project_id)
-                    .await?
-                    .ok_or(rampart_store::StoreError::NotFound)?;
-                let facts = user_facts(tx, &principal).await?;
-                let mut visible = Vec::new();
-                for t in schema::list_tables(tx, project_id).await? {
-                    if let Some(access) = table_access(tx, &facts, t.id).await?
-                        && access.visible()
-                    {
-                        visible.push(access);
-                    }
-                }
-                Ok(crate::project_document::build(&project.name, &visible))
-            })
-        })
+    let (project, visible) = caller
+        .read(move |tx, me, _| Box::pin(projects::tables_seen(tx, me, project_id)))
         .await?;
-    Ok(axum::Json(doc))
+    Ok(axum::Json(crate::project_document::build(
+        &project.name,
+        &visible,
+    )))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -178,42 +130,21 @@ pub async fn update(
     if let Some(name) = &body.name {
         validate_display_name("name", name)?;
     }
-    if let Some(require) = body.require_second_factor {
+    if body.require_second_factor.is_some() {
         caller.require_recent_auth(&state)?;
-        if require && !caller.principal.has_second_factor {
-            return Err(ApiError::conflict(
-                "second_factor_required_first",
-                "enrol a second factor yourself before requiring one in this project",
-            ));
-        }
     }
-    let principal = caller.principal.clone();
-    let out = caller
-        .tenant
-        .write(move |tx: &mut Tx| {
-            Box::pin(async move {
-                let mut grant =
-                    authz::authorize(tx, &principal, project_id, TableAction::ManageSchema)
-                        .await??;
-                if let Some(require) = body.require_second_factor {
-                    grant =
-                        authz::authorize(tx, &principal, project_id, TableAction::ManageMembers)
-                            .await??;
-                    projects::set_require_second_factor(tx, project_id, require).await?;
-                    tracing::warn!(target: "rampart::security", event = "project_require_second_factor_set",
-                        project = %project_id, value = require, by = %principal.user.id);
-                }
-                let project = match body.name {
-                    Some(name) => projects::rename_project(tx, project_id, name).await?,
-                    None => projects::project(tx, project_id)
-                        .await?
-                        .ok_or(rampart_store::StoreError::NotFound)?,
-                };
-                Ok(project_out(project, grant.role))
-            })
+    let (project, role) = caller
+        .write(move |tx, me, _| {
+            Box::pin(projects::update(
+                tx,
+                me,
+                project_id,
+                body.name,
+                body.require_second_factor,
+            ))
         })
         .await?;
-    Ok(axum::Json(out))
+    Ok(axum::Json(project_out(project, role)))
 }
 
 /// Deletes a project with all its tables and records (project owners).
@@ -224,21 +155,8 @@ pub async fn delete(
     caller: Caller,
     ApiPath(project_id): ApiPath<ProjectId>,
 ) -> ApiResult<StatusCode> {
-    let principal = caller.principal.clone();
     caller
-        .tenant
-        .write(move |tx: &mut Tx| {
-            Box::pin(async move {
-                if let Err(d) =
-                    authz::authorize(tx, &principal, project_id, TableAction::DeleteProject).await?
-                {
-                    return Err(ApiError::from(d));
-                }
-                rampart_store::schema::drop_project_tables(tx, project_id).await?;
-                projects::delete_project_row(tx, project_id).await?;
-                Ok(())
-            })
-        })
+        .write(move |tx, me, _| Box::pin(projects::delete(tx, me, project_id)))
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -270,19 +188,8 @@ pub async fn members(
     caller: Caller,
     ApiPath(project_id): ApiPath<ProjectId>,
 ) -> ApiResult<axum::Json<Vec<MemberOut>>> {
-    let principal = caller.principal.clone();
     let out = caller
-        .tenant
-        .read(move |tx: &mut Tx| {
-            Box::pin(async move {
-                if let Err(d) =
-                    authz::authorize(tx, &principal, project_id, TableAction::ReadRecords).await?
-                {
-                    return Err(ApiError::from(d));
-                }
-                Ok(projects::list_members(tx, project_id).await?)
-            })
-        })
+        .read(move |tx, me, _| Box::pin(projects::members(tx, me, project_id)))
         .await?;
     Ok(axum::Json(out.into_iter().map(MemberOut::from).collect()))
 }
@@ -306,42 +213,9 @@ pub async fn set_member(
     ApiJson(body): ApiJson<MemberIn>,
 ) -> ApiResult<StatusCode> {
     caller.require_recent_auth(&state)?;
-    let principal = caller.principal.clone();
     caller
-        .tenant
-        .write(move |tx: &mut Tx| {
-            Box::pin(async move {
-                let grant =
-                    authz::authorize(tx, &principal, project_id, TableAction::ManageMembers)
-                        .await??;
-                let current = projects::member_role(tx, project_id, user_id).await?;
-                let touches_owner =
-                    body.role == ProjectRole::Owner || current == Some(ProjectRole::Owner);
-                if touches_owner && grant.role < Some(ProjectRole::Owner) {
-                    return Err(ApiError::forbidden(
-                        "forbidden",
-                        "only project owners grant or revoke ownership",
-                    ));
-                }
-                if identity::user_by_id(tx, user_id).await?.is_none() {
-                    return Err(ApiError::field(
-                        "user_id",
-                        "unknown_user",
-                        "no such user in this tenant",
-                    ));
-                }
-                if current == Some(ProjectRole::Owner)
-                    && body.role != ProjectRole::Owner
-                    && projects::count_owners(tx, project_id).await? <= 1
-                {
-                    return Err(ApiError::conflict(
-                        "last_owner",
-                        "the project must keep one owner",
-                    ));
-                }
-                projects::set_member(tx, project_id, user_id, body.role).await?;
-                Ok(())
-            })
+        .write(move |tx, me, _| {
+            Box::pin(projects::set_member(tx, me, project_id, user_id, body.role))
         })
         .await?;
     Ok(StatusCode::NO_CONTENT)
@@ -355,33 +229,8 @@ pub async fn remove_member(
     caller: Caller,
     ApiPath((project_id, user_id)): ApiPath<(ProjectId, UserId)>,
 ) -> ApiResult<StatusCode> {
-    let principal = caller.principal.clone();
     caller
-        .tenant
-        .write(move |tx: &mut Tx| {
-            Box::pin(async move {
-                let grant =
-                    authz::authorize(tx, &principal, project_id, TableAction::ManageMembers)
-                        .await??;
-                let current = projects::member_role(tx, project_id, user_id).await?;
-                if current == Some(ProjectRole::Owner) {
-                    if grant.role < Some(ProjectRole::Owner) {
-                        return Err(ApiError::forbidden(
-                            "forbidden",
-                            "only project owners remove owners",
-                        ));
-                    }
-                    if projects::count_owners(tx, project_id).await? <= 1 {
-                        return Err(ApiError::conflict(
-                            "last_owner",
-                            "the project must keep one owner",
-                        ));
-                    }
-                }
-                projects::remove_member(tx, project_id, user_id).await?;
-                Ok(())
-            })
-        })
+        .write(move |tx, me, _| Box::pin(projects::remove_member(tx, me, project_id, user_id)))
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

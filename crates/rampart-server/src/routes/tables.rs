@@ -1,15 +1,12 @@
-//! Tables and fields of a project.
+//! Tables and fields of a project over HTTP: each handler checks its input's shape, runs
+//! one use case of `rampart_app::schema` and serializes the table.
 
 use axum::http::StatusCode;
-use rampart_auth::authz;
-use rampart_auth::authz::access::{TableAccess, table_access, user_facts};
+use rampart_app::schema::{self, FieldEdit};
 use rampart_core::field::{FieldKind, FieldType};
 use rampart_core::names::{validate_display_name, validate_field_name};
-use rampart_core::{
-    FieldDef, FieldError, FieldId, Invalid, ProjectId, TableAction, TableDef, TableId, Value,
-};
-use rampart_store::Tx;
-use rampart_store::schema::{self, FieldChange, NewField};
+use rampart_core::{FieldDef, FieldError, FieldId, Invalid, ProjectId, TableDef, TableId, Value};
+use rampart_store::schema::NewField;
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 
@@ -194,33 +191,7 @@ pub struct TableIn {
     fields: Vec<FieldIn>,
 }
 
-/// The most fields a table may have.
-pub const MAX_FIELDS: usize = 500;
-
-/// Loads a table and checks the caller may perform `action` in its project; a table the
-/// caller may not see is "not found".
-pub async fn authorized_table(
-    tx: &mut Tx,
-    caller: &rampart_auth::Principal,
-    table_id: TableId,
-    action: TableAction,
-) -> Result<(TableDef, authz::Grant), ApiError> {
-    let table = schema::load_table(tx, table_id)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
-    let grant = authz::authorize(tx, caller, table.project_id, action).await??;
-    Ok((table, grant))
-}
-
-/// A table as a caller sees it: only the fields their grants let them know of.
-fn visible_table(access: &TableAccess) -> TableOut {
-    let mut t = TableOut::from(&access.table);
-    t.fields.retain(|f| {
-        f.id.parse::<FieldId>()
-            .is_ok_and(|id| access.knows_field(id))
-    });
-    t
-}
+pub use rampart_app::schema::MAX_FIELDS;
 
 /// Lists a project's tables (those the caller may see).
 #[utoipa::path(get, path = "/api/v1/projects/{project_id}/tables", tag = "tables",
@@ -230,26 +201,10 @@ pub async fn list(
     caller: Caller,
     ApiPath(project_id): ApiPath<ProjectId>,
 ) -> ApiResult<axum::Json<Vec<TableOut>>> {
-    let principal = caller.principal.clone();
     let tables = caller
-        .tenant
-        .read(move |tx: &mut Tx| {
-            Box::pin(async move {
-                authz::authorize(tx, &principal, project_id, TableAction::ReadRecords).await??;
-                let facts = user_facts(tx, &principal).await?;
-                let mut out = Vec::new();
-                for t in schema::list_tables(tx, project_id).await? {
-                    if let Some(access) = table_access(tx, &facts, t.id).await?
-                        && access.visible()
-                    {
-                        out.push(visible_table(&access));
-                    }
-                }
-                Ok(out)
-            })
-        })
+        .read(move |tx, me, _| Box::pin(schema::list_tables(tx, me, project_id)))
         .await?;
-    Ok(axum::Json(tables))
+    Ok(axum::Json(tables.iter().map(TableOut::from).collect()))
 }
 
 /// Creates a table with its fields (project admins).
@@ -282,20 +237,9 @@ pub async fn create(
     if !errors.is_empty() {
         return Err(Invalid { errors }.into());
     }
-    let principal = caller.principal.clone();
     let name = body.name;
     let table = caller
-        .tenant
-        .write(move |tx: &mut Tx| {
-            Box::pin(async move {
-                if let Err(d) =
-                    authz::authorize(tx, &principal, project_id, TableAction::ManageSchema).await?
-                {
-                    return Err(ApiError::from(d));
-                }
-                Ok(schema::create_table(tx, project_id, name, fields).await?)
-            })
-        })
+        .write(move |tx, me, _| Box::pin(schema::create_table(tx, me, project_id, name, fields)))
         .await?;
     Ok((StatusCode::CREATED, axum::Json(TableOut::from(&table))))
 }
@@ -308,18 +252,10 @@ pub async fn get(
     caller: Caller,
     ApiPath(table_id): ApiPath<TableId>,
 ) -> ApiResult<axum::Json<TableOut>> {
-    let principal = caller.principal.clone();
-    let cache = caller.tenant.access.clone();
-    let out = caller
-        .tenant
-        .read(move |tx: &mut Tx| {
-            Box::pin(async move {
-                let scoped = rampart_app::records::scoped(tx, &cache, &principal, table_id).await?;
-                Ok(visible_table(&scoped.access))
-            })
-        })
+    let table = caller
+        .read(move |tx, me, cache| Box::pin(schema::get_table(tx, cache, me, table_id)))
         .await?;
-    Ok(axum::Json(out))
+    Ok(axum::Json(TableOut::from(&table)))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -339,16 +275,8 @@ pub async fn rename(
     ApiJson(body): ApiJson<RenameIn>,
 ) -> ApiResult<axum::Json<TableOut>> {
     validate_display_name("name", &body.name)?;
-    let principal = caller.principal.clone();
     let table = caller
-        .tenant
-        .write(move |tx: &mut Tx| {
-            Box::pin(async move {
-                let (table, _) =
-                    authorized_table(tx, &principal, table_id, TableAction::ManageSchema).await?;
-                Ok(schema::rename_table(tx, &table, body.name).await?)
-            })
-        })
+        .write(move |tx, me, _| Box::pin(schema::rename_table(tx, me, table_id, body.name)))
         .await?;
     Ok(axum::Json(TableOut::from(&table)))
 }
@@ -358,17 +286,8 @@ pub async fn rename(
     params(("table_id" = String, Path)),
     responses((status = 204)), security(("session" = []), ("token" = [])))]
 pub async fn delete(caller: Caller, ApiPath(table_id): ApiPath<TableId>) -> ApiResult<StatusCode> {
-    let principal = caller.principal.clone();
     caller
-        .tenant
-        .write(move |tx: &mut Tx| {
-            Box::pin(async move {
-                let (table, _) =
-                    authorized_table(tx, &principal, table_id, TableAction::ManageSchema).await?;
-                schema::drop_table(tx, &table).await?;
-                Ok(())
-            })
-        })
+        .write(move |tx, me, _| Box::pin(schema::delete_table(tx, me, table_id)))
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -386,23 +305,8 @@ pub async fn add_field(
         .into_new_field("")
         .map_err(|errors| ApiError::invalid(Invalid { errors }))?;
     let name = new.name.clone();
-    let principal = caller.principal.clone();
     let table = caller
-        .tenant
-        .write(move |tx: &mut Tx| {
-            Box::pin(async move {
-                let (table, _) =
-                    authorized_table(tx, &principal, table_id, TableAction::ManageSchema).await?;
-                if table.fields.len() >= MAX_FIELDS {
-                    return Err(ApiError::field(
-                        "fields",
-                        "too_many",
-                        format!("at most {MAX_FIELDS} fields"),
-                    ));
-                }
-                Ok(schema::add_field(tx, &table, new).await?)
-            })
-        })
+        .write(move |tx, me, _| Box::pin(schema::add_field(tx, me, table_id, new)))
         .await?;
     let field = table
         .field_by_name(&name)
@@ -452,44 +356,17 @@ pub async fn change_field(
     if let Some(name) = &body.name {
         validate_field_name("name", name)?;
     }
-    let principal = caller.principal.clone();
+    let edit = FieldEdit {
+        name: body.name,
+        kind: body.kind,
+        options: body.options,
+        required: body.required,
+        unique: body.unique,
+        indexed: body.indexed,
+        default: body.default,
+    };
     let table = caller
-        .tenant
-        .write(move |tx: &mut Tx| {
-            Box::pin(async move {
-                let (table, _) =
-                    authorized_table(tx, &principal, table_id, TableAction::ManageSchema).await?;
-                let Some(field) = table.field(field_id) else {
-                    return Err(ApiError::not_found());
-                };
-                let field_type = match (body.kind, body.options) {
-                    (None, None) => None,
-                    (kind, options) => {
-                        let kind = kind.unwrap_or(field.field_type.kind());
-                        Some(FieldType::from_parts(kind, options)?)
-                    }
-                };
-                let effective = field_type
-                    .clone()
-                    .unwrap_or_else(|| field.field_type.clone());
-                let default = match body.default {
-                    None => None,
-                    Some(json) => Some(
-                        Some(Value::from_json(&effective, &json, "default")?)
-                            .filter(|v| !v.is_null()),
-                    ),
-                };
-                let change = FieldChange {
-                    name: body.name,
-                    field_type,
-                    required: body.required,
-                    unique: body.unique,
-                    indexed: body.indexed,
-                    default,
-                };
-                Ok(schema::change_field(tx, &table, field_id, change).await?)
-            })
-        })
+        .write(move |tx, me, _| Box::pin(schema::change_field(tx, me, table_id, field_id, edit)))
         .await?;
     let field = table.field(field_id).ok_or_else(ApiError::not_found)?;
     Ok(axum::Json(FieldOut::from(field)))
@@ -503,20 +380,8 @@ pub async fn delete_field(
     caller: Caller,
     ApiPath((table_id, field_id)): ApiPath<(TableId, FieldId)>,
 ) -> ApiResult<StatusCode> {
-    let principal = caller.principal.clone();
     caller
-        .tenant
-        .write(move |tx: &mut Tx| {
-            Box::pin(async move {
-                let (table, _) =
-                    authorized_table(tx, &principal, table_id, TableAction::ManageSchema).await?;
-                if table.field(field_id).is_none() {
-                    return Err(ApiError::not_found());
-                }
-                schema::delete_field(tx, &table, field_id).await?;
-                Ok(())
-            })
-        })
+        .write(move |tx, me, _| Box::pin(schema::delete_field(tx, me, table_id, field_id)))
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

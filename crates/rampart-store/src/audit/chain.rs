@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use super::context::Snapshot;
 use super::subjects;
-use crate::db::{DbRow, Tx};
+use crate::db::{DbRow, Tx, dialect};
 use crate::error::StoreError;
 
 /// Checkpoints are written at least every this many entries (and by housekeeping).
@@ -232,10 +232,8 @@ async fn link(tx: &mut Tx, keys: &TenantKeys, entries: Vec<Unlinked>) -> Result<
         return Ok(());
     }
     let mut q = tx.sql();
-    q.push("SELECT seq, hash FROM audit_head WHERE id = 1");
-    if tx.dialect() == rampart_sql::Dialect::Postgres {
-        q.push(" FOR UPDATE");
-    }
+    q.push("SELECT seq, hash FROM audit_head WHERE id = 1")
+        .push(dialect::for_update(tx.dialect()));
     let head = tx.fetch_one(q).await?;
     let mut seq = u64::try_from(head.i64(0)?).map_err(|_| StoreError::internal("audit seq"))?;
     let mut prev_hash = hash32(head.bytes(1)?)?;
@@ -302,9 +300,10 @@ async fn link(tx: &mut Tx, keys: &TenantKeys, entries: Vec<Unlinked>) -> Result<
 /// with the chain's head (a writer, or the head row lock) held, every [`CHECKPOINT_EVERY`]
 /// entries and before every query.
 pub(crate) async fn index_pending(tx: &mut Tx) -> Result<u64, StoreError> {
-    if tx.dialect() == rampart_sql::Dialect::Postgres {
+    if !dialect::links_audit_entries_inline(tx.dialect()) {
         let mut q = tx.sql();
-        q.push("SELECT seq FROM audit_head WHERE id = 1 FOR UPDATE");
+        q.push("SELECT seq FROM audit_head WHERE id = 1")
+            .push(dialect::for_update(tx.dialect()));
         tx.fetch_one(q).await?;
     }
     let mut q = tx.sql();
@@ -328,7 +327,7 @@ pub(crate) async fn append(
     event: Event,
 ) -> Result<bool, StoreError> {
     let u = prepare(tx, keys, who, event).await?;
-    if tx.dialect() == rampart_sql::Dialect::Sqlite {
+    if dialect::links_audit_entries_inline(tx.dialect()) {
         link(tx, keys, vec![u]).await?;
         return Ok(false);
     }
@@ -360,14 +359,12 @@ pub(crate) async fn append(
 /// serializes them: the holder, or the next writer or reader, links their entries).
 pub async fn link_pending(tx: &mut Tx, keys: &TenantKeys, wait: bool) -> Result<usize, StoreError> {
     let mut q = tx.sql();
-    q.push("SELECT seq FROM audit_head WHERE id = 1");
-    if tx.dialect() == rampart_sql::Dialect::Postgres {
-        q.push(if wait {
-            " FOR UPDATE"
+    q.push("SELECT seq FROM audit_head WHERE id = 1")
+        .push(if wait {
+            dialect::for_update(tx.dialect())
         } else {
-            " FOR UPDATE SKIP LOCKED"
+            dialect::for_update_skip_locked(tx.dialect())
         });
-    }
     if tx.fetch_optional(q).await?.is_none() {
         return Ok(0);
     }

@@ -63,7 +63,7 @@ pub async fn link_pending(ts: &crate::TenantStore) -> Result<usize, StoreError> 
 
 /// Like [`link_pending`]; `wait: false` gives up at once when another linker is at work.
 pub(crate) async fn link(ts: &crate::TenantStore, wait: bool) -> Result<usize, StoreError> {
-    if ts.dialect() == rampart_sql::Dialect::Sqlite {
+    if crate::db::dialect::links_audit_entries_inline(ts.dialect()) {
         return Ok(0);
     }
     let keys = ts.data_keys().await?;

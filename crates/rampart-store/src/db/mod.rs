@@ -3,6 +3,7 @@
 //! Everything above this module builds SQL with `rampart_sql::Sql` and runs it through [`Tx`];
 //! only `bind`/`decode` below and the two backend modules know which driver is underneath.
 
+pub mod dialect;
 pub mod postgres;
 pub mod sqlite;
 

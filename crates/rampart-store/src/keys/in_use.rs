@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use rampart_crypto::keyring::{SEALED_HEADER, header_version, is_data_version};
-use rampart_sql::{Dialect, Ident, Param};
+use rampart_sql::{Ident, Param};
 
 use crate::db::Tx;
 use crate::error::StoreError;
@@ -75,16 +75,8 @@ async fn sealed_versions(
     column: &Ident,
 ) -> Result<BTreeSet<u32>, StoreError> {
     let mut q = tx.sql();
-    match tx.dialect() {
-        Dialect::Sqlite => q
-            .push("SELECT DISTINCT substr(")
-            .ident(column)
-            .push(", 1, 5)"),
-        Dialect::Postgres => q
-            .push("SELECT DISTINCT substring(")
-            .ident(column)
-            .push(" FROM 1 FOR 5)"),
-    };
+    q.push("SELECT DISTINCT ");
+    crate::db::dialect::push_leading_bytes(&mut q, column, "5");
     q.push(" FROM ")
         .ident(table)
         .push(" WHERE ")

@@ -386,10 +386,7 @@ pub async fn plan(
         q
     };
     let mut q = tx.sql();
-    q.push(match tx.dialect() {
-        rampart_sql::Dialect::Sqlite => "EXPLAIN QUERY PLAN ",
-        rampart_sql::Dialect::Postgres => "EXPLAIN ",
-    });
+    q.push(crate::db::dialect::explain_prefix(tx.dialect()));
     q.append(body);
     let rows = tx.fetch_all(q).await?;
     rows.iter()

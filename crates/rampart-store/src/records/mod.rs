@@ -16,7 +16,7 @@ use rampart_core::{
 };
 use rampart_rules::params::to_param;
 use rampart_rules::sort::{SortKey, SortTarget};
-use rampart_sql::{Dialect, Ident, Param, Sql};
+use rampart_sql::{Ident, Param, Sql};
 
 use crate::db::{DbRow, Tx};
 use crate::error::StoreError;
@@ -74,19 +74,7 @@ pub(crate) fn push_select_with(
 
 /// A JSON array of the linked ids of the record aliased `t`, in link order.
 pub(crate) fn push_link_array(sql: &mut Sql, field: &FieldDef) -> Result<(), StoreError> {
-    let l = ident(&field.column)?;
-    match sql.dialect() {
-        Dialect::Sqlite => {
-            sql.push("(SELECT json_group_array(dst) FROM (SELECT l.dst FROM ")
-                .ident(&l)
-                .push(" l WHERE l.src = t.id ORDER BY l.pos))");
-        }
-        Dialect::Postgres => {
-            sql.push("(SELECT COALESCE(json_agg(l.dst ORDER BY l.pos), '[]'::json) FROM ")
-                .ident(&l)
-                .push(" l WHERE l.src = t.id)");
-        }
-    }
+    crate::db::dialect::push_linked_ids(sql, &ident(&field.column)?);
     Ok(())
 }
 

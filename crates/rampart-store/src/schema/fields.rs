@@ -4,7 +4,7 @@
 use rampart_core::field::{FieldKind, FieldType, LinkOptions};
 use rampart_core::{FieldDef, FieldId, Invalid, RecordId, TableDef, Value};
 use rampart_rules::params::to_param;
-use rampart_sql::{Dialect, Param, ParamType};
+use rampart_sql::{Param, ParamType};
 
 use crate::db::Tx;
 use crate::error::StoreError;
@@ -90,11 +90,7 @@ pub(crate) async fn create_link_table(
     options: &LinkOptions,
 ) -> Result<(), StoreError> {
     let l = ident(storage)?;
-    let key_type: &'static str = if tx.dialect() == Dialect::Postgres {
-        "uuid"
-    } else {
-        "TEXT"
-    };
+    let key_type = crate::db::dialect::uuid_type(tx.dialect());
     let mut q = tx.sql();
     q.push("CREATE TABLE ")
         .ident(&l)
@@ -258,11 +254,7 @@ async fn add_columns(tx: &mut Tx, table: &TableDef, field: &FieldDef) -> Result<
             .ident(&ident(column)?)
             .push(" ");
         if field.encrypted || i > 0 {
-            q.push(if tx.dialect() == rampart_sql::Dialect::Postgres {
-                "bytea"
-            } else {
-                "BLOB"
-            });
+            q.push(crate::db::dialect::bytes_type(tx.dialect()));
         } else {
             push_column_type(&mut q, &field.field_type);
         }

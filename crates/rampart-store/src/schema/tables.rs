@@ -2,7 +2,7 @@
 
 use rampart_core::field::FieldType;
 use rampart_core::{FieldDef, FieldError, Invalid, ProjectId, TableDef, TableId};
-use rampart_sql::{Dialect, Param};
+use rampart_sql::Param;
 
 use crate::db::Tx;
 use crate::error::StoreError;
@@ -21,20 +21,10 @@ pub async fn create_table(
     let id = TableId::generate();
     let storage = next_storage(tx, "t").await?;
     let t = ident(&storage)?;
-    let pg = tx.dialect() == Dialect::Postgres;
     let mut q = tx.sql();
-    q.push("CREATE TABLE ").ident(&t);
-    if pg {
-        q.push(
-            " (id uuid PRIMARY KEY, created_at timestamptz NOT NULL, updated_at timestamptz NOT NULL, \
-             created_by uuid, owner uuid, version bigint NOT NULL)",
-        );
-    } else {
-        q.push(
-            " (id TEXT PRIMARY KEY NOT NULL, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, \
-             created_by TEXT, owner TEXT, version INTEGER NOT NULL)",
-        );
-    }
+    q.push("CREATE TABLE ")
+        .ident(&t)
+        .push(crate::db::dialect::record_table_columns(tx.dialect()));
     tx.execute(q).await?;
     let mut q = tx.sql();
     q.push("CREATE INDEX ")
