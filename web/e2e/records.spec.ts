@@ -41,11 +41,32 @@ test("records link to records, and the audit trail shows who did it", async ({ p
   await page.goBack();
   await expect(page.getByRole("heading", { name: "o-1b" })).toBeVisible();
 
-  // The audit trail: record changes, newest first, and the same as JSON lines.
+  // The audit trail: record changes, newest first, and the same as JSON lines. The first,
+  // unfiltered page is held back until the filtered one has been answered, so it arrives
+  // stale: the viewer must drop it rather than show it under the filter.
+  let filteredAnswered!: () => void;
+  const filtered = new Promise<void>((resolve) => (filteredAnswered = resolve));
+  let staleDelivered!: () => void;
+  const stale = new Promise<void>((resolve) => (staleDelivered = resolve));
+  await page.route(/\/api\/v1\/audit\?/, async (route) => {
+    const response = await route.fetch();
+    if (new URL(route.request().url()).searchParams.has("action")) {
+      await route.fulfill({ response });
+      filteredAnswered();
+    } else {
+      await filtered;
+      await route.fulfill({ response });
+      staleDelivered();
+    }
+  });
   await page.getByRole("link", { name: "Audit" }).click();
   await expect(page.getByRole("heading", { name: "Audit trail" })).toBeVisible();
   await page.getByLabel("Action or area").fill("record.");
   await page.getByRole("button", { name: "Show" }).click();
+  await stale;
+  // Two frames after the stale body arrived: its JSON is parsed and any render it caused done.
+  await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
+  await page.unroute(/\/api\/v1\/audit\?/);
   const actions = page.locator("table.audit tbody td:nth-child(4)");
   await expect(actions.first()).toHaveText("record.update");
   await expect(actions).toHaveText(["record.update", "record.update", "record.create", "record.create", "record.create"]);

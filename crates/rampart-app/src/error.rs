@@ -14,6 +14,9 @@ pub enum AppError {
     /// Input that failed validation, naming each field.
     #[error("invalid input")]
     Invalid(Invalid),
+    /// Input that cannot be read at all (malformed or too deeply nested JSON).
+    #[error("bad request: {detail}")]
+    BadRequest { code: &'static str, detail: String },
     /// The caller may know the thing but not do this to it; `code` is stable.
     #[error("forbidden: {detail}")]
     Forbidden {

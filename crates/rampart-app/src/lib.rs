@@ -10,8 +10,10 @@
 pub mod cursor;
 pub mod error;
 pub mod housekeeping;
+pub mod input;
 pub mod keys;
 pub mod people;
+pub mod permission_sets;
 pub mod projects;
 pub mod records;
 pub mod schema;

@@ -337,6 +337,7 @@ impl From<rampart_app::AppError> for ApiError {
         match e {
             AppError::NotFound => Self::not_found(),
             AppError::Invalid(i) => Self::invalid(i),
+            AppError::BadRequest { code, detail } => Self::bad_request(code, detail),
             AppError::Forbidden {
                 code,
                 detail,

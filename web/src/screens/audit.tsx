@@ -1,7 +1,7 @@
 // The tenant's audit trail: newest first, filtered by who, what, which table or record and
 // when, paged with the server's `next_before`, and exported as JSON lines with the same
 // filters.
-import { useEffect, useState } from "preact/hooks";
+import { useEffect, useRef, useState } from "preact/hooks";
 import { get, type User } from "../api";
 import { Empty, ErrorLine, useAction } from "../ui";
 
@@ -33,19 +33,27 @@ export function Audit() {
   const [users, setUsers] = useState<User[]>([]);
   const action = useAction();
   useEffect(() => { get<User[]>("/api/v1/users").then(setUsers, () => setUsers([])); }, []);
+  // Each applied filter starts a new generation; an answer to an older one (a slow first
+  // page, or "older entries" of the previous filter) is dropped, never shown.
+  const generation = useRef(0);
   useEffect(() => {
+    const mine = ++generation.current;
     void action.run(async () => {
       const page = await get<AuditPage>(`/api/v1/audit?${query(applied)}`);
+      if (mine !== generation.current) return;
       setEntries(page.items);
       setNext(page.next_before);
     });
   }, [applied]);
-  const older = () =>
-    action.run(async () => {
+  const older = () => {
+    const mine = generation.current;
+    return action.run(async () => {
       const page = await get<AuditPage>(`/api/v1/audit?${query(applied, next)}`);
-      setEntries([...(entries ?? []), ...page.items]);
+      if (mine !== generation.current) return;
+      setEntries((shown) => [...(shown ?? []), ...page.items]);
       setNext(page.next_before);
     });
+  };
   const name = (actor: string) => {
     const u = users.find((x) => `user:${x.id}` === actor);
     return u ? u.display_name : actor;
