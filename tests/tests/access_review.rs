@@ -168,14 +168,18 @@ async fn inactive_accounts_are_disabled_when_the_tenant_asks(backend: Backend) {
         "{settings:?}"
     );
 
+    // A bad value anywhere in a change refuses all of it: the valid setting next to it is
+    // not written either.
     let r = owner
         .patch(
             "/api/v1/settings/security",
-            json!({"disable_inactive_after_days": 5000}),
+            json!({"self_registration": true, "disable_inactive_after_days": 5000}),
         )
         .await;
     assert_eq!(r.status, 400);
     assert_eq!(r.body["errors"][0]["field"], "disable_inactive_after_days");
+    let settings = owner.get("/api/v1/settings/security").await;
+    assert_eq!(settings.body["self_registration"], false, "{settings:?}");
     let r = owner
         .patch(
             "/api/v1/settings/security",

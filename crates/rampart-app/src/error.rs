@@ -2,6 +2,7 @@
 //! about; how it reads to a client (an RFC 9457 problem, a CLI message) is the adapter's
 //! business, mapped in exactly one place there.
 
+use rampart_auth::authn::tokens::TokenError;
 use rampart_auth::{AuthError, Denied};
 use rampart_core::{FieldError, Invalid};
 use rampart_store::StoreError;
@@ -63,6 +64,14 @@ impl AppError {
         }
     }
 
+    /// A scoped API token asked for something only an unscoped credential may do.
+    pub fn token_scope() -> Self {
+        Self::forbidden(
+            "token_scope",
+            "this API token is scoped to some projects or to reading; this needs an unscoped one",
+        )
+    }
+
     pub fn internal(cause: &dyn std::fmt::Display) -> Self {
         Self::Internal(cause.to_string())
     }
@@ -97,6 +106,34 @@ impl From<Denied> for AppError {
                 "forbidden",
                 format!("your role does not allow {}", action.as_str()),
             ),
+        }
+    }
+}
+
+impl From<TokenError> for AppError {
+    fn from(e: TokenError) -> Self {
+        match e {
+            TokenError::UnknownProject { index } => Self::invalid(
+                format!("projects[{index}]"),
+                "unknown_project",
+                "no such project, or you cannot see it",
+            ),
+            TokenError::UnknownPermissionSet => Self::invalid(
+                "permission_set",
+                "unknown_permission_set",
+                "no such permission set, or you neither hold it nor administer its project",
+            ),
+            TokenError::PermissionSetOutsideProjects => Self::invalid(
+                "permission_set",
+                "outside_projects",
+                "the permission set's project must be the token's only project",
+            ),
+            TokenError::AlreadyRotated => Self::Conflict {
+                code: "already_rotated",
+                detail: "this token was already rotated; rotate its successor".into(),
+            },
+            TokenError::NotFound => Self::NotFound,
+            TokenError::Auth(a) => Self::Auth(a),
         }
     }
 }

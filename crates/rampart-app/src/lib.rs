@@ -7,8 +7,10 @@
 //! the binary's CLI are adapters over it: they parse their input, call one use case, and
 //! render its answer. Every way in or out of records goes through [`records`].
 
+pub mod audit;
 pub mod cursor;
 pub mod error;
+pub mod groups;
 pub mod housekeeping;
 pub mod input;
 pub mod keys;
@@ -17,5 +19,9 @@ pub mod permission_sets;
 pub mod projects;
 pub mod records;
 pub mod schema;
+pub mod secrets;
+pub mod settings;
+pub mod tokens;
+pub mod users;
 
 pub use error::AppError;

@@ -1,6 +1,7 @@
 //! The tenant's people as the use cases need them.
 
 use rampart_auth::Principal;
+use rampart_core::GlobalRole;
 use rampart_store::{Tx, factors, identity};
 
 use crate::AppError;
@@ -21,4 +22,20 @@ pub async fn acting_as(tx: &mut Tx, email: &str) -> Result<Principal, AppError> 
     }
     let has_second_factor = factors::has_second_factor(tx, user.id).await?;
     Ok(Principal::for_simulation(user, has_second_factor))
+}
+
+/// Tenant administration (users, groups, settings, secrets, identity providers) is for an
+/// unscoped credential of a tenant admin or owner.
+pub fn require_tenant_admin(principal: &Principal) -> Result<(), AppError> {
+    if principal.is_scoped() {
+        return Err(AppError::token_scope());
+    }
+    if principal.role() >= GlobalRole::Admin {
+        Ok(())
+    } else {
+        Err(AppError::forbidden(
+            "forbidden",
+            "only tenant admins and owners may do this",
+        ))
+    }
 }

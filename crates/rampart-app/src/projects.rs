@@ -28,10 +28,7 @@ pub async fn list(tx: &mut Tx, principal: &Principal) -> Result<Vec<Seen>, AppEr
 /// Creates a project; the caller becomes its owner. A scoped token cannot.
 pub async fn create(tx: &mut Tx, principal: &Principal, name: String) -> Result<Seen, AppError> {
     if principal.is_scoped() {
-        return Err(AppError::forbidden(
-            "token_scope",
-            "this API token is scoped to some projects or to reading; this needs an unscoped one",
-        ));
+        return Err(AppError::token_scope());
     }
     let project = projects::create_project(tx, name, principal.user.id).await?;
     Ok((project, Some(ProjectRole::Owner)))

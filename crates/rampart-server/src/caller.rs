@@ -7,7 +7,6 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, header};
 use rampart_auth::Principal;
 use rampart_auth::authn::{self, Credential};
-use rampart_core::GlobalRole;
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -195,17 +194,9 @@ impl FromRequestParts<AppState> for TenantAdmin {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let caller = Caller::from_request_parts(parts, state).await?;
-        if caller.principal.is_scoped() {
-            return Err(ApiError::token_scope());
-        }
-        if caller.principal.role() >= GlobalRole::Admin {
-            Ok(Self(caller))
-        } else {
-            Err(ApiError::forbidden(
-                "forbidden",
-                "only tenant admins and owners may do this",
-            ))
-        }
+        // Refused before the body is read; each use case checks again, as the one decision.
+        rampart_app::people::require_tenant_admin(&caller.principal)?;
+        Ok(Self(caller))
     }
 }
 

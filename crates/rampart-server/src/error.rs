@@ -8,7 +8,6 @@ use axum::response::{IntoResponse, Response};
 use rampart_auth::authn::onboarding::OnboardingError;
 use rampart_auth::authn::passkeys::PasskeyError;
 use rampart_auth::authn::second_factor::FactorError;
-use rampart_auth::authn::tokens::TokenError;
 use rampart_auth::{AuthError, Denied};
 use rampart_core::{FieldError, Invalid};
 use rampart_store::StoreError;
@@ -387,34 +386,6 @@ impl From<FactorError> for ApiError {
                 Self::field("code", "invalid_code", "the code is wrong or already used")
             }
             FactorError::Auth(a) => a.into(),
-        }
-    }
-}
-
-impl From<TokenError> for ApiError {
-    fn from(e: TokenError) -> Self {
-        match e {
-            TokenError::UnknownProject { index } => ApiError::field(
-                format!("projects[{index}]"),
-                "unknown_project",
-                "no such project, or you cannot see it",
-            ),
-            TokenError::UnknownPermissionSet => ApiError::field(
-                "permission_set",
-                "unknown_permission_set",
-                "no such permission set, or you neither hold it nor administer its project",
-            ),
-            TokenError::PermissionSetOutsideProjects => ApiError::field(
-                "permission_set",
-                "outside_projects",
-                "the permission set's project must be the token's only project",
-            ),
-            TokenError::AlreadyRotated => ApiError::conflict(
-                "already_rotated",
-                "this token was already rotated; rotate its successor",
-            ),
-            TokenError::NotFound => ApiError::not_found(),
-            TokenError::Auth(a) => a.into(),
         }
     }
 }

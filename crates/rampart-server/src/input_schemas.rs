@@ -300,7 +300,7 @@ mod tests {
             bounds("SecuritySettingsIn", "disable_inactive_after_days"),
             (
                 Some(0),
-                Some(u64::from(crate::routes::settings::MAX_INACTIVE_DAYS))
+                Some(u64::from(rampart_app::settings::MAX_INACTIVE_DAYS))
             )
         );
         let auth = crate::config::AuthConfig::default();

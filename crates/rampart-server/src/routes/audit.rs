@@ -6,18 +6,16 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
+use rampart_app::audit;
 use rampart_core::record::format_timestamp;
-use rampart_store::audit::{self, Filter, Shown};
+use rampart_store::audit::Shown;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::caller::TenantAdmin;
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::extract::ApiQuery;
-
-/// Largest page; exports read in pages of this size too.
-const MAX_PAGE: u32 = 500;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AuditEntryOut {
@@ -95,47 +93,17 @@ pub struct AuditQuery {
 }
 
 impl AuditQuery {
-    fn filter(&self, ascending: bool) -> Result<Filter, ApiError> {
-        let limit = self.limit.unwrap_or(100);
-        if !(1..=MAX_PAGE).contains(&limit) {
-            return Err(ApiError::field(
-                "limit",
-                "out_of_range",
-                format!("must be between 1 and {MAX_PAGE}"),
-            ));
-        }
-        if self.before.is_some_and(|b| b == 0 || b > i64::MAX as u64) {
-            return Err(ApiError::field(
-                "before",
-                "out_of_range",
-                "an entry number from 1",
-            ));
-        }
-        if let Some(action) = &self.action
-            && (action.is_empty()
-                || action.len() > 64
-                || !action
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c == '_' || c == '.'))
-        {
-            return Err(ApiError::field(
-                "action",
-                "invalid",
-                "an action such as record.update, or an area such as record.",
-            ));
-        }
-        Ok(Filter {
-            actor: self.actor.clone(),
-            action: self.action.clone(),
+    fn into_app(self) -> audit::AuditQuery {
+        audit::AuditQuery {
+            actor: self.actor,
+            action: self.action,
             table: self.table_id,
             record: self.record_id,
             from: self.from,
             to: self.to,
-            cursor: if ascending { None } else { self.before },
-            through: None,
-            ascending,
-            limit,
-        })
+            before: self.before,
+            limit: self.limit,
+        }
     }
 }
 
@@ -159,16 +127,18 @@ pub struct AuditActionOut {
 /// Every action the audit chain records, with what each means (for the viewer's filters).
 #[utoipa::path(get, path = "/api/v1/audit/actions", tag = "users",
     responses((status = 200, body = [AuditActionOut])), security(("session" = []), ("token" = [])))]
-pub async fn actions(_admin: TenantAdmin) -> axum::Json<Vec<AuditActionOut>> {
-    axum::Json(
-        audit::Action::ALL
+pub async fn actions(
+    TenantAdmin(caller): TenantAdmin,
+) -> ApiResult<axum::Json<Vec<AuditActionOut>>> {
+    Ok(axum::Json(
+        audit::actions(&caller.principal)?
             .iter()
             .map(|a| AuditActionOut {
                 action: a.as_str(),
                 meaning: a.meaning(),
             })
             .collect(),
-    )
+    ))
 }
 
 /// The tenant's audit entries, newest first.
@@ -178,16 +148,21 @@ pub async fn list(
     TenantAdmin(caller): TenantAdmin,
     ApiQuery(query): ApiQuery<AuditQuery>,
 ) -> ApiResult<axum::Json<AuditPageOut>> {
-    let filter = query.filter(false)?;
-    let limit = filter.limit as usize;
-    let items = audit::read(&caller.tenant.store, filter).await?;
-    let next_before = (items.len() == limit)
-        .then(|| items.last().map(|s| s.entry.seq))
-        .flatten();
+    let page = audit::page(&caller.tenant.store, &caller.principal, &query.into_app()).await?;
     Ok(axum::Json(AuditPageOut {
-        items: items.into_iter().map(AuditEntryOut::from).collect(),
-        next_before,
+        items: page.items.into_iter().map(AuditEntryOut::from).collect(),
+        next_before: page.next_before,
     }))
+}
+
+fn json_lines(page: Vec<Shown>) -> Result<axum::body::Bytes, rampart_app::AppError> {
+    let mut chunk = Vec::with_capacity(page.len() * 512);
+    for shown in page {
+        serde_json::to_writer(&mut chunk, &AuditEntryOut::from(shown))
+            .map_err(|e| rampart_app::AppError::internal(&e))?;
+        chunk.push(b'\n');
+    }
+    Ok(axum::body::Bytes::from(chunk))
 }
 
 /// Every matching entry, oldest first, as JSON lines. The export itself is recorded.
@@ -198,49 +173,10 @@ pub async fn export(
     TenantAdmin(caller): TenantAdmin,
     ApiQuery(query): ApiQuery<AuditQuery>,
 ) -> ApiResult<Response> {
-    let mut filter = query.filter(true)?;
-    filter.limit = MAX_PAGE;
-    let store = caller.tenant.store.clone();
-    let detail = serde_json::json!({
-        "actor": query.actor, "action": query.action,
-        "table_id": query.table_id, "record_id": query.record_id,
-        "from": query.from, "to": query.to,
-    });
-    store
-        .write(move |tx: &mut rampart_store::Tx| {
-            Box::pin(async move {
-                audit::record(
-                    tx,
-                    audit::Event::new(rampart_store::audit::Action::AuditExport).detail(detail),
-                )
-                .await
-                .map(|_| ())
-            })
-        })
-        .await?;
-    // Streamed a page at a time, so memory stays bounded on any chain; entries appended
-    // while it runs are left for the next export.
-    filter.through = Some(audit::head_seq(&store).await?);
-    let pages = futures::stream::try_unfold(Some(filter), move |state| {
-        let store = store.clone();
-        async move {
-            let Some(mut filter) = state else {
-                return Ok(None);
-            };
-            let page = audit::read(&store, filter.clone()).await?;
-            let last_page = page.len() < MAX_PAGE as usize;
-            filter.cursor = page.last().map(|s| s.entry.seq);
-            let mut chunk = Vec::with_capacity(page.len() * 512);
-            for shown in page {
-                serde_json::to_writer(&mut chunk, &AuditEntryOut::from(shown))
-                    .map_err(|e| rampart_store::StoreError::internal(e.to_string()))?;
-                chunk.push(b'\n');
-            }
-            let next = (!last_page).then_some(filter);
-            Ok::<_, rampart_store::StoreError>(Some((axum::body::Bytes::from(chunk), next)))
-        }
-    })
-    .inspect_err(|e| tracing::warn!(error = %e, "an audit export stopped midway"));
+    let pages = audit::export(&caller.tenant.store, &caller.principal, &query.into_app())
+        .await?
+        .and_then(|page| async move { json_lines(page) })
+        .inspect_err(|e| tracing::warn!(error = %e, "an audit export stopped midway"));
     let body = axum::body::Body::from_stream(pages);
     let mut response = body.into_response();
     response.headers_mut().insert(

@@ -1,16 +1,16 @@
-//! Groups of users and the tenant's custom user attributes (tenant admins).
+//! Groups of users and the tenant's custom user attributes over HTTP: each handler runs one
+//! use case of `rampart_app::groups`.
 
 use axum::http::StatusCode;
-use rampart_core::names::validate_display_name;
-use rampart_core::{FieldError, Invalid, UserId};
-use rampart_store::Tx;
-use rampart_store::groups::{self, Group, GroupId};
-use rampart_store::identity::{self, AttributeDef};
+use rampart_app::groups::{self, GroupView};
+use rampart_core::UserId;
+use rampart_store::groups::GroupId;
+use rampart_store::identity::AttributeDef;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::caller::{Caller, TenantAdmin};
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::extract::{ApiJson, ApiPath};
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -28,32 +28,22 @@ pub struct GroupIn {
     name: String,
 }
 
-async fn group_out(tx: &mut Tx, g: Group) -> Result<GroupOut, ApiError> {
-    let members = groups::members(tx, g.id).await?;
-    Ok(GroupOut {
-        id: g.id.to_string(),
-        name: g.name,
-        members: members.iter().map(ToString::to_string).collect(),
-    })
+fn group_out(v: GroupView) -> GroupOut {
+    GroupOut {
+        id: v.group.id.to_string(),
+        name: v.group.name,
+        members: v.members.iter().map(ToString::to_string).collect(),
+    }
 }
 
 /// Lists the tenant's groups.
 #[utoipa::path(get, path = "/api/v1/groups", tag = "users",
     responses((status = 200, body = [GroupOut])), security(("session" = []), ("token" = [])))]
 pub async fn list(TenantAdmin(caller): TenantAdmin) -> ApiResult<axum::Json<Vec<GroupOut>>> {
-    let out = caller
-        .tenant
-        .read(|tx: &mut Tx| {
-            Box::pin(async move {
-                let mut out = Vec::new();
-                for g in groups::list_groups(tx).await? {
-                    out.push(group_out(tx, g).await?);
-                }
-                Ok(out)
-            })
-        })
+    let all = caller
+        .read(|tx, me, _| Box::pin(groups::list(tx, me)))
         .await?;
-    Ok(axum::Json(out))
+    Ok(axum::Json(all.into_iter().map(group_out).collect()))
 }
 
 /// Creates a group.
@@ -63,17 +53,10 @@ pub async fn create(
     TenantAdmin(caller): TenantAdmin,
     ApiJson(body): ApiJson<GroupIn>,
 ) -> ApiResult<(StatusCode, axum::Json<GroupOut>)> {
-    validate_display_name("name", &body.name)?;
-    let out = caller
-        .tenant
-        .write(move |tx: &mut Tx| {
-            Box::pin(async move {
-                let g = groups::create_group(tx, body.name).await?;
-                group_out(tx, g).await
-            })
-        })
+    let g = caller
+        .write(move |tx, me, _| Box::pin(groups::create(tx, me, body.name)))
         .await?;
-    Ok((StatusCode::CREATED, axum::Json(out)))
+    Ok((StatusCode::CREATED, axum::Json(group_out(g))))
 }
 
 /// Renames a group.
@@ -85,17 +68,10 @@ pub async fn rename(
     ApiPath(group_id): ApiPath<GroupId>,
     ApiJson(body): ApiJson<GroupIn>,
 ) -> ApiResult<axum::Json<GroupOut>> {
-    validate_display_name("name", &body.name)?;
-    let out = caller
-        .tenant
-        .write(move |tx: &mut Tx| {
-            Box::pin(async move {
-                let g = groups::rename_group(tx, group_id, body.name).await?;
-                group_out(tx, g).await
-            })
-        })
+    let g = caller
+        .write(move |tx, me, _| Box::pin(groups::rename(tx, me, group_id, body.name)))
         .await?;
-    Ok(axum::Json(out))
+    Ok(axum::Json(group_out(g)))
 }
 
 /// Deletes a group (its members keep their accounts).
@@ -107,9 +83,7 @@ pub async fn delete(
     ApiPath(group_id): ApiPath<GroupId>,
 ) -> ApiResult<StatusCode> {
     caller
-        .tenant
-        .store
-        .write(move |tx: &mut Tx| Box::pin(groups::delete_group(tx, group_id)))
+        .write(move |tx, me, _| Box::pin(groups::delete(tx, me, group_id)))
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -123,22 +97,7 @@ pub async fn add_member(
     ApiPath((group_id, user_id)): ApiPath<(GroupId, UserId)>,
 ) -> ApiResult<StatusCode> {
     caller
-        .tenant
-        .write(move |tx: &mut Tx| {
-            Box::pin(async move {
-                groups::group(tx, group_id)
-                    .await?
-                    .ok_or_else(ApiError::not_found)?;
-                if identity::user_by_id(tx, user_id).await?.is_none() {
-                    return Err(ApiError::field(
-                        "user_id",
-                        "unknown_user",
-                        "no such user in this tenant",
-                    ));
-                }
-                Ok(groups::add_member(tx, group_id, user_id).await?)
-            })
-        })
+        .write(move |tx, me, _| Box::pin(groups::add_member(tx, me, group_id, user_id)))
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -152,9 +111,7 @@ pub async fn remove_member(
     ApiPath((group_id, user_id)): ApiPath<(GroupId, UserId)>,
 ) -> ApiResult<StatusCode> {
     caller
-        .tenant
-        .store
-        .write(move |tx: &mut Tx| Box::pin(groups::remove_member(tx, group_id, user_id)))
+        .write(move |tx, me, _| Box::pin(groups::remove_member(tx, me, group_id, user_id)))
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -175,21 +132,17 @@ pub struct AttributeOut {
     responses((status = 200, body = [AttributeOut])), security(("session" = []), ("token" = [])))]
 pub async fn attributes(caller: Caller) -> ApiResult<axum::Json<Vec<AttributeOut>>> {
     let defs = caller
-        .tenant
-        .store
-        .read(|tx: &mut Tx| Box::pin(identity::attribute_defs(tx)))
+        .read(|tx, _, _| Box::pin(groups::attributes(tx)))
         .await?;
-    Ok(axum::Json(
-        defs.into_iter()
-            .map(|d| AttributeOut {
-                name: d.name,
-                multiple: d.multiple,
-            })
-            .collect(),
-    ))
+    Ok(axum::Json(defs.into_iter().map(attribute_out).collect()))
 }
 
-const RESERVED_ATTRIBUTES: &[&str] = &["id", "email", "role", "groups"];
+fn attribute_out(d: AttributeDef) -> AttributeOut {
+    AttributeOut {
+        name: d.name,
+        multiple: d.multiple,
+    }
+}
 
 /// Replaces the tenant's custom user attributes.
 #[utoipa::path(put, path = "/api/v1/user-attributes", tag = "users", request_body = [AttributeOut],
@@ -198,52 +151,15 @@ pub async fn set_attributes(
     TenantAdmin(caller): TenantAdmin,
     ApiJson(body): ApiJson<Vec<AttributeOut>>,
 ) -> ApiResult<axum::Json<Vec<AttributeOut>>> {
-    let mut errors = Vec::new();
-    for (i, a) in body.iter().enumerate() {
-        let ok = a.name.len() <= 40
-            && a.name
-                .chars()
-                .next()
-                .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
-            && a.name
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-        if !ok {
-            errors.push(FieldError::new(
-                format!("[{i}].name"),
-                "invalid_name",
-                "1 to 40 of a-z, 0-9 and _, not starting with a digit",
-            ));
-        } else if RESERVED_ATTRIBUTES.contains(&a.name.as_str()) {
-            errors.push(FieldError::new(
-                format!("[{i}].name"),
-                "reserved_name",
-                "this name is built in",
-            ));
-        } else if body[..i].iter().any(|b| b.name == a.name) {
-            errors.push(FieldError::new(
-                format!("[{i}].name"),
-                "duplicate_name",
-                "listed twice",
-            ));
-        }
-    }
-    if !errors.is_empty() {
-        return Err(Invalid { errors }.into());
-    }
-    let defs: Vec<AttributeDef> = body
-        .iter()
+    let defs = body
+        .into_iter()
         .map(|a| AttributeDef {
-            name: a.name.clone(),
+            name: a.name,
             multiple: a.multiple,
         })
         .collect();
-    caller
-        .tenant
-        .store
-        .write(move |tx: &mut Tx| {
-            Box::pin(async move { identity::set_attribute_defs(tx, &defs).await })
-        })
+    let saved = caller
+        .write(move |tx, me, _| Box::pin(groups::set_attributes(tx, me, defs)))
         .await?;
-    Ok(axum::Json(body))
+    Ok(axum::Json(saved.into_iter().map(attribute_out).collect()))
 }

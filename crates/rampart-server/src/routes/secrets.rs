@@ -1,25 +1,20 @@
-//! A project's secrets and config values (project admins). A secret is written and never
+//! A project's secrets and config values over HTTP (project admins; `rampart_app::secrets`). A secret is written and never
 //! read back by a client: lists show its fingerprint; only server-side features open it.
 //! Config values are shown to project admins.
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use rampart_auth::authz;
+use rampart_app::secrets::{self, NewValue};
+use rampart_core::ProjectId;
 use rampart_core::record::format_timestamp;
-use rampart_core::{ProjectId, TableAction};
-use rampart_store::Tx;
-use rampart_store::secrets::{self, Kind, Stored};
+use rampart_store::secrets::Stored;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::caller::Caller;
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::state::AppState;
-
-const DEFAULT_ENVIRONMENT: &str = "production";
-/// Largest value stored.
-const MAX_VALUE_BYTES: usize = 64 * 1024;
 
 #[derive(Serialize, ToSchema)]
 pub struct SecretOut {
@@ -49,47 +44,6 @@ fn out(stored: Stored, value: Option<String>) -> SecretOut {
     }
 }
 
-fn valid_name(name: &str) -> Result<(), ApiError> {
-    let ok = (1..=64).contains(&name.len())
-        && name
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::field(
-            "name",
-            "invalid_name",
-            "1 to 64 letters, digits and underscores, not starting with a digit",
-        ))
-    }
-}
-
-fn valid_environment(env: &str) -> Result<(), ApiError> {
-    let ok = (1..=32).contains(&env.len())
-        && env.chars().next().is_some_and(|c| c.is_ascii_lowercase())
-        && env
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::field(
-            "environment",
-            "invalid_environment",
-            "1 to 32 lower-case letters, digits, - and _, starting with a letter",
-        ))
-    }
-}
-
-/// The caller must administer the project (404 as for a missing project otherwise).
-async fn admin(tx: &mut Tx, caller: &Caller, project: ProjectId) -> Result<(), ApiError> {
-    authz::authorize(tx, &caller.principal, project, TableAction::ManageMembers).await??;
-    Ok(())
-}
-
 /// A project's secrets and config values; secret values are never shown.
 #[utoipa::path(get, path = "/api/v1/projects/{project_id}/secrets", tag = "projects",
     params(("project_id" = String, Path)),
@@ -98,23 +52,10 @@ pub async fn list(
     caller: Caller,
     ApiPath(project): ApiPath<ProjectId>,
 ) -> ApiResult<axum::Json<Vec<SecretOut>>> {
-    let keys = caller.tenant.store.data_keys().await?;
-    let c = caller.clone();
-    let items = caller
-        .tenant
-        .read(move |tx: &mut Tx| {
-            Box::pin(async move {
-                admin(tx, &c, project).await?;
-                let mut items = Vec::new();
-                for stored in secrets::list(tx, project).await? {
-                    let value = secrets::config_value(&keys, project, &stored).await?;
-                    items.push(out(stored, value));
-                }
-                Ok(items)
-            })
-        })
-        .await?;
-    Ok(axum::Json(items))
+    let items = secrets::list(&caller.tenant.store, &caller.principal, project).await?;
+    Ok(axum::Json(
+        items.into_iter().map(|(s, v)| out(s, v)).collect(),
+    ))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -140,40 +81,14 @@ pub async fn set(
     ApiJson(body): ApiJson<SecretIn>,
 ) -> ApiResult<axum::Json<SecretOut>> {
     caller.require_recent_auth(&state)?;
-    valid_name(&name)?;
-    let environment = body
-        .environment
-        .unwrap_or_else(|| DEFAULT_ENVIRONMENT.to_owned());
-    valid_environment(&environment)?;
-    let kind = match body.kind.as_deref() {
-        None | Some("secret") => Kind::Secret,
-        Some("config") => Kind::Config,
-        Some(_) => {
-            return Err(ApiError::field("kind", "invalid_kind", "secret or config"));
-        }
+    let new = NewValue {
+        name,
+        environment: body.environment,
+        kind: body.kind,
+        value: zeroize::Zeroizing::new(body.value),
     };
-    if body.value.len() > MAX_VALUE_BYTES {
-        return Err(ApiError::field(
-            "value",
-            "too_long",
-            format!("at most {MAX_VALUE_BYTES} bytes"),
-        ));
-    }
-    let value = zeroize::Zeroizing::new(body.value);
-    let keys = caller.tenant.store.data_keys().await?;
-    let c = caller.clone();
-    let stored = caller
-        .tenant
-        .write(move |tx: &mut Tx| {
-            Box::pin(async move {
-                admin(tx, &c, project).await?;
-                let by = c.principal.user.id;
-                Ok(secrets::set(tx, &keys, project, &environment, &name, kind, &value, by).await?)
-            })
-        })
-        .await?;
-    let keys = caller.tenant.store.data_keys().await?;
-    let value = secrets::config_value(&keys, project, &stored).await?;
+    let (stored, value) =
+        secrets::set(&caller.tenant.store, &caller.principal, project, new).await?;
     Ok(axum::Json(out(stored, value)))
 }
 
@@ -197,18 +112,10 @@ pub async fn delete(
     ApiQuery(query): ApiQuery<EnvironmentQuery>,
 ) -> ApiResult<StatusCode> {
     caller.require_recent_auth(&state)?;
-    let environment = query
-        .environment
-        .unwrap_or_else(|| DEFAULT_ENVIRONMENT.to_owned());
-    valid_environment(&environment)?;
-    let c = caller.clone();
+    let environment = secrets::environment(query.environment)?;
     caller
-        .tenant
-        .write(move |tx: &mut Tx| {
-            Box::pin(async move {
-                admin(tx, &c, project).await?;
-                Ok(secrets::delete(tx, project, &environment, &name).await?)
-            })
+        .write(move |tx, me, _| {
+            Box::pin(async move { secrets::delete(tx, me, project, &name, &environment).await })
         })
         .await?;
     Ok(StatusCode::NO_CONTENT)

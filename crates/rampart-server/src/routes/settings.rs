@@ -1,13 +1,13 @@
-//! Tenant-wide security settings (tenant admins).
+//! Tenant-wide security settings over HTTP: the use cases of `rampart_app::settings`, behind
+//! a recently re-authenticated session for changes.
 
 use axum::extract::State;
-use rampart_auth::authn::{inactive, onboarding};
-use rampart_store::{Tx, settings};
+use rampart_app::settings::{self, SecurityChange, SecuritySettings};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::caller::TenantAdmin;
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::extract::ApiJson;
 use crate::state::AppState;
 
@@ -24,42 +24,23 @@ pub struct SecuritySettingsOut {
     registration_domains: Vec<String>,
 }
 
-async fn stored_domains(caller: &crate::caller::Caller) -> ApiResult<Vec<String>> {
-    Ok(caller
-        .tenant
-        .store
-        .read(|tx: &mut Tx| Box::pin(settings::get(tx, settings::REGISTRATION_DOMAINS)))
-        .await?
-        .and_then(|v| serde_json::from_value(v).ok())
-        .unwrap_or_default())
+fn settings_out(s: SecuritySettings) -> SecuritySettingsOut {
+    SecuritySettingsOut {
+        require_second_factor: s.require_second_factor,
+        disable_inactive_after_days: s.disable_inactive_after_days,
+        self_registration: s.self_registration,
+        registration_domains: s.registration_domains,
+    }
 }
-
-async fn current(caller: &crate::caller::Caller) -> ApiResult<SecuritySettingsOut> {
-    let registration = onboarding::registration_domains(&caller.tenant.store).await?;
-    let require_second_factor = caller
-        .tenant
-        .store
-        .read(|tx: &mut Tx| Box::pin(settings::flag(tx, settings::REQUIRE_SECOND_FACTOR)))
-        .await?;
-    Ok(SecuritySettingsOut {
-        require_second_factor,
-        disable_inactive_after_days: inactive::inactivity_limit_days(&caller.tenant.store).await?,
-        self_registration: registration.is_some(),
-        registration_domains: match registration {
-            Some(d) => d,
-            None => stored_domains(caller).await?,
-        },
-    })
-}
-
-/// Longest inactivity limit accepted (ten years).
-pub(crate) const MAX_INACTIVE_DAYS: u32 = 3650;
 
 /// The tenant's security settings.
 #[utoipa::path(get, path = "/api/v1/settings/security", tag = "users",
     responses((status = 200, body = SecuritySettingsOut)), security(("session" = []), ("token" = [])))]
 pub async fn get(TenantAdmin(caller): TenantAdmin) -> ApiResult<axum::Json<SecuritySettingsOut>> {
-    Ok(axum::Json(current(&caller).await?))
+    let now = caller
+        .read(|tx, me, _| Box::pin(settings::get(tx, me)))
+        .await?;
+    Ok(axum::Json(settings_out(now)))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -90,89 +71,30 @@ pub async fn update(
     ApiJson(body): ApiJson<SecuritySettingsIn>,
 ) -> ApiResult<axum::Json<SecuritySettingsOut>> {
     caller.require_recent_auth(&state)?;
-    if let Some(domains) = &body.registration_domains {
-        for d in domains {
-            rampart_core::names::validate_domain("registration_domains", d)?;
-        }
+    let change = SecurityChange {
+        require_second_factor: body.require_second_factor,
+        disable_inactive_after_days: body.disable_inactive_after_days,
+        self_registration: body.self_registration,
+        registration_domains: body.registration_domains,
+    };
+    let registration_changed =
+        change.self_registration.is_some() || change.registration_domains.is_some();
+    let (days, require) = (
+        change.disable_inactive_after_days,
+        change.require_second_factor,
+    );
+    let now = caller
+        .write(move |tx, me, _| Box::pin(settings::update(tx, me, change)))
+        .await?;
+    let by = caller.principal.user.id;
+    if registration_changed {
+        tracing::warn!(target: "rampart::security", event = "self_registration_set", by = %by);
     }
-    let registration = (body.self_registration, body.registration_domains.clone());
-    if registration != (None, None) {
-        let (open, domains) = registration;
-        caller
-            .tenant
-            .store
-            .write(move |tx: &mut Tx| {
-                Box::pin(async move {
-                    if let Some(open) = open {
-                        settings::set(
-                            tx,
-                            settings::SELF_REGISTRATION,
-                            &serde_json::Value::Bool(open),
-                        )
-                        .await?;
-                    }
-                    if let Some(domains) = domains {
-                        let lower: Vec<String> =
-                            domains.iter().map(|d| d.to_ascii_lowercase()).collect();
-                        settings::set(
-                            tx,
-                            settings::REGISTRATION_DOMAINS,
-                            &serde_json::json!(lower),
-                        )
-                        .await?;
-                    }
-                    Ok(())
-                })
-            })
-            .await?;
-        tracing::warn!(target: "rampart::security", event = "self_registration_set", by = %caller.principal.user.id);
+    if let Some(days) = days {
+        tracing::warn!(target: "rampart::security", event = "disable_inactive_after_days_set", value = days, by = %by);
     }
-    if let Some(days) = body.disable_inactive_after_days {
-        if days > MAX_INACTIVE_DAYS {
-            return Err(ApiError::field(
-                "disable_inactive_after_days",
-                "out_of_range",
-                format!("must be between 0 (off) and {MAX_INACTIVE_DAYS}"),
-            ));
-        }
-        caller
-            .tenant
-            .store
-            .write(move |tx: &mut Tx| {
-                Box::pin(async move {
-                    settings::set(
-                        tx,
-                        settings::DISABLE_INACTIVE_AFTER_DAYS,
-                        &serde_json::Value::from(days),
-                    )
-                    .await
-                })
-            })
-            .await?;
-        tracing::warn!(target: "rampart::security", event = "disable_inactive_after_days_set", value = days, by = %caller.principal.user.id);
+    if let Some(require) = require {
+        tracing::warn!(target: "rampart::security", event = "require_second_factor_set", value = require, by = %by);
     }
-    if let Some(require) = body.require_second_factor {
-        if require && !caller.principal.has_second_factor {
-            return Err(ApiError::conflict(
-                "second_factor_required_first",
-                "enrol a second factor yourself before requiring one of everybody",
-            ));
-        }
-        caller
-            .tenant
-            .store
-            .write(move |tx: &mut Tx| {
-                Box::pin(async move {
-                    settings::set(
-                        tx,
-                        settings::REQUIRE_SECOND_FACTOR,
-                        &serde_json::Value::Bool(require),
-                    )
-                    .await
-                })
-            })
-            .await?;
-        tracing::warn!(target: "rampart::security", event = "require_second_factor_set", value = require, by = %caller.principal.user.id);
-    }
-    Ok(axum::Json(current(&caller).await?))
+    Ok(axum::Json(settings_out(now)))
 }

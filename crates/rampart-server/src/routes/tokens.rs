@@ -1,21 +1,19 @@
-//! The caller's own API tokens: create (shown once, optionally scoped), list, rotate, revoke.
+//! The caller's own API tokens over HTTP: the use cases of `rampart_app::tokens`, with the
+//! secret shown once.
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use chrono::{Duration, Utc};
-use rampart_auth::authn::{self, Via};
-use rampart_core::names::validate_display_name;
+use rampart_app::tokens::{self, Lifetimes, NewToken};
 use rampart_core::record::format_timestamp;
 use rampart_core::{ProjectId, TokenId};
-use rampart_store::Tx;
-use rampart_store::tokens::{self, ApiToken, TokenScope};
+use rampart_store::tokens::{ApiToken, TokenScope};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::caller::Caller;
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::extract::{ApiJson, ApiPath};
 use crate::state::AppState;
 
@@ -107,17 +105,23 @@ fn created(token: ApiToken, secret: &SecretString) -> axum::Json<CreatedTokenOut
     })
 }
 
+fn lifetimes(state: &AppState) -> Lifetimes {
+    let auth = &state.config.auth;
+    Lifetimes {
+        default_days: auth.token_default_days,
+        max_days: auth.token_max_days,
+        rotation_grace_hours: auth.token_rotation_grace_hours,
+    }
+}
+
 /// Lists the caller's tokens (never their secrets).
 #[utoipa::path(get, path = "/api/v1/tokens", tag = "tokens",
     responses((status = 200, body = [TokenOut])), security(("session" = []), ("token" = [])))]
 pub async fn list(caller: Caller) -> ApiResult<axum::Json<Vec<TokenOut>>> {
-    let user = caller.principal.user.id;
-    let tokens = caller
-        .tenant
-        .store
-        .read(move |tx: &mut Tx| Box::pin(tokens::list(tx, user)))
+    let all = caller
+        .read(|tx, me, _| Box::pin(tokens::list(tx, me)))
         .await?;
-    Ok(axum::Json(tokens.into_iter().map(TokenOut::from).collect()))
+    Ok(axum::Json(all.into_iter().map(TokenOut::from).collect()))
 }
 
 /// Creates a token for the caller (from a recently re-authenticated session). A scope only
@@ -130,37 +134,20 @@ pub async fn create(
     ApiJson(body): ApiJson<CreateTokenIn>,
 ) -> ApiResult<(StatusCode, axum::Json<CreatedTokenOut>)> {
     caller.require_recent_auth(&state)?;
-    validate_display_name("name", &body.name)?;
-    let max = state.config.auth.token_max_days;
-    let days = body
-        .expires_in_days
-        .unwrap_or(state.config.auth.token_default_days);
-    if days == 0 || days > max {
-        return Err(ApiError::field(
-            "expires_in_days",
-            "out_of_range",
-            format!("must be between 1 and {max}"),
-        ));
-    }
-    if body.projects.as_ref().is_some_and(Vec::is_empty) {
-        return Err(ApiError::field(
-            "projects",
-            "empty",
-            "name at least one project, or leave it out for all",
-        ));
-    }
-    let scope = TokenScope {
-        projects: body.projects,
-        read_only: body.access == Some(TokenAccess::Read),
-        permission_set: body.permission_set,
+    let new = NewToken {
+        name: body.name,
+        expires_in_days: body.expires_in_days,
+        scope: TokenScope {
+            projects: body.projects,
+            read_only: body.access == Some(TokenAccess::Read),
+            permission_set: body.permission_set,
+        },
     };
-    let expires_at = Utc::now() + Duration::days(i64::from(days));
-    let (token, secret) = authn::create_api_token(
+    let (token, secret) = tokens::create(
         &caller.tenant.store,
         &caller.principal,
-        body.name,
-        scope,
-        expires_at,
+        new,
+        lifetimes(&state),
     )
     .await?;
     Ok((StatusCode::CREATED, created(token, &secret)))
@@ -177,23 +164,14 @@ pub async fn rotate(
     caller: Caller,
     ApiPath(token_id): ApiPath<TokenId>,
 ) -> ApiResult<(StatusCode, axum::Json<CreatedTokenOut>)> {
-    match caller.principal.via {
-        Via::Token { id } if id == token_id => {}
-        Via::Token { .. } => {
-            return Err(ApiError::forbidden(
-                "token_scope",
-                "a token may rotate itself only",
-            ));
-        }
-        Via::Session { .. } => caller.require_recent_auth(&state)?,
+    if caller.principal.is_cookie_session() {
+        caller.require_recent_auth(&state)?;
     }
-    let auth = &state.config.auth;
-    let (token, secret) = authn::rotate_api_token(
+    let (token, secret) = tokens::rotate(
         &caller.tenant.store,
         &caller.principal,
         token_id,
-        Duration::hours(i64::from(auth.token_rotation_grace_hours)),
-        Duration::days(i64::from(auth.token_max_days)),
+        lifetimes(&state),
     )
     .await?;
     Ok((StatusCode::CREATED, created(token, &secret)))
@@ -204,12 +182,9 @@ pub async fn rotate(
     params(("token_id" = String, Path)),
     responses((status = 204)), security(("session" = []), ("token" = [])))]
 pub async fn revoke(caller: Caller, ApiPath(token_id): ApiPath<TokenId>) -> ApiResult<StatusCode> {
-    let user = caller.principal.user.id;
     caller
-        .tenant
-        .store
-        .write(move |tx: &mut Tx| Box::pin(tokens::delete(tx, user, token_id)))
+        .write(move |tx, me, _| Box::pin(tokens::revoke(tx, me, token_id)))
         .await?;
-    tracing::info!(target: "rampart::security", event = "token_revoked", user = %user, token = %token_id);
+    tracing::info!(target: "rampart::security", event = "token_revoked", user = %caller.principal.user.id, token = %token_id);
     Ok(StatusCode::NO_CONTENT)
 }
