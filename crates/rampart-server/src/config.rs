@@ -478,7 +478,7 @@ impl Config {
                 "must be \"sqlite\" or a postgres:// URL".into(),
             );
         }
-        if rampart_sql_ident_ok(&self.database.postgres_prefix).is_err() {
+        if !is_postgres_prefix(&self.database.postgres_prefix) {
             problem(
                 "database.postgres_prefix",
                 "must be up to 24 characters of a-z, 0-9 and _, starting with a letter or _".into(),
@@ -656,17 +656,15 @@ impl Config {
     }
 }
 
-fn rampart_sql_ident_ok(prefix: &str) -> Result<(), ()> {
+/// A prefix for PostgreSQL schema and role names: an identifier PostgreSQL takes unquoted,
+/// short enough for the names built from it, and outside the reserved `pg_` space.
+fn is_postgres_prefix(prefix: &str) -> bool {
     let mut chars = prefix.chars();
     let first = chars
         .next()
         .is_some_and(|c| c.is_ascii_lowercase() || c == '_');
     let rest = chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-    if first && rest && prefix.len() <= 24 && !prefix.starts_with("pg_") {
-        Ok(())
-    } else {
-        Err(())
-    }
+    first && rest && prefix.len() <= 24 && !prefix.starts_with("pg_")
 }
 
 #[cfg(test)]

@@ -149,9 +149,7 @@ pub const SCOPE_PATTERN: &str = r"^[\x21\x23-\x5b\x5d-\x7e]{1,64}$";
 pub const ISSUER_PATTERN: &str = r"^https?://[\x21-\x7e]+$";
 
 /// Most client secrets are far shorter; some providers issue signed ones of a few hundred bytes.
-pub const MAX_CLIENT_SECRET_CHARS: usize = 1024;
-pub const MAX_ISSUER_CHARS: usize = 2048;
-pub const MAX_SCOPES: usize = 20;
+pub use rampart_app::identity_providers::{MAX_CLIENT_SECRET_CHARS, MAX_ISSUER_CHARS, MAX_SCOPES};
 
 /// A client secret: 1 to 1,024 characters, no control characters.
 pub fn client_secret_pattern() -> String {

@@ -7,7 +7,7 @@
 
 use rampart_sql::{Dialect, Param};
 
-use crate::db::Tx;
+use crate::db::{Tx, dialect};
 use crate::error::StoreError;
 
 /// One migration step.
@@ -246,24 +246,11 @@ fn checksum(sql: &str) -> String {
 /// `lock_key` names the schema for PostgreSQL's advisory lock.
 pub async fn migrate(tx: &mut Tx, kind: SchemaKind, lock_key: &str) -> Result<usize, StoreError> {
     let dialect = tx.dialect();
-    if dialect == Dialect::Postgres {
-        let mut lock = tx.sql();
-        lock.push("SELECT pg_advisory_xact_lock(hashtext(")
-            .param(Param::Text(format!("rampart-migrate:{lock_key}")))
-            .push("))");
+    if let Some(lock) = dialect::migration_lock(tx.sql(), lock_key) {
         tx.execute(lock).await?;
     }
-    tx.execute_script(match dialect {
-        Dialect::Sqlite => {
-            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY NOT NULL, \
-             name TEXT NOT NULL, checksum TEXT NOT NULL, applied_at INTEGER NOT NULL)"
-        }
-        Dialect::Postgres => {
-            "CREATE TABLE IF NOT EXISTS schema_migrations (version bigint PRIMARY KEY, \
-             name text NOT NULL, checksum text NOT NULL, applied_at timestamptz NOT NULL)"
-        }
-    })
-    .await?;
+    tx.execute_script(dialect::schema_migrations_table(dialect))
+        .await?;
 
     let known = migrations(dialect, kind);
     let known_max = known.last().map_or(0, |m| m.version);

@@ -1,68 +1,11 @@
-//! How each field type is stored: column types per dialect, and values to and from SQL.
+//! How each field type's values are read from SQL (their column types, which differ between
+//! the engines, are `db::dialect::column_type`).
 
 use rampart_core::field::FieldType;
 use rampart_core::{Decimal, RecordId, UserId, Value};
-use rampart_sql::{Dialect, Sql};
 
 use crate::db::DbRow;
 use crate::error::StoreError;
-
-/// Appends the column type of a field of type `ty` (not for links, which have a table).
-pub fn push_column_type(sql: &mut Sql, ty: &FieldType) {
-    let pg = sql.dialect() == Dialect::Postgres;
-    let text: &'static str = if pg { "text COLLATE \"C\"" } else { "TEXT" };
-    let piece: &'static str = match ty {
-        FieldType::Text(_)
-        | FieldType::LongText
-        | FieldType::Email
-        | FieldType::Url
-        | FieldType::SingleSelect(_) => text,
-        FieldType::Integer(_) | FieldType::Decimal(_) => {
-            if pg {
-                "bigint"
-            } else {
-                "INTEGER"
-            }
-        }
-        FieldType::Boolean => {
-            if pg {
-                "boolean"
-            } else {
-                "INTEGER"
-            }
-        }
-        FieldType::Date => {
-            if pg {
-                "date"
-            } else {
-                "TEXT"
-            }
-        }
-        FieldType::Datetime => {
-            if pg {
-                "timestamptz"
-            } else {
-                "INTEGER"
-            }
-        }
-        FieldType::MultiSelect(_) | FieldType::Json => {
-            if pg {
-                "jsonb"
-            } else {
-                "TEXT"
-            }
-        }
-        FieldType::User => {
-            if pg {
-                "uuid"
-            } else {
-                "TEXT"
-            }
-        }
-        FieldType::Link(_) => "",
-    };
-    sql.push(piece);
-}
 
 /// Reads a column of a field of type `ty` at position `i`.
 pub fn from_row(ty: &FieldType, row: &DbRow, i: usize) -> Result<Value, StoreError> {

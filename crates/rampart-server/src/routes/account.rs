@@ -3,11 +3,11 @@
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use rampart_app::sessions;
+use rampart_auth::authn;
 use rampart_auth::authn::second_factor;
-use rampart_auth::authn::{self, Via};
 use rampart_core::record::format_timestamp;
-use rampart_store::Tx;
-use rampart_store::identity::{self, SessionInfo};
+use rampart_store::identity::SessionInfo;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -110,30 +110,16 @@ fn session_out(s: SessionInfo, current: Option<[u8; 32]>) -> SessionOut {
     }
 }
 
-fn current_session(caller: &Caller) -> Option<[u8; 32]> {
-    match caller.principal.via {
-        Via::Session { id_hash, .. } => Some(id_hash),
-        Via::Token { .. } => None,
-    }
-}
-
 /// The caller's live sessions, newest first.
 #[utoipa::path(get, path = "/api/v1/me/sessions", tag = "account",
     responses((status = 200, body = [SessionOut])), security(("session" = []), ("token" = [])))]
 pub async fn sessions(caller: Caller) -> ApiResult<axum::Json<Vec<SessionOut>>> {
-    let user = caller.principal.user.id;
-    let now = chrono::Utc::now();
-    let list = caller
-        .tenant
-        .store
-        .read(move |tx: &mut Tx| Box::pin(identity::list_sessions(tx, user)))
+    let live = caller
+        .read(|tx, me, _| Box::pin(sessions::list(tx, me)))
         .await?;
-    let current = current_session(&caller);
+    let current = sessions::current(&caller.principal);
     Ok(axum::Json(
-        list.into_iter()
-            .filter(|s| s.expires_at > now)
-            .map(|s| session_out(s, current))
-            .collect(),
+        live.into_iter().map(|s| session_out(s, current)).collect(),
     ))
 }
 
@@ -145,15 +131,10 @@ pub async fn revoke_session(
     caller: Caller,
     ApiPath(session_id): ApiPath<Uuid>,
 ) -> ApiResult<StatusCode> {
-    let user = caller.principal.user.id;
     caller
-        .tenant
-        .store
-        .write(move |tx: &mut Tx| {
-            Box::pin(identity::delete_session_by_public_id(tx, user, session_id))
-        })
+        .write(move |tx, me, _| Box::pin(sessions::revoke(tx, me, session_id)))
         .await?;
-    tracing::info!(target: "rampart::security", event = "session_revoked", user = %user);
+    tracing::info!(target: "rampart::security", event = "session_revoked", user = %caller.principal.user.id);
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -167,15 +148,10 @@ pub struct RevokedOut {
 #[utoipa::path(delete, path = "/api/v1/me/sessions", tag = "account",
     responses((status = 200, body = RevokedOut)), security(("session" = []), ("token" = [])))]
 pub async fn revoke_other_sessions(caller: Caller) -> ApiResult<axum::Json<RevokedOut>> {
-    let user = caller.principal.user.id;
-    // A token caller has no session of its own to keep: the all-zero hash matches none.
-    let keep = current_session(&caller).unwrap_or([0; 32]);
     let revoked = caller
-        .tenant
-        .store
-        .write(move |tx: &mut Tx| Box::pin(identity::delete_other_sessions(tx, user, keep)))
+        .write(|tx, me, _| Box::pin(sessions::revoke_others(tx, me)))
         .await?;
-    tracing::info!(target: "rampart::security", event = "other_sessions_revoked", user = %user, revoked);
+    tracing::info!(target: "rampart::security", event = "other_sessions_revoked", user = %caller.principal.user.id, revoked);
     Ok(axum::Json(RevokedOut { revoked }))
 }
 

@@ -3,7 +3,8 @@
 //! chain. Store modules build one statement and ask here for the pieces that differ, so a
 //! reader of a store module sees one query, not two.
 
-use rampart_sql::{Dialect, Ident, Sql};
+use rampart_core::field::FieldType;
+use rampart_sql::{Dialect, Ident, Param, Sql};
 
 /// The type of a column holding ids (UUIDs).
 pub fn uuid_type(d: Dialect) -> &'static str {
@@ -98,6 +99,92 @@ pub fn push_linked_ids(sql: &mut Sql, links: &Ident) {
             sql.push("(SELECT COALESCE(json_agg(l.dst ORDER BY l.pos), '[]'::json) FROM ")
                 .ident(links)
                 .push(" l WHERE l.src = t.id)");
+        }
+    }
+}
+
+/// The column type of a field of type `ty` (links have a table of their own, not a column).
+pub fn column_type(d: Dialect, ty: &FieldType) -> &'static str {
+    let pg = d == Dialect::Postgres;
+    match ty {
+        FieldType::Text(_)
+        | FieldType::LongText
+        | FieldType::Email
+        | FieldType::Url
+        | FieldType::SingleSelect(_) => {
+            // Byte order on PostgreSQL, as SQLite compares text: sorts agree on both.
+            if pg { "text COLLATE \"C\"" } else { "TEXT" }
+        }
+        FieldType::Integer(_) | FieldType::Decimal(_) => {
+            if pg {
+                "bigint"
+            } else {
+                "INTEGER"
+            }
+        }
+        FieldType::Boolean => {
+            if pg {
+                "boolean"
+            } else {
+                "INTEGER"
+            }
+        }
+        FieldType::Date => {
+            if pg {
+                "date"
+            } else {
+                "TEXT"
+            }
+        }
+        FieldType::Datetime => {
+            if pg {
+                "timestamptz"
+            } else {
+                "INTEGER"
+            }
+        }
+        FieldType::MultiSelect(_) | FieldType::Json => {
+            if pg {
+                "jsonb"
+            } else {
+                "TEXT"
+            }
+        }
+        FieldType::User => {
+            if pg {
+                "uuid"
+            } else {
+                "TEXT"
+            }
+        }
+        FieldType::Link(_) => "",
+    }
+}
+
+/// The statement that makes migrations of `lock_key` wait for each other across processes,
+/// if the engine needs one: PostgreSQL takes a transaction-scoped advisory lock; SQLite's
+/// `BEGIN IMMEDIATE` already admits one writer.
+pub fn migration_lock(sql: Sql, lock_key: &str) -> Option<Sql> {
+    if sql.dialect() != Dialect::Postgres {
+        return None;
+    }
+    let mut sql = sql;
+    sql.push("SELECT pg_advisory_xact_lock(hashtext(")
+        .param(Param::Text(format!("rampart-migrate:{lock_key}")))
+        .push("))");
+    Some(sql)
+}
+
+/// Creates the table recording applied migrations, if missing.
+pub fn schema_migrations_table(d: Dialect) -> &'static str {
+    match d {
+        Dialect::Sqlite => {
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY NOT NULL, \
+             name TEXT NOT NULL, checksum TEXT NOT NULL, applied_at INTEGER NOT NULL)"
+        }
+        Dialect::Postgres => {
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version bigint PRIMARY KEY, \
+             name text NOT NULL, checksum text NOT NULL, applied_at timestamptz NOT NULL)"
         }
     }
 }

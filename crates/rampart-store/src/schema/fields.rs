@@ -7,8 +7,9 @@ use rampart_rules::params::to_param;
 use rampart_sql::{Param, ParamType};
 
 use crate::db::Tx;
+use crate::db::dialect;
 use crate::error::StoreError;
-use crate::storage_types::{from_row, push_column_type};
+use crate::storage_types::from_row;
 
 use super::*;
 
@@ -256,7 +257,7 @@ async fn add_columns(tx: &mut Tx, table: &TableDef, field: &FieldDef) -> Result<
         if field.encrypted || i > 0 {
             q.push(crate::db::dialect::bytes_type(tx.dialect()));
         } else {
-            push_column_type(&mut q, &field.field_type);
+            q.push(dialect::column_type(q.dialect(), &field.field_type));
         }
         tx.execute(q).await?;
     }
@@ -653,7 +654,7 @@ pub(crate) async fn convert_column(
         .push(" ADD COLUMN ")
         .ident(&new_c)
         .push(" ");
-    push_column_type(&mut q, to);
+    q.push(dialect::column_type(q.dialect(), to));
     tx.execute(q).await?;
     for (id, value) in converted {
         let mut q = tx.sql();
