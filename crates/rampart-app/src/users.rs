@@ -8,6 +8,7 @@
 use rampart_auth::Principal;
 use rampart_core::names::{validate_display_name, validate_email};
 use rampart_core::{FieldError, GlobalRole, Invalid, UserId};
+use rampart_store::access_review::{self, ReviewRow};
 use rampart_store::identity::{self, AttributeDef, NewUser, User};
 use rampart_store::user_removal::Reassigned;
 use rampart_store::{StoreError, Tx};
@@ -20,6 +21,13 @@ use crate::people::require_tenant_admin;
 pub async fn list(tx: &mut Tx, principal: &Principal) -> Result<Vec<User>, AppError> {
     require_tenant_admin(principal)?;
     Ok(identity::list_users(tx).await?)
+}
+
+/// Every user of the tenant with their access (role, last sign-in, second factors, live
+/// tokens, project roles), for a periodic review.
+pub async fn access_review(tx: &mut Tx, principal: &Principal) -> Result<Vec<ReviewRow>, AppError> {
+    require_tenant_admin(principal)?;
+    Ok(access_review::review(tx).await?)
 }
 
 /// One user.

@@ -1,10 +1,10 @@
 //! The access review a tenant admin runs: who has which role, when they last signed in,
 //! whether they have a second factor, which tokens are live, and their project roles.
 
+use rampart_app::users;
 use rampart_core::GlobalRole;
 use rampart_core::record::format_timestamp;
-use rampart_store::Tx;
-use rampart_store::access_review::{self, ReviewRow};
+use rampart_store::access_review::ReviewRow;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -76,9 +76,7 @@ pub async fn review(
     TenantAdmin(caller): TenantAdmin,
 ) -> ApiResult<axum::Json<Vec<ReviewedUserOut>>> {
     let rows = caller
-        .tenant
-        .store
-        .read(|tx: &mut Tx| Box::pin(access_review::review(tx)))
+        .read(|tx, me, _| Box::pin(users::access_review(tx, me)))
         .await?;
     Ok(axum::Json(rows.into_iter().map(Into::into).collect()))
 }

@@ -1,9 +1,12 @@
 //! The tenant's edge policy (tenant admins): IP allow and deny lists, the origins whose pages
-//! may call the API (CORS), and rate budgets no higher than the instance's.
+//! may call the API (CORS), and rate budgets no higher than the instance's. It stays in the
+//! HTTP crate, unlike other settings: only the HTTP edge enforces it (`edge_policy`), and its
+//! types (networks, origins, rate budgets) are the edge's own.
 
 use axum::extract::State;
 use ipnet::IpNet;
-use rampart_store::{Tx, settings};
+use rampart_app::AppError;
+use rampart_store::settings;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -56,8 +59,7 @@ pub async fn get(
     TenantAdmin(caller): TenantAdmin,
 ) -> ApiResult<axum::Json<EdgeSettingsOut>> {
     let stored = caller
-        .tenant
-        .read(|tx: &mut Tx| Box::pin(async move { Ok(StoredPolicy::load(tx).await?) }))
+        .read(|tx, _, _| Box::pin(async move { Ok(StoredPolicy::load(tx).await?) }))
         .await?;
     Ok(axum::Json(out(&state, stored)))
 }
@@ -181,8 +183,7 @@ pub async fn update(
     }
     let rate_limits = body.rate_limits;
     let stored = caller
-        .tenant
-        .write(move |tx: &mut Tx| {
+        .write(move |tx, _, _| {
             Box::pin(async move {
                 let mut policy = StoredPolicy::load(tx).await?;
                 if let Some(l) = ip_allow {
@@ -192,7 +193,7 @@ pub async fn update(
                     policy.ip_deny = l;
                 }
                 if !crate::ip_rules::admitted(client.ip, &policy.ip_allow, &policy.ip_deny) {
-                    return Err(ApiError::field(
+                    return Err(AppError::invalid(
                         "ip_allow",
                         "would_refuse_own_address",
                         format!(
