@@ -16,6 +16,7 @@ backend_tests!(
     cursors_are_bound_to_their_list,
     batches_are_all_or_nothing,
     project_roles_are_enforced_on_every_table_operation,
+    a_table_names_its_records_by_its_primary_field,
 );
 
 async fn project(c: &Client, name: &str) -> String {
@@ -933,5 +934,118 @@ async fn project_roles_are_enforced_on_every_table_operation(backend: Backend) {
     assert_eq!(owner.get(&rec_url).await.body["fields"]["a"], "y");
     let projects = outsider.get("/api/v1/projects").await;
     assert_eq!(projects.body.as_array().unwrap().len(), 0);
+    server.stop().await;
+}
+
+async fn a_table_names_its_records_by_its_primary_field(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let owner = server.owner("acme").await;
+    let p = project(&owner, "P").await;
+    let people = table(&owner, &p, "People", json!([{"name": "n", "type": "text"}])).await;
+    let tdef = table(
+        &owner,
+        &p,
+        "Orders",
+        json!([
+            {"name": "qty", "type": "integer"},
+            {"name": "buyer", "type": "link", "options": {"table_id": id(&people)}},
+            {"name": "meta", "type": "json"},
+            {"name": "ref", "type": "text"},
+            {"name": "note", "type": "long_text"},
+        ]),
+    )
+    .await;
+    let t = id(&tdef);
+    let field = |name: &str| {
+        tdef["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["name"] == name)
+            .map(id)
+            .unwrap()
+    };
+    // By default the first text-like field, not the first field.
+    assert_eq!(tdef["primary_field"], field("ref").as_str(), "{tdef}");
+
+    let path = format!("/api/v1/tables/{t}");
+    let r = owner.patch(&path, json!({"primary_field": "note"})).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.body["primary_field"], field("note").as_str());
+    let r = owner
+        .patch(&path, json!({"primary_field": field("qty")}))
+        .await;
+    assert_eq!(r.body["primary_field"], field("qty").as_str(), "by id too");
+
+    // What cannot name a record, or is not there, is refused and changes nothing.
+    for (named, code) in [
+        ("buyer", "unsuitable_field"),
+        ("meta", "unsuitable_field"),
+        ("nope", "unknown_field"),
+    ] {
+        let r = owner
+            .patch(&path, json!({"primary_field": named, "name": "Renamed"}))
+            .await;
+        assert_eq!(r.status, 400, "{named}: {r:?}");
+        assert_eq!(r.body["errors"][0]["field"], "primary_field");
+        assert_eq!(r.body["errors"][0]["code"], code, "{named}");
+    }
+    let now = owner.get(&path).await.body;
+    assert_eq!(now["name"], "Orders");
+    assert_eq!(now["primary_field"], field("qty").as_str());
+
+    // Deleting the chosen field falls back to the default; null returns to it as well.
+    let r = owner
+        .delete(&format!("{path}/fields/{}", field("qty")))
+        .await;
+    assert!(r.status < 300, "{r:?}");
+    assert_eq!(
+        owner.get(&path).await.body["primary_field"],
+        field("ref").as_str()
+    );
+    owner.patch(&path, json!({"primary_field": "note"})).await;
+    let r = owner.patch(&path, json!({"primary_field": null})).await;
+    assert_eq!(r.body["primary_field"], field("ref").as_str(), "{r:?}");
+
+    // Each choice is in the audit chain.
+    let r = owner
+        .get("/api/v1/audit?action=schema.table_primary_field")
+        .await;
+    assert_eq!(r.body["items"].as_array().map(Vec::len), Some(4), "{r:?}");
+
+    // A member cannot choose it.
+    let member = server.user(&owner, "acme", "m@acme.test", "member").await;
+    let r = member.patch(&path, json!({"primary_field": "note"})).await;
+    assert_eq!(r.status, 404, "{r:?}");
+
+    // A reader who may not read the chosen field is not told its id: the table names its
+    // records by the first text-like field they can read.
+    owner.patch(&path, json!({"primary_field": "note"})).await;
+    let me = member.get("/api/v1/me").await.body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let set = owner
+        .post(
+            &format!("/api/v1/projects/{p}/permission-sets"),
+            json!({"name": "Readers", "tables": {t.clone(): {"read": true, "fields": {"note": "none"}}}}),
+        )
+        .await;
+    assert_eq!(set.status, 201, "{set:?}");
+    let r = owner
+        .put(
+            &format!("/api/v1/permission-sets/{}/users/{me}", id(&set.body)),
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status, 204, "{r:?}");
+    let seen = member.get(&path).await;
+    assert_eq!(seen.status, 200, "{seen:?}");
+    assert_eq!(
+        seen.body["primary_field"],
+        field("ref").as_str(),
+        "{seen:?}"
+    );
+    assert!(!seen.body.to_string().contains(&field("note")), "{seen:?}");
     server.stop().await;
 }

@@ -80,15 +80,63 @@ pub async fn create_table(
     Ok(schema::create_table(tx, project, name, fields).await?)
 }
 
-/// Renames a table (project admins); data is not touched.
-pub async fn rename_table(
+/// A change to a table; `None` leaves a property as it is.
+#[derive(Debug, Default)]
+pub struct TableChange {
+    pub name: Option<String>,
+    /// The field (by id or name) that names the table's records; `Some(None)` returns to the
+    /// default, the first text-like field.
+    pub primary_field: Option<Option<String>>,
+}
+
+/// The field of `table` a builder named as its primary field, if it can name records.
+fn primary_candidate(table: &TableDef, named: &str) -> Result<FieldId, AppError> {
+    let field = named
+        .parse::<FieldId>()
+        .ok()
+        .and_then(|id| table.field(id))
+        .or_else(|| table.field_by_name(named))
+        .ok_or_else(|| {
+            AppError::invalid(
+                "primary_field",
+                "unknown_field",
+                "no such field in this table",
+            )
+        })?;
+    if field.field_type.can_be_primary() {
+        Ok(field.id)
+    } else {
+        Err(AppError::invalid(
+            "primary_field",
+            "unsuitable_field",
+            "a link, multiple select or JSON field cannot name a record",
+        ))
+    }
+}
+
+/// Renames a table (data is not touched) and/or chooses its primary field (project admins).
+pub async fn update_table(
     tx: &mut Tx,
     principal: &Principal,
     table: TableId,
-    name: String,
+    change: TableChange,
 ) -> Result<TableDef, AppError> {
-    let (table, _) = authorized_table(tx, principal, table, TableAction::ManageSchema).await?;
-    Ok(schema::rename_table(tx, &table, name).await?)
+    let (mut table, _) = authorized_table(tx, principal, table, TableAction::ManageSchema).await?;
+    if let Some(name) = &change.name {
+        rampart_core::names::validate_display_name("name", name)?;
+    }
+    let primary = match &change.primary_field {
+        Some(Some(named)) => Some(Some(primary_candidate(&table, named)?)),
+        Some(None) => Some(None),
+        None => None,
+    };
+    if let Some(name) = change.name {
+        table = schema::rename_table(tx, &table, name).await?;
+    }
+    if let Some(field) = primary {
+        table = schema::set_primary_field(tx, &table, field).await?;
+    }
+    Ok(table)
 }
 
 /// Deletes a table and its records (project admins); refused while other tables link to it.

@@ -236,6 +236,7 @@ mod tests {
             name: "t".to_owned(),
             storage: "t".to_owned(),
             schema_version: 1,
+            primary_field: None,
             fields: vec![
                 field(10, "title", FieldType::Text(TextOptions::default())),
                 field(11, "price", FieldType::Decimal(DecimalOptions { scale: 2 })),

@@ -52,6 +52,9 @@ pub struct TableDef {
     /// Grows with every change to the table's fields; cursors and compiled rules are bound to it.
     pub schema_version: i64,
     pub fields: Vec<FieldDef>,
+    /// The field a builder chose to name the table's records; `None`: the default (see
+    /// [`TableDef::primary`]).
+    pub primary_field: Option<FieldId>,
 }
 
 /// A name in a filter, a sort or a record body, resolved against a table.
@@ -62,6 +65,15 @@ pub enum FieldRef<'a> {
 }
 
 impl TableDef {
+    /// The field that names this table's records wherever a record is shown by name (link
+    /// cells, pickers, exports, imports that resolve links): the builder's choice while that
+    /// field exists, otherwise the first text-like field.
+    pub fn primary(&self) -> Option<&FieldDef> {
+        self.primary_field
+            .and_then(|id| self.field(id))
+            .or_else(|| self.fields.iter().find(|f| f.field_type.is_text_like()))
+    }
+
     /// Finds a field by its current name; names are matched exactly.
     pub fn field_by_name(&self, name: &str) -> Option<&FieldDef> {
         self.fields.iter().find(|f| f.name == name)

@@ -40,6 +40,7 @@ fn table() -> TableDef {
             field("assignee", FieldType::User, 3),
             field("title", FieldType::Text(TextOptions::default()), 4),
         ],
+        primary_field: None,
     }
 }
 

@@ -151,7 +151,7 @@ api_routes! {
     get "/api/v1/projects/{project_id}/tables" => tables::list,
     post "/api/v1/projects/{project_id}/tables" => tables::create,
     get "/api/v1/tables/{table_id}" => tables::get,
-    patch "/api/v1/tables/{table_id}" => tables::rename,
+    patch "/api/v1/tables/{table_id}" => tables::update,
     delete "/api/v1/tables/{table_id}" => tables::delete,
     post "/api/v1/tables/{table_id}/fields" => tables::add_field,
     patch "/api/v1/tables/{table_id}/fields/{field_id}" => tables::change_field,

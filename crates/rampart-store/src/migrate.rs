@@ -147,6 +147,11 @@ const SQLITE_TENANT: &[Migration] = &[
         name: "identity_providers",
         sql: include_str!("../migrations/sqlite/tenant/0015_identity_providers.sql"),
     },
+    Migration {
+        version: 16,
+        name: "primary_field",
+        sql: include_str!("../migrations/sqlite/tenant/0016_primary_field.sql"),
+    },
 ];
 
 const POSTGRES_TENANT: &[Migration] = &[
@@ -226,6 +231,11 @@ const POSTGRES_TENANT: &[Migration] = &[
         version: 15,
         name: "identity_providers",
         sql: include_str!("../migrations/postgres/tenant/0015_identity_providers.sql"),
+    },
+    Migration {
+        version: 16,
+        name: "primary_field",
+        sql: include_str!("../migrations/postgres/tenant/0016_primary_field.sql"),
     },
 ];
 

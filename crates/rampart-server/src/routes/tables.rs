@@ -2,7 +2,7 @@
 //! one use case of `rampart_app::schema` and serializes the table.
 
 use axum::http::StatusCode;
-use rampart_app::schema::{self, FieldEdit};
+use rampart_app::schema::{self, FieldEdit, TableChange};
 use rampart_core::field::{FieldKind, FieldType};
 use rampart_core::names::{validate_display_name, validate_field_name};
 use rampart_core::{FieldDef, FieldError, FieldId, Invalid, ProjectId, TableDef, TableId, Value};
@@ -64,6 +64,10 @@ pub struct TableOut {
     name: String,
     schema_version: i64,
     fields: Vec<FieldOut>,
+    /// The id of the field that names this table's records (in link cells, pickers, exports):
+    /// the builder's choice, or the first text-like field; absent when there is none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    primary_field: Option<String>,
 }
 
 impl From<&TableDef> for TableOut {
@@ -74,6 +78,7 @@ impl From<&TableDef> for TableOut {
             name: t.name.clone(),
             schema_version: t.schema_version,
             fields: t.fields.iter().map(FieldOut::from).collect(),
+            primary_field: t.primary().map(|f| f.id.to_string()),
         }
     }
 }
@@ -260,23 +265,37 @@ pub async fn get(
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct RenameIn {
-    #[schema(schema_with = crate::input_schemas::display_name)]
-    name: String,
+pub struct TableChangeIn {
+    #[serde(default)]
+    #[schema(schema_with = crate::input_schemas::display_name_or_null)]
+    name: Option<String>,
+    /// The field (id or name) that names the table's records; `null` returns to the default,
+    /// the first text-like field. Links, multiple selects and JSON fields cannot.
+    #[serde(default, deserialize_with = "present_or_null")]
+    #[schema(value_type = Option<String>)]
+    primary_field: Option<Option<String>>,
 }
 
-/// Renames a table (project admins). Data is not touched.
-#[utoipa::path(patch, path = "/api/v1/tables/{table_id}", tag = "tables", request_body = RenameIn,
+/// Tells a field that is absent (`None`) from one that is `null` (`Some(None)`).
+fn present_or_null<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
+}
+
+/// Renames a table (data is not touched) and/or chooses its primary field (project admins).
+#[utoipa::path(patch, path = "/api/v1/tables/{table_id}", tag = "tables", request_body = TableChangeIn,
     params(("table_id" = String, Path)),
     responses((status = 200, body = TableOut)), security(("session" = []), ("token" = [])))]
-pub async fn rename(
+pub async fn update(
     caller: Caller,
     ApiPath(table_id): ApiPath<TableId>,
-    ApiJson(body): ApiJson<RenameIn>,
+    ApiJson(body): ApiJson<TableChangeIn>,
 ) -> ApiResult<axum::Json<TableOut>> {
-    validate_display_name("name", &body.name)?;
+    let change = TableChange {
+        name: body.name,
+        primary_field: body.primary_field,
+    };
     let table = caller
-        .write(move |tx, me, _| Box::pin(schema::rename_table(tx, me, table_id, body.name)))
+        .write(move |tx, me, _| Box::pin(schema::update_table(tx, me, table_id, change)))
         .await?;
     Ok(axum::Json(TableOut::from(&table)))
 }

@@ -97,6 +97,7 @@ catalogue! {
     // Schema and records.
     SchemaTableCreate = "schema.table_create": "a table was created",
     SchemaTableRename = "schema.table_rename": "a table was renamed",
+    SchemaTablePrimaryField = "schema.table_primary_field": "the field naming a table's records was chosen (or reset to the default)",
     SchemaTableDelete = "schema.table_delete": "a table was deleted with its records",
     SchemaFieldAdd = "schema.field_add": "a field was added to a table",
     SchemaFieldChange = "schema.field_change": "a field was renamed, retyped or its options changed",

@@ -111,8 +111,11 @@ pub(crate) fn field_from_row(row: &DbRow) -> Result<FieldDef, StoreError> {
 /// Loads a table with its fields.
 pub async fn load_table(tx: &mut Tx, id: TableId) -> Result<Option<TableDef>, StoreError> {
     let mut q = tx.sql();
-    q.push("SELECT id, project_id, name, storage, schema_version FROM data_tables WHERE id = ")
-        .param(Param::Uuid(id.0));
+    q.push(
+        "SELECT id, project_id, name, storage, schema_version, primary_field FROM data_tables \
+         WHERE id = ",
+    )
+    .param(Param::Uuid(id.0));
     let Some(row) = tx.fetch_optional(q).await? else {
         return Ok(None);
     };
@@ -123,6 +126,7 @@ pub async fn load_table(tx: &mut Tx, id: TableId) -> Result<Option<TableDef>, St
         storage: row.text(3)?,
         schema_version: row.i64(4)?,
         fields: Vec::new(),
+        primary_field: row.opt_uuid(5)?.map(FieldId),
     };
     let mut q = tx.sql();
     q.push(

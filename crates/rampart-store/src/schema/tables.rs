@@ -1,8 +1,8 @@
 //! Creating, renaming and dropping tables.
 
 use rampart_core::field::FieldType;
-use rampart_core::{FieldDef, FieldError, Invalid, ProjectId, TableDef, TableId};
-use rampart_sql::Param;
+use rampart_core::{FieldDef, FieldError, FieldId, Invalid, ProjectId, TableDef, TableId};
+use rampart_sql::{Param, ParamType};
 
 use crate::db::Tx;
 use crate::error::StoreError;
@@ -104,6 +104,29 @@ pub async fn rename_table(
         }
         Err(e) => return Err(e),
     }
+    load_table(tx, table.id).await?.ok_or(StoreError::NotFound)
+}
+
+/// Chooses the field that names the table's records; `None` returns to the default (the first
+/// text-like field). The caller checks the field belongs to the table and can name records.
+pub async fn set_primary_field(
+    tx: &mut Tx,
+    table: &TableDef,
+    field: Option<FieldId>,
+) -> Result<TableDef, StoreError> {
+    crate::audit::note(
+        tx,
+        crate::audit::Action::SchemaTablePrimaryField,
+        None,
+        Some(serde_json::json!({"table": table.id, "field": field})),
+    )
+    .await?;
+    let mut q = tx.sql();
+    q.push("UPDATE data_tables SET primary_field = ")
+        .param(field.map_or(Param::Null(ParamType::Uuid), |f| Param::Uuid(f.0)))
+        .push(" WHERE id = ")
+        .param(Param::Uuid(table.id.0));
+    tx.execute(q).await?;
     load_table(tx, table.id).await?.ok_or(StoreError::NotFound)
 }
 
