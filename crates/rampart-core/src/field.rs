@@ -87,22 +87,6 @@ pub enum FieldType {
     User,
 }
 
-impl FieldType {
-    /// Text a person reads as a name: the default primary field is the first of these.
-    pub fn is_text_like(&self) -> bool {
-        matches!(
-            self,
-            Self::Text(_) | Self::LongText | Self::Email | Self::Url
-        )
-    }
-
-    /// Whether a value of this type can name a record: one scalar value. Links, lists and JSON
-    /// cannot.
-    pub fn can_be_primary(&self) -> bool {
-        !matches!(self, Self::Link(_) | Self::MultiSelect(_) | Self::Json)
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct TextOptions {
@@ -157,6 +141,20 @@ pub struct LinkOptions {
 }
 
 impl FieldType {
+    /// Text a person reads as a name: the default primary field is the first of these.
+    pub fn is_text_like(&self) -> bool {
+        matches!(
+            self,
+            Self::Text(_) | Self::LongText | Self::Email | Self::Url
+        )
+    }
+
+    /// Whether a value of this type can name a record: one scalar value. Links, lists and JSON
+    /// cannot.
+    pub fn can_be_primary(&self) -> bool {
+        !matches!(self, Self::Link(_) | Self::MultiSelect(_) | Self::Json)
+    }
+
     pub fn kind(&self) -> FieldKind {
         match self {
             Self::Text(_) => FieldKind::Text,
