@@ -1,6 +1,6 @@
 // Small building blocks shared by the screens.
 import type { ComponentChildren } from "preact";
-import { useState } from "preact/hooks";
+import { useRef, useState } from "preact/hooks";
 import { ApiProblem, describe, post } from "./api";
 import { onLink } from "./router";
 
@@ -28,6 +28,17 @@ export function useAction() {
     }
   };
   return { busy, error, run, message: error ? describe(error) : null, setError };
+}
+
+/**
+ * Numbers the runs of an effect so that an answer to an earlier run (a slow first request
+ * landing after a newer one) is dropped, never shown. `begin()` starts a new run, `join()`
+ * takes part in the current one; each returns `live()`, true while no newer run began.
+ */
+export function useGeneration() {
+  const n = useRef(0);
+  const watch = (mine: number) => () => mine === n.current;
+  return { begin: () => watch(++n.current), join: () => watch(n.current) };
 }
 
 export function ErrorLine(props: { message: string | null }) {

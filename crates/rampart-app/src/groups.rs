@@ -75,13 +75,7 @@ pub async fn add_member(
     groups::group(tx, group)
         .await?
         .ok_or(StoreError::NotFound)?;
-    if identity::user_by_id(tx, user).await?.is_none() {
-        return Err(AppError::invalid(
-            "user_id",
-            "unknown_user",
-            "no such user in this tenant",
-        ));
-    }
+    crate::people::named_user(tx, user).await?;
     Ok(groups::add_member(tx, group, user).await?)
 }
 

@@ -1,7 +1,8 @@
 //! The tenant's people as the use cases need them.
 
 use rampart_auth::Principal;
-use rampart_core::GlobalRole;
+use rampart_core::{GlobalRole, UserId};
+use rampart_store::identity::User;
 use rampart_store::{Tx, factors, identity};
 
 use crate::AppError;
@@ -22,6 +23,14 @@ pub async fn acting_as(tx: &mut Tx, email: &str) -> Result<Principal, AppError> 
     }
     let has_second_factor = factors::has_second_factor(tx, user.id).await?;
     Ok(Principal::for_simulation(user, has_second_factor))
+}
+
+/// The user a request names by id (`user_id`), refused as a field of the request when the
+/// tenant has no such user.
+pub async fn named_user(tx: &mut Tx, user: UserId) -> Result<User, AppError> {
+    identity::user_by_id(tx, user)
+        .await?
+        .ok_or_else(|| AppError::invalid("user_id", "unknown_user", "no such user in this tenant"))
 }
 
 /// Tenant administration (users, groups, settings, secrets, identity providers) is for an

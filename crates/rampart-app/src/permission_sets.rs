@@ -160,13 +160,7 @@ pub async fn assign_user(
     user: UserId,
 ) -> Result<(), AppError> {
     managed(tx, principal, id).await?;
-    if identity::user_by_id(tx, user).await?.is_none() {
-        return Err(AppError::invalid(
-            "user_id",
-            "unknown_user",
-            "no such user in this tenant",
-        ));
-    }
+    crate::people::named_user(tx, user).await?;
     Ok(permission_sets::assign_user(tx, id, user).await?)
 }
 

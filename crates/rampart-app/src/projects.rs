@@ -6,7 +6,7 @@ use rampart_auth::authz::access::{TableAccess, table_access, user_facts};
 use rampart_auth::authz::{self, Grant};
 use rampart_core::{ProjectId, ProjectRole, TableAction, UserId};
 use rampart_store::projects::{self, Member, Project};
-use rampart_store::{StoreError, Tx, identity, schema};
+use rampart_store::{StoreError, Tx, schema};
 
 use crate::AppError;
 
@@ -152,13 +152,7 @@ pub async fn set_member(
             "only project owners grant or revoke ownership",
         ));
     }
-    if identity::user_by_id(tx, user).await?.is_none() {
-        return Err(AppError::invalid(
-            "user_id",
-            "unknown_user",
-            "no such user in this tenant",
-        ));
-    }
+    crate::people::named_user(tx, user).await?;
     if current == Some(ProjectRole::Owner)
         && role != ProjectRole::Owner
         && projects::count_owners(tx, project).await? <= 1

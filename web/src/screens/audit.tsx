@@ -1,9 +1,9 @@
 // The tenant's audit trail: newest first, filtered by who, what, which table or record and
 // when, paged with the server's `next_before`, and exported as JSON lines with the same
 // filters.
-import { useEffect, useRef, useState } from "preact/hooks";
+import { useEffect, useState } from "preact/hooks";
 import { get, type User } from "../api";
-import { Empty, ErrorLine, useAction } from "../ui";
+import { Empty, ErrorLine, useAction, useGeneration } from "../ui";
 
 interface Entry {
   seq: number; at: string; actor: string; action: string; request_id: string | null; client_ip: string | null;
@@ -35,21 +35,21 @@ export function Audit() {
   useEffect(() => { get<User[]>("/api/v1/users").then(setUsers, () => setUsers([])); }, []);
   // Each applied filter starts a new generation; an answer to an older one (a slow first
   // page, or "older entries" of the previous filter) is dropped, never shown.
-  const generation = useRef(0);
+  const generation = useGeneration();
   useEffect(() => {
-    const mine = ++generation.current;
+    const live = generation.begin();
     void action.run(async () => {
       const page = await get<AuditPage>(`/api/v1/audit?${query(applied)}`);
-      if (mine !== generation.current) return;
+      if (!live()) return;
       setEntries(page.items);
       setNext(page.next_before);
     });
   }, [applied]);
   const older = () => {
-    const mine = generation.current;
+    const live = generation.join();
     return action.run(async () => {
       const page = await get<AuditPage>(`/api/v1/audit?${query(applied, next)}`);
-      if (mine !== generation.current) return;
+      if (!live()) return;
       setEntries((shown) => [...(shown ?? []), ...page.items]);
       setNext(page.next_before);
     });

@@ -4,7 +4,7 @@ import { useEffect, useState } from "preact/hooks";
 import { ApiProblem, get, patch, type Field, type PageOut, type RecordOut, type Table } from "../api";
 import { onLink } from "../router";
 import { display, editableInGrid, editText, parseText } from "../grid/values";
-import { Empty, ErrorLine, useAction } from "../ui";
+import { Empty, ErrorLine, useAction, useGeneration } from "../ui";
 
 export function RecordScreen(props: { tableId: string; recordId: string }) {
   const [table, setTable] = useState<Table | null>(null);
@@ -115,9 +115,13 @@ function Links(props: { field: Field; value: unknown; onChange: (ids: string[]) 
   const [found, setFound] = useState<RecordOut[]>([]);
   const action = useAction();
   const label = (t: Table, r: RecordOut) => display(t.fields[0]!, r.fields[t.fields[0]?.name ?? ""]) || r.id;
+  // The labels of the links as they are now, not of an earlier value whose answers came late.
+  const generation = useGeneration();
   useEffect(() => {
+    const live = generation.begin();
     void action.run(async () => {
       const t = await get<Table>(`/api/v1/tables/${target}`);
+      if (!live()) return;
       setLinkedTable(t);
       const entries = await Promise.all(ids.map(async (id) => {
         try {
@@ -126,7 +130,7 @@ function Links(props: { field: Field; value: unknown; onChange: (ids: string[]) 
           return [id, "a record you may not see"] as const;
         }
       }));
-      setLabels(Object.fromEntries(entries));
+      if (live()) setLabels(Object.fromEntries(entries));
     });
   }, [target, ids.join()]);
   const find = (e: Event) => {

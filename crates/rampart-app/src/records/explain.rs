@@ -25,11 +25,7 @@ pub async fn as_user(
         .ok_or(AppError::NotFound)?;
     rampart_auth::authz::authorize(tx, caller, table.project_id, TableAction::ManageMembers)
         .await??;
-    let user = rampart_store::identity::user_by_id(tx, user)
-        .await?
-        .ok_or_else(|| {
-            AppError::invalid("user_id", "unknown_user", "no such user in this tenant")
-        })?;
+    let user = crate::people::named_user(tx, user).await?;
     let has_second_factor = rampart_store::factors::has_second_factor(tx, user.id).await?;
     Ok(Principal::for_simulation(user, has_second_factor))
 }
