@@ -397,6 +397,11 @@ async fn every_operation_answers_as_documented(backend: Backend) {
             .get(&format!("{tp}/simulate?user_id={member_id}"))
             .await,
     );
+    c.check(
+        "get",
+        "/api/v1/tables/{table_id}/export",
+        &owner.get(&format!("{tp}/export?format=json")).await,
+    );
     // groups, attributes, permission sets
     c.check(
         "get",

@@ -38,6 +38,9 @@ pub enum AppError {
     /// A failure inside one operation of a batch: nothing of the batch was written.
     #[error("{op}: {source}")]
     InOperation { op: String, source: Box<AppError> },
+    /// The one the answer was for went away (an export's reader disconnected).
+    #[error("cancelled: the reader went away")]
+    Cancelled,
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]

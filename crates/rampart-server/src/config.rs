@@ -133,6 +133,8 @@ pub struct LimitsConfig {
     pub max_connections_per_range: usize,
     /// How long shutdown waits for requests in flight.
     pub drain_timeout_secs: u64,
+    /// Exports running at once on this node; each holds one read snapshot while it streams.
+    pub max_concurrent_exports: usize,
 }
 
 /// `[rate_limits]`: the instance's budgets (see [`crate::rate_limit`]).
@@ -317,6 +319,7 @@ impl Default for LimitsConfig {
             max_connections_per_ip: 256,
             max_connections_per_range: 1024,
             drain_timeout_secs: 30,
+            max_concurrent_exports: 4,
         }
     }
 }
@@ -569,6 +572,9 @@ impl Config {
                 "limits.default_page_size",
                 "must be between 1 and limits.max_page_size".into(),
             );
+        }
+        if self.limits.max_concurrent_exports == 0 {
+            problem("limits.max_concurrent_exports", "must be at least 1".into());
         }
         if self.limits.max_batch == 0 || self.limits.max_batch > 10_000 {
             problem("limits.max_batch", "must be between 1 and 10000".into());

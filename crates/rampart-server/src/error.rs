@@ -367,6 +367,12 @@ impl From<rampart_app::AppError> for ApiError {
             AppError::Store(s) => s.into(),
             AppError::Auth(a) => a.into(),
             AppError::Internal(cause) => Self::internal(&cause),
+            // Nobody is left to read it; said for the log.
+            AppError::Cancelled => Self::new(
+                StatusCode::BAD_REQUEST,
+                "cancelled",
+                "the request was cancelled",
+            ),
         }
     }
 }

@@ -144,6 +144,7 @@ pub async fn app_state(config: Arc<Config>, store: Store) -> Result<AppState, St
     let cursor_key = store.instance_secret("cursor_hmac").await?;
     let passkey_decoy_key = store.instance_secret("passkey_decoy").await?;
     let mailer = mail::Mailer::from_config(&config.smtp).map_err(StartError::Mail)?;
+    let config_exports = config.limits.max_concurrent_exports;
     Ok(AppState::new(state::Shared {
         config,
         store,
@@ -153,6 +154,7 @@ pub async fn app_state(config: Arc<Config>, store: Store) -> Result<AppState, St
         mailer,
         access_caches: Arc::default(),
         edge: Arc::default(),
+        exports: Arc::new(tokio::sync::Semaphore::new(config_exports)),
     }))
 }
 

@@ -12,7 +12,7 @@ use utoipa::{Modify, OpenApi};
 use crate::routes::{
     access_review, account, audit, edge_settings, groups, identity, identity_providers, onboarding,
     passkeys, password_reset, permission_sets, projects, records, secrets, settings, tables,
-    tokens, users,
+    tokens, transfer, users,
 };
 use crate::state::AppState;
 
@@ -162,6 +162,7 @@ api_routes! {
     get "/api/v1/tables/{table_id}/records/{record_id}" => records::get,
     get "/api/v1/tables/{table_id}/records/{record_id}/explain" => records::explain,
     get "/api/v1/tables/{table_id}/simulate" => records::simulate,
+    get "/api/v1/tables/{table_id}/export" => transfer::export,
     patch "/api/v1/tables/{table_id}/records/{record_id}" => records::update,
     delete "/api/v1/tables/{table_id}/records/{record_id}" => records::delete,
 }

@@ -46,6 +46,8 @@ pub struct Shared {
         Arc<std::sync::Mutex<std::collections::HashMap<rampart_core::TenantId, Arc<AccessCache>>>>,
     /// Tenants' IP rules, CORS origins and rate limiters.
     pub edge: Arc<crate::edge_policy::EdgePolicies>,
+    /// One permit per export running (`limits.max_concurrent_exports`).
+    pub exports: Arc<tokio::sync::Semaphore>,
 }
 
 impl AppState {

@@ -13,6 +13,7 @@ use rampart_rules::sort::Sort;
 use rampart_store::Tx;
 use rampart_store::audit::{self, Action, Event};
 use rampart_store::records::{self, ListQuery};
+
 use serde::Serialize;
 
 use super::{RecordJson, scoped};
@@ -63,6 +64,15 @@ struct Checked {
     exact: bool,
 }
 
+/// A filter's syntax, its errors at their position in `filter`.
+pub(crate) fn parse_filter(text: &str) -> Result<rampart_rules::Expr, AppError> {
+    rampart_rules::parse(text).map_err(|e| {
+        AppError::from(
+            FieldError::new("filter", "invalid_filter", e.message.clone()).at(e.position),
+        )
+    })
+}
+
 fn check(req: ListRequest, settings: &ListSettings) -> Result<Checked, AppError> {
     let limit = req.limit.unwrap_or(settings.default_page_size);
     if limit == 0 || limit > settings.max_page_size {
@@ -83,14 +93,7 @@ fn check(req: ListRequest, settings: &ListSettings) -> Result<Checked, AppError>
             ));
         }
     };
-    let parsed = match &req.filter {
-        Some(text) => Some(rampart_rules::parse(text).map_err(|e| {
-            AppError::from(
-                FieldError::new("filter", "invalid_filter", e.message.clone()).at(e.position),
-            )
-        })?),
-        None => None,
-    };
+    let parsed = req.filter.as_deref().map(parse_filter).transpose()?;
     Ok(Checked {
         req,
         parsed,
@@ -157,6 +160,129 @@ pub async fn simulate(
     Ok(page)
 }
 
+/// A list's query, checked against one caller's access: their read predicate and filter as
+/// SQL, the sort, and the per-record field flags. A page and an export both run from it.
+pub(crate) struct Plan {
+    pub scoped: super::Scoped,
+    pub table: rampart_core::TableDef,
+    pub sort: Sort,
+    /// The filter as parsed and printed back (what cursors are bound to).
+    pub filter_text: String,
+    /// The caller's visibility and their filter, combined.
+    pub combined: Option<rampart_sql::Sql>,
+    branches: Vec<rampart_sql::Sql>,
+    page_filter: Option<rampart_sql::Sql>,
+    flags: Vec<rampart_sql::Sql>,
+}
+
+impl Plan {
+    /// Checks the caller may read the table and every name the filter and sort use.
+    pub(crate) async fn new(
+        tx: &mut Tx,
+        cache: &AccessCache,
+        principal: &Principal,
+        table_id: TableId,
+        parsed: Option<&rampart_rules::Expr>,
+        sort: Option<&str>,
+    ) -> Result<Self, AppError> {
+        let scoped = scoped(tx, cache, principal, table_id).await?;
+        if !scoped.access.allows(Op::Read) {
+            return Err(AppError::forbidden(
+                "forbidden",
+                "your permissions do not allow reading this table",
+            ));
+        }
+        let table = scoped.access.table.clone();
+        let view = QueryScope::load(
+            tx,
+            cache,
+            scoped.facts.clone(),
+            scoped.access.clone(),
+            parsed,
+        )
+        .await?;
+        let sort = match sort {
+            Some(s) => view.parse_sort(s)?,
+            None => Sort::default(),
+        };
+        let (pred, filter_text) = match parsed {
+            None => (None, String::new()),
+            Some(expr) => (Some(view.check_filter(expr)?), expr.to_string()),
+        };
+        let dialect = tx.dialect();
+        let visible = scoped.visible_sql(tx)?;
+        let user_filter = match &pred {
+            Some(p) => Some(rampart_rules::compile(p, &scoped.facts.ctx, dialect)?),
+            None => None,
+        };
+        // A top-level OR of the caller's rules becomes one index range scan per branch.
+        let branches: Vec<rampart_sql::Sql> = match scoped.access.read_branches() {
+            Some(parts) if sort.keys.is_empty() => parts
+                .iter()
+                .map(|p| rampart_rules::compile(p, &scoped.facts.ctx, dialect))
+                .collect::<Result<_, _>>()?,
+            _ => Vec::new(),
+        };
+        let page_filter = if branches.is_empty() {
+            None
+        } else {
+            user_filter.clone()
+        };
+        let combined = match (visible, user_filter) {
+            (None, None) => None,
+            (Some(a), None) | (None, Some(a)) => Some(a),
+            (Some(a), Some(b)) => {
+                let mut c = tx.sql();
+                c.push("(").append(a).push(") AND (").append(b).push(")");
+                Some(c)
+            }
+        };
+        let flags = scoped.read_flags(tx)?;
+        Ok(Self {
+            scoped,
+            table,
+            sort,
+            filter_text,
+            combined,
+            branches,
+            page_filter,
+            flags,
+        })
+    }
+
+    /// Up to `limit` records after `after`, in the plan's order.
+    pub(crate) async fn fetch(
+        &self,
+        tx: &mut Tx,
+        after: Option<records::After>,
+        limit: u32,
+    ) -> Result<records::Page, AppError> {
+        Ok(records::list(
+            tx,
+            &self.table,
+            ListQuery {
+                filter: if self.branches.is_empty() {
+                    self.combined.clone()
+                } else {
+                    self.page_filter.clone()
+                },
+                flags: self.flags.clone(),
+                branches: self.branches.clone(),
+                sort: self.sort.keys.clone(),
+                id_descending: self.sort.id_descending,
+                after,
+                limit,
+            },
+        )
+        .await?)
+    }
+
+    /// How many records the plan matches, counting at most `cap + 1`.
+    pub(crate) async fn count(&self, tx: &mut Tx, cap: u64) -> Result<u64, AppError> {
+        Ok(records::count(tx, &self.table, self.combined.clone(), cap).await?)
+    }
+}
+
 /// One page of a table as `principal` may see it; `cursor_user` is whom its cursors are bound
 /// to (the caller, also when they simulate another user).
 async fn page(
@@ -174,77 +300,34 @@ async fn page(
         limit,
         exact,
     } = checked;
-    let scoped = scoped(tx, cache, principal, table_id).await?;
-    if !scoped.access.allows(Op::Read) {
-        return Err(AppError::forbidden(
-            "forbidden",
-            "your permissions do not allow reading this table",
-        ));
-    }
-    let table = scoped.access.table.clone();
-    let view = QueryScope::load(
+    let plan = Plan::new(
         tx,
         cache,
-        scoped.facts.clone(),
-        scoped.access.clone(),
+        principal,
+        table_id,
         parsed.as_ref(),
+        req.sort.as_deref(),
     )
     .await?;
-    let sort = match req.sort.as_deref() {
-        Some(s) => view.parse_sort(s)?,
-        None => Sort::default(),
-    };
-    let (pred, filter_text) = match &parsed {
-        None => (None, String::new()),
-        Some(expr) => (Some(view.check_filter(expr)?), expr.to_string()),
-    };
     // A simulated list's cursors are the admin's, and differ from their own list's.
     let bound_filter = if cursor_user == principal.user.id {
-        filter_text.clone()
+        plan.filter_text.clone()
     } else {
-        format!("as {}: {filter_text}", principal.user.id)
+        format!("as {}: {}", principal.user.id, plan.filter_text)
     };
     let binding = Binding {
         tenant: settings.tenant,
-        table: &table,
+        table: &plan.table,
         user: cursor_user,
-        sort: &sort,
+        sort: &plan.sort,
         filter: &bound_filter,
     };
     let after = match &req.cursor {
         Some(c) => Some(cursor::decode(&settings.cursor_key, &binding, c)?),
         None => None,
     };
-    let dialect = tx.dialect();
-    let visible = scoped.visible_sql(tx)?;
-    let user_filter = match &pred {
-        Some(p) => Some(rampart_rules::compile(p, &scoped.facts.ctx, dialect)?),
-        None => None,
-    };
-    // A top-level OR of the caller's rules becomes one index range scan per branch.
-    let branches: Vec<rampart_sql::Sql> = match scoped.access.read_branches() {
-        Some(parts) if sort.keys.is_empty() => parts
-            .iter()
-            .map(|p| rampart_rules::compile(p, &scoped.facts.ctx, dialect))
-            .collect::<Result<_, _>>()?,
-        _ => Vec::new(),
-    };
-    let page_filter = if branches.is_empty() {
-        None
-    } else {
-        user_filter.clone()
-    };
-    let combined = match (visible, user_filter) {
-        (None, None) => None,
-        (Some(a), None) | (None, Some(a)) => Some(a),
-        (Some(a), Some(b)) => {
-            let mut c = tx.sql();
-            c.push("(").append(a).push(") AND (").append(b).push(")");
-            Some(c)
-        }
-    };
     let count = if exact {
-        let n = records::count(tx, &table, combined.clone(), settings.max_exact_count).await?;
+        let n = plan.count(tx, settings.max_exact_count).await?;
         if n > settings.max_exact_count {
             return Err(AppError::invalid(
                 "count",
@@ -259,31 +342,13 @@ async fn page(
     } else {
         None
     };
-    let flags = scoped.read_flags(tx)?;
-    let page = records::list(
-        tx,
-        &table,
-        ListQuery {
-            filter: if branches.is_empty() {
-                combined
-            } else {
-                page_filter
-            },
-            flags,
-            branches,
-            sort: sort.keys.clone(),
-            id_descending: sort.id_descending,
-            after,
-            limit,
-        },
-    )
-    .await?;
+    let page = plan.fetch(tx, after, limit).await?;
     let next_cursor = match (page.has_more, page.records.last()) {
         (true, Some(last)) => Some(cursor::encode(&settings.cursor_key, &binding, last)),
         _ => None,
     };
     Ok(Page {
-        records: scoped.project_all(&page.records, &page.flags)?,
+        records: plan.scoped.project_all(&page.records, &page.flags)?,
         has_more: page.has_more,
         next_cursor,
         count,

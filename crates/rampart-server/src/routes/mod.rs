@@ -18,6 +18,7 @@ pub mod secrets;
 pub mod settings;
 pub mod tables;
 pub mod tokens;
+pub mod transfer;
 pub mod users;
 
 use rampart_core::FieldError;

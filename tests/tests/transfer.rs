@@ -1,0 +1,361 @@
+//! Data out (and later in): exports on both backends, as each caller may read the table.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use rampart_tests::{Backend, Client, TestServer, backend_tests};
+use serde_json::{Value, json};
+
+backend_tests!(
+    exports_hold_exactly_what_the_caller_may_read,
+    exports_stream_every_page_in_order_and_refuse_bad_requests,
+);
+
+fn id(v: &Value) -> String {
+    v["id"].as_str().unwrap().to_owned()
+}
+
+async fn project(c: &Client, name: &str) -> String {
+    let r = c.post("/api/v1/projects", json!({"name": name})).await;
+    assert_eq!(r.status, 201, "{r:?}");
+    id(&r.body)
+}
+
+async fn table(c: &Client, project: &str, name: &str, fields: Value) -> String {
+    let r = c
+        .post(
+            &format!("/api/v1/projects/{project}/tables"),
+            json!({"name": name, "fields": fields}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{r:?}");
+    id(&r.body)
+}
+
+async fn create(c: &Client, table: &str, fields: Value) -> String {
+    let r = c
+        .post(
+            &format!("/api/v1/tables/{table}/records"),
+            json!({"fields": fields}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{r:?}");
+    id(&r.body)
+}
+
+async fn me(c: &Client) -> String {
+    id(&c.get("/api/v1/me").await.body)
+}
+
+/// The rows of a CSV or TSV text, header first.
+fn rows(text: &str, delimiter: u8) -> Vec<Vec<String>> {
+    csv::ReaderBuilder::new()
+        .has_headers(false)
+        .delimiter(delimiter)
+        .from_reader(text.as_bytes())
+        .records()
+        .map(|r| r.unwrap().iter().map(str::to_owned).collect())
+        .collect()
+}
+
+async fn exports_hold_exactly_what_the_caller_may_read(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let owner = server.owner("acme").await;
+    let alice = server
+        .user(&owner, "acme", "alice@acme.test", "member")
+        .await;
+    let p = project(&owner, "CRM").await;
+    let people = table(
+        &owner,
+        &p,
+        "People",
+        json!([{"name": "age", "type": "integer"}, {"name": "name", "type": "text"}]),
+    )
+    .await;
+    let ada = create(&owner, &people, json!({"name": "Ada", "age": 36})).await;
+    let bob = create(&owner, &people, json!({"name": "Bob, Jr.", "age": 7})).await;
+    let deals = table(
+        &owner,
+        &p,
+        "Deals",
+        json!([
+            {"name": "title", "type": "text"},
+            {"name": "cmd", "type": "text"},
+            {"name": "amount", "type": "decimal", "options": {"scale": 2}},
+            {"name": "units", "type": "integer"},
+            {"name": "won", "type": "boolean"},
+            {"name": "closes", "type": "date"},
+            {"name": "seen", "type": "datetime"},
+            {"name": "stage", "type": "single_select", "options": {"choices": ["new", "won"]}},
+            {"name": "tags", "type": "multi_select", "options": {"choices": ["a", "b, c"]}},
+            {"name": "contact", "type": "email"},
+            {"name": "site", "type": "url"},
+            {"name": "meta", "type": "json"},
+            {"name": "people", "type": "link", "options": {"table_id": people, "multiple": true}},
+            {"name": "lead", "type": "link", "options": {"table_id": people}},
+            {"name": "rep", "type": "user"},
+            {"name": "team", "type": "text"},
+            {"name": "secret", "type": "text"},
+        ]),
+    )
+    .await;
+    let owner_id = me(&owner).await;
+    create(
+        &owner,
+        &deals,
+        json!({
+            "title": "=HYPERLINK(\"http://evil.test\",\"x\")", "cmd": "+31 20", "amount": "-12.50",
+            "units": -3, "won": true, "closes": "2026-12-24", "seen": "2026-12-01T10:20:30.123456Z",
+            "stage": "won", "tags": ["b, c", "a"], "contact": "c@d.test", "site": "https://d.test/x",
+            "meta": {"k": [1, 2]}, "people": [ada, bob], "lead": bob, "rep": owner_id,
+            "team": "a", "secret": "s1",
+        }),
+    )
+    .await;
+    create(
+        &owner,
+        &deals,
+        json!({"title": "plain", "team": "b", "secret": "s2"}),
+    )
+    .await;
+
+    // The owner's CSV: every field, formulas guarded, links by name, users
+    // by email, several values in one cell.
+    let path = format!("/api/v1/tables/{deals}/export");
+    let r = owner.get(&format!("{path}?sort=title")).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert!(
+        r.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    assert!(
+        r.headers["content-disposition"]
+            .to_str()
+            .unwrap()
+            .contains("Deals.csv")
+    );
+    assert_eq!(r.headers["x-rampart-records"], "2");
+    let all = rows(&r.text, b',');
+    assert_eq!(
+        all[0],
+        [
+            "title", "cmd", "amount", "units", "won", "closes", "seen", "stage", "tags", "contact",
+            "site", "meta", "people", "lead", "rep", "team", "secret"
+        ]
+    );
+    assert_eq!(all.len(), 3, "{all:?}");
+    let first = &all[1];
+    assert_eq!(first[0], "'=HYPERLINK(\"http://evil.test\",\"x\")");
+    assert_eq!(first[1], "'+31 20");
+    assert_eq!(first[2], "-12.50", "numbers are numbers, not formulas");
+    assert_eq!(first[3], "-3");
+    assert_eq!(first[4], "true");
+    assert_eq!(first[5], "2026-12-24");
+    assert_eq!(first[6], "2026-12-01T10:20:30.123456Z");
+    assert_eq!(first[7], "won");
+    assert_eq!(first[8], "\"b, c\", a");
+    assert_eq!(first[11], r#"{"k":[1,2]}"#);
+    assert_eq!(first[12], "Ada, \"Bob, Jr.\"");
+    assert_eq!(first[13], "Bob, Jr.");
+    assert_eq!(first[14], "owner@acme.test");
+    assert_eq!(first[16], "s1");
+    assert_eq!(all[2][0], "plain");
+    assert_eq!(all[2][12], "", "no links");
+
+    // Ids on request.
+    let r = owner.get(&format!("{path}?sort=title&links=ids")).await;
+    assert_eq!(rows(&r.text, b',')[1][13], bob);
+
+    // Alice reads team a's deals without the secret, and cannot read People: links show ids.
+    let set = owner
+        .post(
+            &format!("/api/v1/projects/{p}/permission-sets"),
+            json!({"name": "Sales", "tables": {deals.clone(): {
+                "read": true, "fields": {"secret": "none"}, "rules": {"read": "team = \"a\""}
+            }}}),
+        )
+        .await;
+    assert_eq!(set.status, 201, "{set:?}");
+    let r = owner
+        .put(
+            &format!(
+                "/api/v1/permission-sets/{}/users/{}",
+                id(&set.body),
+                me(&alice).await
+            ),
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status, 204, "{r:?}");
+    let r = alice.get(&format!("{path}?format=json")).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let items = r.body.as_array().unwrap_or_else(|| panic!("{r:?}"));
+    assert_eq!(items.len(), 1, "{items:?}");
+    let deal = &items[0];
+    assert!(deal.get("secret").is_none(), "{deal}");
+    assert_eq!(deal["amount"], "-12.50");
+    assert_eq!(deal["units"], -3);
+    assert_eq!(deal["tags"], json!(["b, c", "a"]));
+    assert_eq!(
+        deal["people"],
+        json!([ada, bob]),
+        "unreadable links are ids"
+    );
+    assert_eq!(deal["lead"], bob);
+    assert_eq!(deal["meta"], json!({"k": [1, 2]}));
+    // Asking for a field she may not read is the same answer as one that does not exist.
+    let r = alice.get(&format!("{path}?fields=title,secret")).await;
+    assert_eq!(r.status, 400, "{r:?}");
+    assert_eq!(r.body["errors"][0]["field"], "fields[1]");
+    assert_eq!(r.body["errors"][0]["code"], "unknown_field");
+    let r = owner.get(&format!("{path}?fields=nope")).await;
+    assert_eq!(r.body["errors"][0]["code"], "unknown_field");
+
+    // NDJSON with chosen columns, in their order, and the list's filter.
+    let r = owner
+        .get(&format!(
+            "{path}?format=ndjson&fields=team,title&filter=team%20%3D%20%22b%22"
+        ))
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.text, "{\"team\":\"b\",\"title\":\"plain\"}\n");
+
+    // TSV.
+    let r = owner
+        .get(&format!("{path}?format=tsv&fields=title,units"))
+        .await;
+    let t = rows(&r.text, b'\t');
+    assert_eq!(t[0], ["title", "units"]);
+    assert_eq!(t.len(), 3);
+
+    // XLSX: a workbook whose cells are typed; text that looks like a formula is guarded.
+    let r = owner
+        .raw(
+            reqwest::Method::GET,
+            &format!("{path}?format=xlsx&sort=title"),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let bytes = r.bytes().await.unwrap();
+    let mut book: calamine::Xlsx<_> =
+        calamine::open_workbook_from_rs(std::io::Cursor::new(bytes.to_vec())).unwrap();
+    use calamine::Reader;
+    let sheet = book.worksheet_range_at(0).unwrap().unwrap();
+    let cell = |row: u32, col: u32| sheet.get_value((row, col)).cloned();
+    assert_eq!(cell(0, 1), Some(calamine::Data::String("cmd".into())));
+    assert_eq!(cell(1, 1), Some(calamine::Data::String("'+31 20".into())));
+    assert_eq!(
+        cell(1, 0),
+        Some(calamine::Data::String(
+            "'=HYPERLINK(\"http://evil.test\",\"x\")".into()
+        ))
+    );
+    assert_eq!(cell(1, 3), Some(calamine::Data::Float(-3.0)));
+    assert_eq!(cell(1, 4), Some(calamine::Data::Bool(true)));
+    assert!(
+        matches!(cell(1, 5), Some(calamine::Data::DateTime(_))),
+        "{:?}",
+        cell(1, 5)
+    );
+    assert_eq!(cell(2, 0), Some(calamine::Data::String("plain".into())));
+
+    // Each export is in the audit chain: who, which table, which filter, how many.
+    let r = owner.get("/api/v1/audit?action=record.export").await;
+    let entries = r.body["items"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{r:?}"));
+    assert_eq!(entries.len(), 6, "{r:?}");
+    let filtered = entries
+        .iter()
+        .find(|e| e["detail"]["format"] == "ndjson")
+        .unwrap_or_else(|| panic!("{entries:?}"));
+    assert_eq!(filtered["table_id"], deals.as_str(), "{filtered}");
+    assert_eq!(filtered["detail"]["records"], 1, "{filtered}");
+    assert_eq!(filtered["detail"]["filter"], "team = \"b\"", "{filtered}");
+    assert_eq!(filtered["detail"]["fields"], json!(["team", "title"]));
+    let alice_actor = format!("user:{}", me(&alice).await);
+    let by_alice = entries
+        .iter()
+        .filter(|e| e["actor"] == alice_actor.as_str())
+        .count();
+    assert_eq!(
+        by_alice, 1,
+        "the refused export is not recorded: {entries:?}"
+    );
+    server.stop().await;
+}
+
+async fn exports_stream_every_page_in_order_and_refuse_bad_requests(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let owner = server.owner("acme").await;
+    let p = project(&owner, "P").await;
+    let t = table(
+        &owner,
+        &p,
+        "Numbers",
+        json!([{"name": "n", "type": "integer"}, {"name": "label", "type": "text"}]),
+    )
+    .await;
+    // Three pages and a bit, so the export's keyset paging and chunking both show.
+    let total = 2_345;
+    for start in (0..total).step_by(1000) {
+        let creates: Vec<Value> = (start..(start + 1000).min(total))
+            .map(|n| json!({"fields": {"n": n, "label": format!("row {n} {}", "x".repeat(40))}}))
+            .collect();
+        let r = owner
+            .post(
+                &format!("/api/v1/tables/{t}/records/batch"),
+                json!({"create": creates}),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+    }
+    let path = format!("/api/v1/tables/{t}/export");
+    let r = owner.get(&format!("{path}?sort=-n")).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let all = rows(&r.text, b',');
+    assert_eq!(all.len(), total + 1);
+    let ns: Vec<usize> = all[1..].iter().map(|r| r[0].parse().unwrap()).collect();
+    let expected: Vec<usize> = (0..total).rev().collect();
+    assert_eq!(ns, expected);
+
+    let r = owner
+        .get(&format!("{path}?format=json&filter=n%20%3C%2010"))
+        .await;
+    assert_eq!(r.body.as_array().map(Vec::len), Some(10), "{r:?}");
+
+    // Bad requests are problems naming their parameter, and leave no audit entry.
+    for (query, field, code) in [
+        ("format=pdf", "format", "invalid_value"),
+        ("filter=n%20%3D%3D", "filter", "invalid_filter"),
+        ("sort=nope", "sort", "unknown_field"),
+        ("links=labels", "links", "invalid_value"),
+    ] {
+        let r = owner.get(&format!("{path}?{query}")).await;
+        assert_eq!(r.status, 400, "{query}: {r:?}");
+        assert_eq!(
+            r.headers["content-type"], "application/problem+json",
+            "{query}"
+        );
+        assert_eq!(r.body["errors"][0]["field"], field, "{query}: {r:?}");
+        assert_eq!(r.body["errors"][0]["code"], code, "{query}: {r:?}");
+    }
+    let r = owner.get("/api/v1/audit?action=record.export").await;
+    assert_eq!(r.body["items"].as_array().map(Vec::len), Some(2), "{r:?}");
+
+    // Another tenant's user, or nobody, gets nothing.
+    let r = owner.anonymous().get(&path).await;
+    assert_eq!(r.status, 401, "{r:?}");
+    server
+        .store
+        .create_tenant("globex", "Globex")
+        .await
+        .unwrap();
+    let other = server.owner("globex").await;
+    let r = other.get(&path).await;
+    assert_eq!(r.status, 404, "{r:?}");
+    server.stop().await;
+}
