@@ -76,6 +76,9 @@ pub enum Command {
         #[command(subcommand)]
         command: RecordsCommand,
     },
+    /// Write a table to a file exactly as one of the tenant's users would export it over the
+    /// API (`GET /api/v1/tables/{t}/export`): the same records, fields and audit entry.
+    Export(ExportArgs),
     /// Inspect the configuration.
     Config {
         #[command(subcommand)]
@@ -131,6 +134,35 @@ pub enum RecordsCommand {
         #[arg(long)]
         limit: Option<usize>,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The tenant's slug.
+    pub tenant: String,
+    /// The table's id.
+    pub table: String,
+    /// The email of the user whose view it is.
+    #[arg(long = "as")]
+    pub as_user: String,
+    /// csv, tsv, json, ndjson or xlsx (default: from the output file's extension, else csv).
+    #[arg(long)]
+    pub format: Option<String>,
+    /// An expression, as the API's `filter`.
+    #[arg(long)]
+    pub filter: Option<String>,
+    /// As the API's `sort`, e.g. `-created_at,title`.
+    #[arg(long)]
+    pub sort: Option<String>,
+    /// The columns by field name, comma-separated (default: every field the user may read).
+    #[arg(long)]
+    pub fields: Option<String>,
+    /// Links as record ids instead of the linked records' primary values.
+    #[arg(long)]
+    pub link_ids: bool,
+    /// The file to write (default: standard output).
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

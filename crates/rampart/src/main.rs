@@ -3,6 +3,7 @@
 mod audit_cmd;
 mod cli;
 mod dev_cert;
+mod export_cmd;
 mod keys_cmd;
 mod load;
 mod records_cmd;
@@ -80,6 +81,7 @@ fn main() -> ExitCode {
             Command::Keys { command } => keys_cmd::run(config, command).await,
             Command::Audit { command } => audit_cmd::run(config, command).await,
             Command::Records { command } => records_cmd::run(config, command).await,
+            Command::Export(args) => export_cmd::run(config, args).await,
             Command::Config { .. } | Command::DevCert { .. } => Ok(()),
         }
     });

@@ -22,7 +22,7 @@ pub async fn run(config: Config, command: RecordsCommand) -> Result<(), String> 
     result
 }
 
-fn say(e: rampart_app::AppError) -> String {
+pub fn say(e: rampart_app::AppError) -> String {
     match e {
         rampart_app::AppError::NotFound => "no such table, or the user may not see it".to_owned(),
         rampart_app::AppError::Invalid(i) => i

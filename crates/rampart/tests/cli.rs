@@ -1141,4 +1141,72 @@ fn records_list_as_a_user_prints_what_the_api_gives_them() {
     );
     assert!(!ok);
     assert!(err.contains("no such user"), "{err}");
+
+    // `rampart export` writes exactly the file the member's export over the API holds, and
+    // leaves the same audit entry, naming whose view it was.
+    let over_api = c
+        .get(format!("{}/api/v1/tables/{t}/export?sort=n", server.public))
+        .header("cookie", &cookie)
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    let file = dir.path().join("notes.csv");
+    let (ok, _, err) = run(
+        dir.path(),
+        &[
+            "export",
+            "default",
+            &t,
+            "--as",
+            "m@example.com",
+            "--sort",
+            "n",
+            "--output",
+            file.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(ok, "{err}");
+    assert!(err.contains("exported 3 records"), "{err}");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), over_api);
+    assert!(
+        over_api.starts_with("title,n\r\nnote 2,2\r\n"),
+        "{over_api}"
+    );
+    let audit = c
+        .get(format!(
+            "{}/api/v1/audit?action=record.export",
+            server.public
+        ))
+        .bearer_auth(&token)
+        .send()
+        .unwrap()
+        .json::<serde_json::Value>()
+        .unwrap();
+    let entries = audit["items"].as_array().unwrap();
+    assert_eq!(entries.len(), 2, "{audit}");
+    assert!(entries.iter().any(|e| e["actor"] == "operator"
+        && e["detail"]["as"] == member["id"]
+        && e["detail"]["records"] == 3));
+    // A failed export leaves no file behind.
+    let (ok, _, err) = run(
+        dir.path(),
+        &[
+            "export",
+            "default",
+            &t,
+            "--as",
+            "m@example.com",
+            "--filter",
+            "secret = 1",
+            "--output",
+            dir.path().join("no.csv").to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(!ok);
+    assert!(err.contains("unknown_field"), "{err}");
+    assert!(!dir.path().join("no.csv").exists());
+    assert!(!dir.path().join("no.csv.partial").exists());
 }

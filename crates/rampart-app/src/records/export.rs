@@ -51,6 +51,8 @@ pub struct ExportRequest {
 /// What an export is about to write: what the gate is told, and what the audit records.
 #[derive(Debug, Clone)]
 pub struct Summary {
+    /// Whose view of the table is exported.
+    pub reader: UserId,
     pub table: TableId,
     pub table_name: String,
     pub format: Format,
@@ -61,14 +63,15 @@ pub struct Summary {
     pub records: u64,
 }
 
-/// Records the export in the audit chain: who (the entry's actor), which table, filter, sort,
-/// columns and how many records.
+/// Records the export in the audit chain: who (the entry's actor, and whose view it is: the
+/// CLI exports as a user), which table, filter, sort, columns and how many records.
 pub async fn record(tx: &mut Tx, summary: &Summary) -> Result<(), AppError> {
     audit::record(
         tx,
         Event::new(Action::RecordExport)
             .table(summary.table.0)
             .detail(serde_json::json!({
+                "as": summary.reader,
                 "format": summary.format.as_str(),
                 "filter": summary.filter,
                 "sort": summary.sort,
@@ -80,16 +83,39 @@ pub async fn record(tx: &mut Tx, summary: &Summary) -> Result<(), AppError> {
     Ok(())
 }
 
+/// Where an export's bytes go, and how many records it has written so far (for progress).
+#[derive(Debug)]
+pub struct Sink {
+    chunks: mpsc::Sender<Vec<u8>>,
+    written: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Sink {
+    pub fn new(chunks: mpsc::Sender<Vec<u8>>) -> Self {
+        Self {
+            chunks,
+            written: std::sync::Arc::default(),
+        }
+    }
+
+    /// The count of records written, readable while the export runs.
+    pub fn written(&self) -> std::sync::Arc<std::sync::atomic::AtomicU64> {
+        self.written.clone()
+    }
+
+    async fn send(&self, chunk: Vec<u8>) -> Result<(), AppError> {
+        self.chunks
+            .send(chunk)
+            .await
+            .map_err(|_| AppError::Cancelled)
+    }
+}
+
 /// Records read per query.
 const PAGE: u32 = 1000;
 
 /// Linked records' names and users' emails known so far; forgotten past this many.
 const NAME_CACHE: usize = 100_000;
-
-/// Why an export stopped before its end: the reader went away.
-fn reader_gone() -> AppError {
-    AppError::Cancelled
-}
 
 /// Exports a table as `principal` may read it, sending the file's bytes to `out`. `gate` is
 /// told what will be written before the first byte is and may refuse; returns the number of
@@ -102,7 +128,7 @@ pub async fn export<G, F>(
     table_id: TableId,
     req: ExportRequest,
     gate: G,
-    out: &mpsc::Sender<Vec<u8>>,
+    out: &Sink,
 ) -> Result<u64, AppError>
 where
     G: FnOnce(Summary) -> F + Send,
@@ -131,6 +157,7 @@ where
     }
     let names: Vec<String> = columns.iter().map(|f| f.name.clone()).collect();
     gate(Summary {
+        reader: principal.user.id,
         table: table_id,
         table_name: plan.table.name.clone(),
         format: req.format,
@@ -173,7 +200,9 @@ where
             encoder.row(&cells)?;
             written += 1;
             if let Some(chunk) = encoder.take_chunk() {
-                out.send(chunk).await.map_err(|_| reader_gone())?;
+                out.written
+                    .store(written, std::sync::atomic::Ordering::Relaxed);
+                out.send(chunk).await?;
             }
         }
         match (page.has_more, page.records.last()) {
@@ -182,8 +211,10 @@ where
         }
     }
     let mut rest = encoder.finish()?;
+    out.written
+        .store(written, std::sync::atomic::Ordering::Relaxed);
     while let Some(chunk) = rest.next_chunk()? {
-        out.send(chunk).await.map_err(|_| reader_gone())?;
+        out.send(chunk).await?;
     }
     Ok(written)
 }

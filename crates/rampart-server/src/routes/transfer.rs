@@ -125,6 +125,7 @@ pub async fn export(
         ))
     })?;
     let (chunks, received) = mpsc::channel::<Vec<u8>>(4);
+    let sink = export::Sink::new(chunks);
     let (told, summary) = oneshot::channel::<Summary>();
     let (proceed, go) = oneshot::channel::<()>();
     let reader = caller.clone();
@@ -137,7 +138,7 @@ pub async fn export(
                         told.send(s).map_err(|_| AppError::Cancelled)?;
                         go.await.map_err(|_| AppError::Cancelled)
                     };
-                    export::export(tx, cache, me, table_id, req, gate, &chunks).await
+                    export::export(tx, cache, me, table_id, req, gate, &sink).await
                 })
             })
             .await
