@@ -402,6 +402,17 @@ async fn every_operation_answers_as_documented(backend: Backend) {
         "/api/v1/tables/{table_id}/export",
         &owner.get(&format!("{tp}/export?format=json")).await,
     );
+    c.check(
+        "post",
+        "/api/v1/imports/preview",
+        &owner
+            .send(
+                owner
+                    .raw(reqwest::Method::POST, "/api/v1/imports/preview")
+                    .body("a,b\n1,x\n"),
+            )
+            .await,
+    );
     // groups, attributes, permission sets
     c.check(
         "get",

@@ -8,6 +8,8 @@ use serde_json::{Value, json};
 backend_tests!(
     exports_hold_exactly_what_the_caller_may_read,
     exports_stream_every_page_in_order_and_refuse_bad_requests,
+    previews_detect_the_format_infer_types_and_map_columns,
+    previews_refuse_what_passes_a_limit,
 );
 
 fn id(v: &Value) -> String {
@@ -357,5 +359,194 @@ async fn exports_stream_every_page_in_order_and_refuse_bad_requests(backend: Bac
     let other = server.owner("globex").await;
     let r = other.get(&path).await;
     assert_eq!(r.status, 404, "{r:?}");
+    server.stop().await;
+}
+
+async fn preview(c: &Client, query: &str, body: Vec<u8>) -> rampart_tests::Resp {
+    c.send(
+        c.raw(
+            reqwest::Method::POST,
+            &format!("/api/v1/imports/preview{query}"),
+        )
+        .header("content-type", "application/octet-stream")
+        .body(body),
+    )
+    .await
+}
+
+fn column<'a>(r: &'a rampart_tests::Resp, name: &str) -> &'a Value {
+    r.body["columns"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{r:?}"))
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no column {name}: {r:?}"))
+}
+
+async fn previews_detect_the_format_infer_types_and_map_columns(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let owner = server.owner("acme").await;
+    let csv = "\u{feff}Name;Qty;Price;Active;Due;Email;Status;Note\n\
+               Ada;1;2.50;yes;2026-01-02;ada@x.test;open;\"a; b\"\n\
+               Bob;20;3;no;2026-02-03;bob@x.test;done;\n\
+               Cy;-3;4.125;yes;2026-03-04;cy@x.test;open;\n\
+               Di;4;5;no;2026-04-05;di@x.test;open;x\n";
+    let r = preview(&owner, "", csv.as_bytes().to_vec()).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.body["format"], "csv");
+    assert_eq!(r.body["delimiter"], ";");
+    assert_eq!(r.body["encoding"], "UTF-8");
+    assert_eq!(r.body["rows_sampled"], 4);
+    assert_eq!(r.body["more_rows"], false);
+    assert_eq!(r.body["rows"][0][7], "a; b");
+    for (name, ty) in [
+        ("Name", "text"),
+        ("Qty", "integer"),
+        ("Price", "decimal"),
+        ("Active", "boolean"),
+        ("Due", "date"),
+        ("Email", "email"),
+        ("Status", "single_select"),
+        ("Note", "text"),
+    ] {
+        assert_eq!(column(&r, name)["type"], ty, "{name}: {r:?}");
+    }
+    assert_eq!(column(&r, "Price")["options"]["scale"], 3);
+    assert_eq!(
+        column(&r, "Status")["options"]["choices"],
+        json!(["open", "done"])
+    );
+    assert_eq!(column(&r, "Note")["empty"], 2);
+
+    // Into an existing table: columns map to the fields the caller may write, by name
+    // without regard to case.
+    let p = project(&owner, "P").await;
+    let t = table(
+        &owner,
+        &p,
+        "People",
+        json!([{"name": "name", "type": "text"}, {"name": "QTY", "type": "integer"}]),
+    )
+    .await;
+    let r = preview(&owner, &format!("?table_id={t}"), csv.as_bytes().to_vec()).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(column(&r, "Name")["maps_to"], "name");
+    assert_eq!(column(&r, "Qty")["maps_to"], "QTY");
+    assert!(column(&r, "Price").get("maps_to").is_none(), "{r:?}");
+    // A member without a grant on the table is not told it exists.
+    let member = server.user(&owner, "acme", "m@acme.test", "member").await;
+    let r = preview(&member, &format!("?table_id={t}"), csv.as_bytes().to_vec()).await;
+    assert_eq!(r.status, 404, "{r:?}");
+
+    // A workbook: the sheet asked for, typed cells typed.
+    let mut book = rust_xlsxwriter::Workbook::new();
+    book.add_worksheet().write_string(0, 0, "first").unwrap();
+    let sheet = book.add_worksheet().set_name("Second").unwrap();
+    for (col, name) in ["n", "price", "on", "day"].iter().enumerate() {
+        sheet.write_string(0, col as u16, *name).unwrap();
+    }
+    let day = rust_xlsxwriter::ExcelDateTime::from_ymd(2026, 5, 6).unwrap();
+    let date_format = rust_xlsxwriter::Format::new().set_num_format("yyyy-mm-dd");
+    for row in 1..=3u32 {
+        sheet.write_number(row, 0, f64::from(row)).unwrap();
+        sheet.write_number(row, 1, f64::from(row) + 0.5).unwrap();
+        sheet.write_boolean(row, 2, row % 2 == 0).unwrap();
+        sheet
+            .write_datetime_with_format(row, 3, &day, &date_format)
+            .unwrap();
+    }
+    let bytes = book.save_to_buffer().unwrap();
+    let r = preview(&owner, "?sheet=Second", bytes.clone()).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.body["format"], "xlsx");
+    assert_eq!(r.body["sheets"], json!(["Sheet1", "Second"]));
+    assert_eq!(r.body["sheet"], "Second");
+    assert_eq!(column(&r, "n")["type"], "integer", "{r:?}");
+    assert_eq!(column(&r, "price")["type"], "decimal");
+    assert_eq!(column(&r, "on")["type"], "boolean");
+    assert_eq!(column(&r, "day")["type"], "date", "{r:?}");
+    assert_eq!(r.body["rows"][0][3], "2026-05-06");
+    let r = preview(&owner, "?sheet=Third", bytes).await;
+    assert_eq!(r.status, 400, "{r:?}");
+    assert_eq!(r.body["errors"][0]["field"], "sheet");
+    assert_eq!(r.body["errors"][0]["code"], "unknown_sheet");
+
+    // NDJSON and a JSON array; nested values are JSON.
+    let r = preview(
+        &owner,
+        "",
+        b"{\"a\": 1, \"b\": {\"c\": [1]}}\n{\"a\": 2}\n".to_vec(),
+    )
+    .await;
+    assert_eq!(r.body["format"], "ndjson", "{r:?}");
+    assert_eq!(column(&r, "a")["type"], "integer");
+    assert_eq!(column(&r, "b")["type"], "json");
+    let r = preview(
+        &owner,
+        "?format=json",
+        b"[{\"x\": \"2026-01-01T00:00:00Z\"}]".to_vec(),
+    )
+    .await;
+    assert_eq!(column(&r, "x")["type"], "datetime", "{r:?}");
+
+    // A file the preview saw is not kept, and nothing was written.
+    let r = owner.get("/api/v1/audit?action=record.").await;
+    assert_eq!(r.body["items"].as_array().map(Vec::len), Some(0), "{r:?}");
+    server.stop().await;
+}
+
+/// A zip archive with one entry of `size` zero bytes (a few kilobytes compressed).
+fn zip_bomb(size: usize) -> Vec<u8> {
+    use std::io::Write;
+    let mut out = std::io::Cursor::new(Vec::new());
+    {
+        let mut zip = zip::ZipWriter::new(&mut out);
+        let options = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated);
+        zip.start_file("xl/worksheets/sheet1.xml", options).unwrap();
+        let block = vec![0u8; 1024 * 1024];
+        for _ in 0..size / block.len() {
+            zip.write_all(&block).unwrap();
+        }
+        zip.finish().unwrap();
+    }
+    out.into_inner()
+}
+
+async fn previews_refuse_what_passes_a_limit(backend: Backend) {
+    let server = TestServer::start_with(backend, |c| {
+        c.limits.import_bytes = 1024 * 1024;
+        c.limits.import_inflated_bytes = 8 * 1024 * 1024;
+        c.limits.import_columns = 3;
+        c.limits.import_cell_chars = 10;
+        c.limits.import_json_depth = 4;
+    })
+    .await;
+    let owner = server.owner("acme").await;
+    let bomb = zip_bomb(64 * 1024 * 1024);
+    assert!(bomb.len() < 1024 * 1024, "{}", bomb.len());
+    for (body, status, code) in [
+        (bomb, 400, "inflates_too_large"),
+        (vec![b'a'; 2 * 1024 * 1024], 413, "file_too_large"),
+        (b"a,b,c,d\n1,2,3,4\n".to_vec(), 400, "too_many_columns"),
+        (b"a\nabcdefghijk\n".to_vec(), 400, "cell_too_long"),
+        (b"[{\"a\": [[[[[1]]]]]}]".to_vec(), 400, "nested_too_deep"),
+        (b"a,b\n1,2,3\n".to_vec(), 400, "too_many_cells"),
+        (Vec::new(), 400, "empty_file"),
+        (b"PK\x03\x04 not really".to_vec(), 400, "unreadable_file"),
+    ] {
+        let r = preview(&owner, "", body).await;
+        assert_eq!(r.status, status, "{code}: {r:?}");
+        assert_eq!(
+            r.headers["content-type"], "application/problem+json",
+            "{code}"
+        );
+        let found = r.body["code"] == code || r.body["errors"][0]["code"] == code;
+        assert!(found, "{code}: {r:?}");
+    }
+    let r = preview(&owner, "?delimiter=ab", b"a\n".to_vec()).await;
+    assert_eq!(r.body["errors"][0]["field"], "delimiter", "{r:?}");
+    let r = preview(&owner, "?encoding=klingon", b"a\n".to_vec()).await;
+    assert_eq!(r.body["errors"][0]["field"], "encoding", "{r:?}");
     server.stop().await;
 }

@@ -135,6 +135,27 @@ pub struct LimitsConfig {
     pub drain_timeout_secs: u64,
     /// Exports running at once on this node; each holds one read snapshot while it streams.
     pub max_concurrent_exports: usize,
+    /// An import's (or preview's) file: bytes, data rows, columns, characters in one cell,
+    /// bytes an XLSX workbook inflates to, nesting of a JSON value.
+    pub import_bytes: u64,
+    pub import_rows: u64,
+    pub import_columns: usize,
+    pub import_cell_chars: usize,
+    pub import_inflated_bytes: u64,
+    pub import_json_depth: usize,
+}
+
+impl LimitsConfig {
+    /// What an import reads, at most.
+    pub fn import_limits(&self) -> rampart_app::records::import::Limits {
+        rampart_app::records::import::Limits {
+            max_rows: self.import_rows,
+            max_columns: self.import_columns,
+            max_cell_chars: self.import_cell_chars,
+            max_inflated_bytes: self.import_inflated_bytes,
+            max_json_depth: self.import_json_depth,
+        }
+    }
 }
 
 /// `[rate_limits]`: the instance's budgets (see [`crate::rate_limit`]).
@@ -320,6 +341,12 @@ impl Default for LimitsConfig {
             max_connections_per_range: 1024,
             drain_timeout_secs: 30,
             max_concurrent_exports: 4,
+            import_bytes: 256 * 1024 * 1024,
+            import_rows: 1_000_000,
+            import_columns: 500,
+            import_cell_chars: 100_000,
+            import_inflated_bytes: 1024 * 1024 * 1024,
+            import_json_depth: 32,
         }
     }
 }
@@ -571,6 +598,18 @@ impl Config {
             problem(
                 "limits.default_page_size",
                 "must be between 1 and limits.max_page_size".into(),
+            );
+        }
+        if self.limits.import_bytes == 0
+            || self.limits.import_rows == 0
+            || self.limits.import_columns == 0
+            || self.limits.import_cell_chars == 0
+            || self.limits.import_inflated_bytes == 0
+            || self.limits.import_json_depth == 0
+        {
+            problem(
+                "limits.import_bytes",
+                "import limits must be positive".into(),
             );
         }
         if self.limits.max_concurrent_exports == 0 {

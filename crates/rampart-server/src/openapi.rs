@@ -163,6 +163,7 @@ api_routes! {
     get "/api/v1/tables/{table_id}/records/{record_id}/explain" => records::explain,
     get "/api/v1/tables/{table_id}/simulate" => records::simulate,
     get "/api/v1/tables/{table_id}/export" => transfer::export,
+    post "/api/v1/imports/preview" => transfer::preview,
     patch "/api/v1/tables/{table_id}/records/{record_id}" => records::update,
     delete "/api/v1/tables/{table_id}/records/{record_id}" => records::delete,
 }

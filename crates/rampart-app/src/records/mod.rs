@@ -6,13 +6,15 @@
 //! [`Scoped`] is a table as one caller may use it; its methods are the single-record use
 //! cases ([`write`] holds the writes), [`list`] the lists (own, simulated, counted), [`batch`]
 //! atomic batches, [`explain`] the "why may (not)" answers for builders, and [`export`] whole
-//! tables as files ([`encode`] writes the formats, [`cells`] the cell forms import reads back).
+//! tables as files ([`encode`] writes the formats, [`cells`] the cell forms import reads back),
+//! and [`import`] reads files in.
 
 pub mod batch;
 pub mod cells;
 pub mod encode;
 pub mod explain;
 pub mod export;
+pub mod import;
 pub mod list;
 mod write;
 

@@ -1,6 +1,7 @@
-//! Data out over HTTP: `GET /tables/{t}/export` streams a table as a file through
+//! Data in and out over HTTP: `GET /tables/{t}/export` streams a table as a file through
 //! `rampart_app::records::export`, in one read snapshot, after the export's audit entry is
-//! durable.
+//! durable; `POST /imports/preview` shows what an import would read from a file (spooled to a
+//! temporary file within `limits.import_bytes`, read off the async workers).
 
 use axum::body::{Body, Bytes};
 use axum::extract::State;
@@ -9,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use rampart_app::AppError;
 use rampart_app::records::encode::Format;
 use rampart_app::records::export::{self, ExportRequest, LinkForm, Summary};
+use rampart_app::records::import::{self, Preview, ReadOptions, SourceFormat};
 use rampart_core::TableId;
 use serde::Deserialize;
 use tokio::sync::{mpsc, oneshot};
@@ -199,4 +201,149 @@ pub async fn export(
         HeaderValue::from(summary.records),
     );
     Ok(response)
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct PreviewQuery {
+    /// `csv`, `tsv`, `xlsx`, `json` or `ndjson` (default: detected from the content).
+    #[param(pattern = "^(csv|tsv|xlsx|json|ndjson)$")]
+    format: Option<String>,
+    /// One character, or `tab` (CSV; default: detected).
+    delimiter: Option<String>,
+    /// An encoding label, e.g. `utf-8`, `utf-16le`, `windows-1252` (default: detected).
+    encoding: Option<String>,
+    /// The workbook's sheet to read (default: the first).
+    sheet: Option<String>,
+    /// A table to map the columns to (by field name, without regard to case).
+    #[param(value_type = Option<uuid::Uuid>)]
+    table_id: Option<TableId>,
+}
+
+/// What a preview shows (for the OpenAPI document; the body is `rampart_app`'s `Preview`).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct PreviewOut {
+    format: String,
+    delimiter: Option<String>,
+    encoding: Option<String>,
+    sheet: Option<String>,
+    sheets: Option<Vec<String>>,
+    /// Per column: `name`, `field_name`, the inferred `type` and `options`, `maps_to` (with
+    /// `table_id`) and `empty`.
+    #[schema(value_type = Vec<Object>)]
+    columns: Vec<serde_json::Value>,
+    /// The first rows, one value per column.
+    rows: Vec<Vec<serde_json::Value>>,
+    rows_sampled: u64,
+    more_rows: bool,
+}
+
+pub(crate) fn read_options(
+    format: Option<&str>,
+    delimiter: Option<&str>,
+    encoding: Option<String>,
+    sheet: Option<String>,
+) -> Result<ReadOptions, ApiError> {
+    let format = format.map(SourceFormat::parse).transpose()?;
+    let delimiter = match delimiter {
+        None => None,
+        Some("tab" | "\t") => Some(b'\t'),
+        Some(d) if d.len() == 1 && d.is_ascii() && !matches!(d, "\"" | "\n" | "\r") => {
+            Some(d.as_bytes()[0])
+        }
+        Some(_) => {
+            return Err(ApiError::field(
+                "delimiter",
+                "invalid_value",
+                "one ASCII character other than a quote or a line break, or \"tab\"",
+            ));
+        }
+    };
+    Ok(ReadOptions {
+        format,
+        delimiter,
+        encoding,
+        sheet,
+    })
+}
+
+/// Writes a request body to a temporary file, refusing it past `max` bytes.
+pub(crate) async fn spool(body: Body, max: u64) -> Result<std::fs::File, ApiError> {
+    use futures::StreamExt;
+    use tokio::io::AsyncWriteExt;
+    let file = tempfile::tempfile().map_err(|e| ApiError::internal(&e))?;
+    let mut file = tokio::fs::File::from_std(file);
+    let mut stream = body.into_data_stream();
+    let mut total = 0u64;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|_| {
+            ApiError::bad_request("body_unreadable", "the file could not be read to its end")
+        })?;
+        total += chunk.len() as u64;
+        if total > max {
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "file_too_large",
+                "File too large",
+            )
+            .detail(format!("an import's file may hold at most {max} bytes")));
+        }
+        file.write_all(&chunk)
+            .await
+            .map_err(|e| ApiError::internal(&e))?;
+    }
+    if total == 0 {
+        return Err(ApiError::field(
+            "file",
+            "empty_file",
+            "send the file as the request body",
+        ));
+    }
+    file.flush().await.map_err(|e| ApiError::internal(&e))?;
+    let mut file = file.into_std().await;
+    use std::io::Seek;
+    file.rewind().map_err(|e| ApiError::internal(&e))?;
+    Ok(file)
+}
+
+/// Shows what an import would read from a file, writing nothing: the detected format,
+/// delimiter, encoding and sheets, each column with the type inferred from the first 1000 rows
+/// (and, with `table_id`, the field it maps to), and the first 20 rows.
+#[utoipa::path(post, path = "/api/v1/imports/preview", tag = "records",
+    params(PreviewQuery),
+    request_body(content = String, description = "The file", content_type = "application/octet-stream"),
+    responses((status = 200, body = PreviewOut)),
+    security(("session" = []), ("token" = [])))]
+pub async fn preview(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<PreviewQuery>,
+    body: Body,
+) -> ApiResult<axum::Json<Preview>> {
+    let options = read_options(
+        q.format.as_deref(),
+        q.delimiter.as_deref(),
+        q.encoding,
+        q.sheet,
+    )?;
+    let limits = &state.config.limits;
+    let file = spool(body, limits.import_bytes).await?;
+    let import_limits = limits.import_limits();
+    let mut preview =
+        tokio::task::spawn_blocking(move || import::preview_file(file, &options, &import_limits))
+            .await
+            .map_err(|e| ApiError::internal(&e))??;
+    if let Some(table) = q.table_id {
+        preview = caller
+            .lookup(move |tx, me, cache| {
+                Box::pin(async move {
+                    import::map_columns(tx, cache, me, table, &mut preview).await?;
+                    Ok(preview)
+                })
+            })
+            .await?;
+    }
+    Ok(axum::Json(preview))
 }
