@@ -117,7 +117,7 @@ async fn seed(ts: &TenantStore, table: &TableDef, owners: &[UserId], rows: usize
                         (format!("create[{i}]"), values)
                     })
                     .collect();
-                records::create_many(tx, &table, batch, user).await.map(|_| ())
+                records::create_many(tx, &table, batch, user, records::BulkAudit::PerRecord).await.map(|_| ())
             })
         })
         .await

@@ -96,7 +96,9 @@ async fn the_reference_rule_lists_by_index_range_scans(backend: Backend) {
                         )
                     })
                     .collect();
-                records::create_many(tx, &t, rows, actor).await.map(|_| ())
+                records::create_many(tx, &t, rows, actor, records::BulkAudit::PerRecord)
+                    .await
+                    .map(|_| ())
             })
         })
         .await

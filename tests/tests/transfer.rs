@@ -10,6 +10,8 @@ backend_tests!(
     exports_stream_every_page_in_order_and_refuse_bad_requests,
     previews_detect_the_format_infer_types_and_map_columns,
     previews_refuse_what_passes_a_limit,
+    imports_write_every_valid_row_or_nothing,
+    an_export_imports_back_to_the_same_values,
 );
 
 fn id(v: &Value) -> String {
@@ -548,5 +550,294 @@ async fn previews_refuse_what_passes_a_limit(backend: Backend) {
     assert_eq!(r.body["errors"][0]["field"], "delimiter", "{r:?}");
     let r = preview(&owner, "?encoding=klingon", b"a\n".to_vec()).await;
     assert_eq!(r.body["errors"][0]["field"], "encoding", "{r:?}");
+    server.stop().await;
+}
+
+async fn start_import(c: &Client, table: &str, query: &str, body: &str) -> rampart_tests::Resp {
+    c.send(
+        c.raw(
+            reqwest::Method::POST,
+            &format!("/api/v1/tables/{table}/imports{query}"),
+        )
+        .body(body.to_owned()),
+    )
+    .await
+}
+
+/// The job once it has ended (polled until its state is no longer `running`).
+async fn finished(c: &Client, job: &rampart_tests::Resp) -> Value {
+    assert_eq!(job.status, 202, "{job:?}");
+    let path = format!("/api/v1/imports/{}", id(&job.body));
+    for _ in 0..600 {
+        let r = c.get(&path).await;
+        assert_eq!(r.status, 200, "{r:?}");
+        if r.body["state"] != "running" {
+            return r.body;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("the import did not end");
+}
+
+async fn records_of(c: &Client, table: &str) -> Vec<Value> {
+    let r = c
+        .get(&format!(
+            "/api/v1/tables/{table}/records?sort=name&limit=1000"
+        ))
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    r.body["records"].as_array().unwrap().clone()
+}
+
+async fn imports_write_every_valid_row_or_nothing(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let owner = server.owner("acme").await;
+    let p = project(&owner, "CRM").await;
+    let companies = table(
+        &owner,
+        &p,
+        "Companies",
+        json!([{"name": "name", "type": "text"}]),
+    )
+    .await;
+    let acme = create(&owner, &companies, json!({"name": "Acme"})).await;
+    create(&owner, &companies, json!({"name": "Globex"})).await;
+    let contacts = table(
+        &owner,
+        &p,
+        "Contacts",
+        json!([
+            {"name": "name", "type": "text", "unique": true},
+            {"name": "age", "type": "integer"},
+            {"name": "email", "type": "email"},
+            {"name": "tags", "type": "multi_select", "options": {"choices": ["a", "b"]}},
+            {"name": "company", "type": "link", "options": {"table_id": companies}},
+            {"name": "rep", "type": "user"},
+            {"name": "joined", "type": "date"},
+        ]),
+    )
+    .await;
+    let csv = "Name,Age,Email,Tags,Company,Rep,Joined,Ignored\r\n\
+               Ada,36,ada@x.test,\"a, b\",Acme,owner@acme.test,2026-01-02,x\r\n\
+               Bob,many,bob@x.test,,Globex,,2026-01-03,\r\n\
+               Cy,5,no-email,c,Nope,nobody@x.test,2026-13-01,\r\n\
+               Ada,1,,,,,,\r\n\
+               '=Di,7,,,,,,\r\n";
+
+    // A dry run checks every row and writes nothing.
+    let job = finished(
+        &owner,
+        &start_import(&owner, &contacts, "?dry_run=true", csv).await,
+    )
+    .await;
+    assert_eq!(job["state"], "done", "{job}");
+    assert_eq!(job["dry_run"], true);
+    assert_eq!(
+        (
+            job["rows_read"].as_u64(),
+            job["rows_written"].as_u64(),
+            job["rows_rejected"].as_u64()
+        ),
+        (Some(5), Some(2), Some(3)),
+        "{job}"
+    );
+    assert_eq!(
+        job["columns"][7],
+        json!({"column": "Ignored", "field": null})
+    );
+    assert!(records_of(&owner, &contacts).await.is_empty());
+
+    // All or nothing (the default): refused rows, so nothing is written; the refused rows
+    // are a file, each at its row with why, per column.
+    let job = finished(&owner, &start_import(&owner, &contacts, "", csv).await).await;
+    assert_eq!(job["state"], "failed", "{job}");
+    assert!(records_of(&owner, &contacts).await.is_empty());
+    let r = owner
+        .get(&format!("/api/v1/imports/{}/rejects", id(&job)))
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let rejected = rows(&r.text, b',');
+    assert_eq!(rejected[0][0], "row");
+    assert_eq!(rejected[0].last().unwrap(), "errors");
+    let numbers: Vec<&str> = rejected[1..].iter().map(|r| r[0].as_str()).collect();
+    assert_eq!(numbers, ["3", "4", "5"], "{rejected:?}");
+    assert_eq!(rejected[1][1], "Bob");
+    let errors = |i: usize| rejected[i].last().unwrap().clone();
+    assert!(errors(1).contains("Age: invalid_type"), "{}", r.text);
+    for expected in [
+        "Email: ",
+        "Tags: ",
+        "Company: unresolved_link",
+        "Rep: unknown_user",
+        "Joined: ",
+    ] {
+        assert!(errors(2).contains(expected), "{expected}: {}", errors(2));
+    }
+    assert!(errors(3).contains("Name: duplicate_value"), "{}", errors(3));
+
+    // Valid rows: the two good rows are written, links by the target's primary value, users
+    // by email, several choices in one cell, the formula guard undone.
+    let job = finished(
+        &owner,
+        &start_import(&owner, &contacts, "?mode=valid_rows", csv).await,
+    )
+    .await;
+    assert_eq!(job["state"], "done", "{job}");
+    assert_eq!(
+        (job["rows_written"].as_u64(), job["rows_rejected"].as_u64()),
+        (Some(2), Some(3))
+    );
+    let written = records_of(&owner, &contacts).await;
+    assert_eq!(written.len(), 2, "{written:?}");
+    let ada = &written[1]["fields"];
+    assert_eq!(written[0]["fields"]["name"], "=Di");
+    assert_eq!(ada["name"], "Ada");
+    assert_eq!(ada["age"], 36);
+    assert_eq!(ada["tags"], json!(["a", "b"]));
+    assert_eq!(ada["company"], acme.as_str());
+    assert_eq!(ada["rep"], me(&owner).await.as_str());
+    assert_eq!(ada["joined"], "2026-01-02");
+
+    // One audit entry for the batch, naming its records; none per record.
+    let r = owner.get("/api/v1/audit?action=record.import").await;
+    let entries = r.body["items"].as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{r:?}");
+    assert_eq!(
+        entries[0]["detail"]["records"].as_array().map(Vec::len),
+        Some(2)
+    );
+    assert_eq!(entries[0]["detail"]["job"], id(&job).as_str());
+    let r = owner
+        .get(&format!(
+            "/api/v1/audit?action=record.create&table_id={contacts}"
+        ))
+        .await;
+    assert_eq!(r.body["items"].as_array().map(Vec::len), Some(0), "{r:?}");
+
+    // A mapping names fields; an unknown one is refused before the job starts.
+    let r = start_import(
+        &owner,
+        &contacts,
+        &format!("?map={}", "%7B%22Full%22%3A%22nope%22%7D"),
+        "Full\r\nEve\r\n",
+    )
+    .await;
+    assert_eq!(r.status, 400, "{r:?}");
+    assert_eq!(r.body["errors"][0]["code"], "unknown_field", "{r:?}");
+    let job = finished(
+        &owner,
+        &start_import(
+            &owner,
+            &contacts,
+            &format!("?map={}", "%7B%22Full%22%3A%22name%22%7D"),
+            "Full\r\nEve\r\n",
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(job["rows_written"], 1, "{job}");
+
+    // Who may not create records cannot import; who did not start a job does not see it.
+    let member = server.user(&owner, "acme", "m@acme.test", "member").await;
+    let r = start_import(&member, &contacts, "", csv).await;
+    assert_eq!(r.status, 404, "{r:?}");
+    let r = member.get(&format!("/api/v1/imports/{}", id(&job))).await;
+    assert_eq!(r.status, 404, "{r:?}");
+    let r = member
+        .get(&format!("/api/v1/imports/{}/rejects", id(&job)))
+        .await;
+    assert_eq!(r.status, 404, "{r:?}");
+    // An ended job cannot be cancelled.
+    let r = owner
+        .post(&format!("/api/v1/imports/{}/cancel", id(&job)), json!({}))
+        .await;
+    assert_eq!(r.status, 409, "{r:?}");
+    server.stop().await;
+}
+
+async fn an_export_imports_back_to_the_same_values(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let owner = server.owner("acme").await;
+    let p = project(&owner, "P").await;
+    let people = table(
+        &owner,
+        &p,
+        "People",
+        json!([{"name": "name", "type": "text"}]),
+    )
+    .await;
+    let ada = create(&owner, &people, json!({"name": "Ada"})).await;
+    let bob = create(&owner, &people, json!({"name": "Bob, Jr."})).await;
+    let fields = json!([
+        {"name": "name", "type": "text"},
+        {"name": "notes", "type": "long_text"},
+        {"name": "n", "type": "integer"},
+        {"name": "price", "type": "decimal", "options": {"scale": 3}},
+        {"name": "ok", "type": "boolean"},
+        {"name": "day", "type": "date"},
+        {"name": "at", "type": "datetime"},
+        {"name": "stage", "type": "single_select", "options": {"choices": ["new", "won, lost"]}},
+        {"name": "tags", "type": "multi_select", "options": {"choices": ["a", "b, c", "\"q\""]}},
+        {"name": "mail", "type": "email"},
+        {"name": "site", "type": "url"},
+        {"name": "meta", "type": "json"},
+        {"name": "people", "type": "link", "options": {"table_id": people, "multiple": true}},
+        {"name": "rep", "type": "user"},
+    ]);
+    let source = table(&owner, &p, "Source", fields.clone()).await;
+    let owner_id = me(&owner).await;
+    let values = [
+        json!({"name": "=1+1", "notes": "two\nlines, \"quoted\"", "n": -5, "price": "-0.125",
+               "ok": true, "day": "2026-02-28", "at": "2026-02-28T23:59:59.999999Z",
+               "stage": "won, lost", "tags": ["\"q\"", "b, c"], "mail": "a@b.test",
+               "site": "https://x.test/?a=1&b=2", "meta": {"k": [1, "two", null]},
+               "people": [bob, ada], "rep": owner_id}),
+        json!({"name": "'quoted", "n": 0, "ok": false, "tags": [], "people": []}),
+        json!({"name": "@user", "meta": "=text"}),
+    ];
+    for v in &values {
+        create(&owner, &source, v.clone()).await;
+    }
+    let target = table(&owner, &p, "Target", fields).await;
+    for format in ["csv", "json", "ndjson", "tsv"] {
+        let exported = owner
+            .get(&format!(
+                "/api/v1/tables/{source}/export?format={format}&sort=name"
+            ))
+            .await;
+        assert_eq!(exported.status, 200, "{exported:?}");
+        let job = finished(
+            &owner,
+            &start_import(
+                &owner,
+                &target,
+                &format!("?format={format}"),
+                &exported.text,
+            )
+            .await,
+        )
+        .await;
+        let rejects = owner
+            .get(&format!("/api/v1/imports/{}/rejects", id(&job)))
+            .await;
+        assert_eq!(job["state"], "done", "{format}: {job} {}", rejects.text);
+        let back = records_of(&owner, &target).await;
+        let original = records_of(&owner, &source).await;
+        assert_eq!(back.len(), original.len(), "{format}");
+        for (b, o) in back.iter().zip(&original) {
+            assert_eq!(b["fields"], o["fields"], "{format}");
+        }
+        // Empty the target for the next format.
+        for r in &back {
+            let d = owner
+                .delete(&format!(
+                    "/api/v1/tables/{target}/records/{}?version={}",
+                    id(r),
+                    r["version"]
+                ))
+                .await;
+            assert!(d.status < 300, "{d:?}");
+        }
+    }
     server.stop().await;
 }

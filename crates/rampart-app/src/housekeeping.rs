@@ -67,9 +67,16 @@ async fn sweep(store: &Store) {
         .filter(|t| t.status == TenantStatus::Active)
     {
         let result = match store.tenant_store(&tenant).await {
-            Ok(ts) => inactive::disable_inactive(&ts)
-                .await
-                .map_err(|e| e.to_string()),
+            Ok(ts) => match inactive::disable_inactive(&ts).await {
+                Ok(_) => ts
+                    .write_with(|tx: &mut rampart_store::Tx| {
+                        Box::pin(rampart_store::imports::purge_expired(tx))
+                    })
+                    .await
+                    .map(|_| ())
+                    .map_err(|e: rampart_store::StoreError| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            },
             Err(e) => Err(e.to_string()),
         };
         if let Err(e) = result {

@@ -135,6 +135,8 @@ pub struct LimitsConfig {
     pub drain_timeout_secs: u64,
     /// Exports running at once on this node; each holds one read snapshot while it streams.
     pub max_concurrent_exports: usize,
+    /// Imports running at once on this node.
+    pub max_concurrent_imports: usize,
     /// An import's (or preview's) file: bytes, data rows, columns, characters in one cell,
     /// bytes an XLSX workbook inflates to, nesting of a JSON value.
     pub import_bytes: u64,
@@ -341,6 +343,7 @@ impl Default for LimitsConfig {
             max_connections_per_range: 1024,
             drain_timeout_secs: 30,
             max_concurrent_exports: 4,
+            max_concurrent_imports: 2,
             import_bytes: 256 * 1024 * 1024,
             import_rows: 1_000_000,
             import_columns: 500,
@@ -611,6 +614,9 @@ impl Config {
                 "limits.import_bytes",
                 "import limits must be positive".into(),
             );
+        }
+        if self.limits.max_concurrent_imports == 0 {
+            problem("limits.max_concurrent_imports", "must be at least 1".into());
         }
         if self.limits.max_concurrent_exports == 0 {
             problem("limits.max_concurrent_exports", "must be at least 1".into());

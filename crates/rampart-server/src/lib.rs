@@ -155,6 +155,8 @@ pub async fn app_state(config: Arc<Config>, store: Store) -> Result<AppState, St
         access_caches: Arc::default(),
         edge: Arc::default(),
         exports: Arc::new(tokio::sync::Semaphore::new(config_exports)),
+        imports: Arc::default(),
+        runner: uuid::Uuid::now_v7(),
     }))
 }
 

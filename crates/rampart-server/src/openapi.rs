@@ -164,6 +164,10 @@ api_routes! {
     get "/api/v1/tables/{table_id}/simulate" => records::simulate,
     get "/api/v1/tables/{table_id}/export" => transfer::export,
     post "/api/v1/imports/preview" => transfer::preview,
+    post "/api/v1/tables/{table_id}/imports" => transfer::start_import,
+    get "/api/v1/imports/{import_id}" => transfer::get_import,
+    post "/api/v1/imports/{import_id}/cancel" => transfer::cancel_import,
+    get "/api/v1/imports/{import_id}/rejects" => transfer::import_rejects,
     patch "/api/v1/tables/{table_id}/records/{record_id}" => records::update,
     delete "/api/v1/tables/{table_id}/records/{record_id}" => records::delete,
 }

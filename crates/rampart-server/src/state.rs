@@ -48,6 +48,18 @@ pub struct Shared {
     pub edge: Arc<crate::edge_policy::EdgePolicies>,
     /// One permit per export running (`limits.max_concurrent_exports`).
     pub exports: Arc<tokio::sync::Semaphore>,
+    /// The imports this process runs, by job id, with their live counts.
+    pub imports: Arc<
+        std::sync::Mutex<
+            std::collections::HashMap<
+                uuid::Uuid,
+                Arc<rampart_app::records::import::write::Progress>,
+            >,
+        >,
+    >,
+    /// This process, as the runner of the import jobs it starts: a running job of another
+    /// runner was interrupted by a restart.
+    pub runner: uuid::Uuid,
 }
 
 impl AppState {

@@ -18,6 +18,7 @@ pub mod factors;
 pub mod groups;
 pub mod identity;
 pub mod identity_providers;
+pub mod imports;
 pub mod keys;
 pub mod migrate;
 pub mod passkeys;

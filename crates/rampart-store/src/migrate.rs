@@ -152,6 +152,11 @@ const SQLITE_TENANT: &[Migration] = &[
         name: "primary_field",
         sql: include_str!("../migrations/sqlite/tenant/0016_primary_field.sql"),
     },
+    Migration {
+        version: 17,
+        name: "import_jobs",
+        sql: include_str!("../migrations/sqlite/tenant/0017_import_jobs.sql"),
+    },
 ];
 
 const POSTGRES_TENANT: &[Migration] = &[
@@ -236,6 +241,11 @@ const POSTGRES_TENANT: &[Migration] = &[
         version: 16,
         name: "primary_field",
         sql: include_str!("../migrations/postgres/tenant/0016_primary_field.sql"),
+    },
+    Migration {
+        version: 17,
+        name: "import_jobs",
+        sql: include_str!("../migrations/postgres/tenant/0017_import_jobs.sql"),
     },
 ];
 

@@ -16,7 +16,7 @@ use crate::AppError;
 impl Scoped {
     /// Validates a body as this caller may write it, with the ids of the fields it writes: a
     /// field the caller may not know is answered exactly like one the table does not have.
-    fn input(
+    pub(crate) fn input(
         &self,
         body: &FieldValues,
         mode: InputMode,
@@ -130,6 +130,24 @@ impl Scoped {
         tx: &mut Tx,
         rows: Vec<(String, FieldValues)>,
     ) -> Result<Vec<RecordJson>, AppError> {
+        let created = self
+            .create_bulk(tx, rows, records::BulkAudit::PerRecord)
+            .await?;
+        let mut out = Vec::with_capacity(created.len());
+        for r in &created {
+            out.push(self.shown(tx, r).await?);
+        }
+        Ok(out)
+    }
+
+    /// The bulk path's checks and writes: every row's fields and the grants admitting them,
+    /// then the create rule over all of them.
+    pub(crate) async fn create_bulk(
+        &self,
+        tx: &mut Tx,
+        rows: Vec<(String, FieldValues)>,
+        audit: records::BulkAudit,
+    ) -> Result<Vec<Record>, AppError> {
         let me = self.facts.principal.user.id;
         let mut parsed = Vec::with_capacity(rows.len());
         let mut rule_grants: Option<Vec<&Grant>> = None;
@@ -151,7 +169,7 @@ impl Scoped {
             });
             parsed.push((op.clone(), values));
         }
-        let created = records::create_many(tx, &self.access.table, parsed, me).await?;
+        let created = records::create_many(tx, &self.access.table, parsed, me, audit).await?;
         if let Some(grants) = rule_grants {
             if grants.is_empty() {
                 return Err(forbidden(WriteDenied::Operation(Op::Create)));
@@ -167,11 +185,7 @@ impl Scoped {
                 }
             }
         }
-        let mut out = Vec::with_capacity(created.len());
-        for r in &created {
-            out.push(self.shown(tx, r).await?);
-        }
-        Ok(out)
+        Ok(created)
     }
 
     /// The grants allowing `op` on a record the caller can read; `None` when they cannot

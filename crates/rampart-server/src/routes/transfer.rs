@@ -12,7 +12,7 @@ use rampart_app::records::encode::Format;
 use rampart_app::records::export::{self, ExportRequest, LinkForm, Summary};
 use rampart_app::records::import::{self, Preview, ReadOptions, SourceFormat};
 use rampart_core::TableId;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 use utoipa::IntoParams;
 
@@ -346,4 +346,348 @@ pub async fn preview(
             .await?;
     }
     Ok(axum::Json(preview))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ImportQuery {
+    /// `csv`, `tsv`, `xlsx`, `json` or `ndjson` (default: detected from the content).
+    #[param(pattern = "^(csv|tsv|xlsx|json|ndjson)$")]
+    format: Option<String>,
+    /// One character, or `tab` (CSV; default: detected).
+    delimiter: Option<String>,
+    /// An encoding label, e.g. `utf-8`, `utf-16le`, `windows-1252` (default: detected).
+    encoding: Option<String>,
+    /// The workbook's sheet to read (default: the first).
+    sheet: Option<String>,
+    /// `all_or_nothing` (the default: one refused row and nothing is written) or
+    /// `valid_rows` (write the valid rows; the refused ones are kept as a file).
+    #[param(pattern = "^(all_or_nothing|valid_rows)$")]
+    mode: Option<String>,
+    /// Check every row and report what would be refused, writing nothing.
+    dry_run: Option<bool>,
+    /// Columns to fields, as a JSON object: `{"Column": "field", "Skipped": null}` (default:
+    /// by name, without regard to case).
+    map: Option<String>,
+}
+
+/// An import job as the API shows it.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ImportOut {
+    #[schema(value_type = uuid::Uuid)]
+    id: uuid::Uuid,
+    #[schema(value_type = uuid::Uuid)]
+    table_id: TableId,
+    #[schema(value_type = uuid::Uuid)]
+    created_by: rampart_core::UserId,
+    /// `running`, `done`, `failed`, `cancelled` or `interrupted` (the server stopped while it
+    /// ran: in `all_or_nothing` mode nothing was written; in `valid_rows` mode what the counts
+    /// say was).
+    state: String,
+    mode: String,
+    dry_run: bool,
+    format: String,
+    /// Each column of the file and the field it goes to (null: not imported).
+    #[schema(value_type = Vec<Object>)]
+    columns: serde_json::Value,
+    rows_read: u64,
+    rows_written: u64,
+    rows_rejected: u64,
+    message: Option<String>,
+    /// Seconds left, estimated from the part of the file read so far (while running).
+    estimated_seconds_left: Option<u64>,
+    created_at: String,
+    finished_at: Option<String>,
+    /// When the job and its refused rows are deleted.
+    expires_at: String,
+}
+
+fn job_out(
+    state: &AppState,
+    job: rampart_store::imports::Job,
+    total_bytes: Option<(u64, u64)>,
+) -> ImportOut {
+    let live = match state.imports.lock() {
+        Ok(running) => running.get(&job.id).cloned(),
+        Err(_) => None,
+    };
+    let mut out_state = job.state.clone();
+    let (mut read, mut written, mut rejected) =
+        (job.rows_read, job.rows_written, job.rows_rejected);
+    if job.state == "running" {
+        match &live {
+            Some(p) => {
+                let c = p.counts();
+                (read, written, rejected) = (c.read, c.written, c.rejected);
+            }
+            None if job.runner != state.runner => out_state = "interrupted".to_owned(),
+            None => {}
+        }
+    }
+    let estimated_seconds_left = match (out_state.as_str(), total_bytes) {
+        ("running", Some((done, total))) if done > 0 && total >= done => {
+            let elapsed = (chrono::Utc::now() - job.created_at).num_seconds().max(1) as u64;
+            Some(elapsed * (total - done) / done)
+        }
+        _ => None,
+    };
+    ImportOut {
+        id: job.id,
+        table_id: job.table_id,
+        created_by: job.created_by,
+        state: out_state,
+        mode: job.mode,
+        dry_run: job.dry_run,
+        format: job.format,
+        columns: job.columns,
+        rows_read: read,
+        rows_written: written,
+        rows_rejected: rejected,
+        message: job.message,
+        estimated_seconds_left,
+        created_at: rampart_core::record::format_timestamp(&job.created_at),
+        finished_at: job
+            .finished_at
+            .map(|t| rampart_core::record::format_timestamp(&t)),
+        expires_at: rampart_core::record::format_timestamp(&job.expires_at),
+    }
+}
+
+/// Starts importing a file into a table: answers at once with the job, which reads,
+/// checks and writes in the background (`GET /api/v1/imports/{id}` for its counts).
+#[utoipa::path(post, path = "/api/v1/tables/{table_id}/imports", tag = "records",
+    params(("table_id" = String, Path), ImportQuery),
+    request_body(content = String, description = "The file", content_type = "application/octet-stream"),
+    responses((status = 202, body = ImportOut)),
+    security(("session" = []), ("token" = [])))]
+pub async fn start_import(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(table_id): ApiPath<TableId>,
+    ApiQuery(q): ApiQuery<ImportQuery>,
+    body: Body,
+) -> ApiResult<(StatusCode, axum::Json<ImportOut>)> {
+    use rampart_app::records::import::job::{self, Spec};
+    use rampart_app::records::import::write::{self as import_write, Mode};
+    let options = read_options(
+        q.format.as_deref(),
+        q.delimiter.as_deref(),
+        q.encoding,
+        q.sheet,
+    )?;
+    let mode = match q.mode.as_deref() {
+        None | Some("all_or_nothing") => Mode::AllOrNothing,
+        Some("valid_rows") => Mode::ValidRows,
+        Some(_) => {
+            return Err(ApiError::field(
+                "mode",
+                "invalid_value",
+                "one of all_or_nothing, valid_rows",
+            ));
+        }
+    };
+    let asked = q.map.as_deref().map(job::parse_mapping).transpose()?;
+    let dry_run = q.dry_run.unwrap_or(false);
+    let running = state.imports.lock().map(|r| r.len()).unwrap_or(usize::MAX);
+    if running >= state.config.limits.max_concurrent_imports {
+        return Err(ApiError::rate_limited(5).detail(format!(
+            "{running} imports are running; try again when one has finished"
+        )));
+    }
+    let limits = &state.config.limits;
+    let file = spool(body, limits.import_bytes).await?;
+    let import_limits = limits.import_limits();
+    let (detected, rows) =
+        tokio::task::spawn_blocking(move || import::source::open(file, &options, &import_limits))
+            .await
+            .map_err(|e| ApiError::internal(&e))??;
+    let header = rows.header().to_vec();
+    let sheet = matches!(
+        detected.format,
+        SourceFormat::Csv | SourceFormat::Tsv | SourceFormat::Xlsx
+    );
+    let runner = state.runner;
+    let format = detected.format.as_str();
+    let (job, mapping) = caller
+        .write(move |tx, me, cache| {
+            Box::pin(async move {
+                let mapping =
+                    import_write::mapping(tx, cache, me, table_id, header, asked.as_ref(), sheet)
+                        .await?;
+                let job = rampart_store::imports::create(
+                    tx,
+                    rampart_store::imports::NewJob {
+                        table_id,
+                        created_by: me.user.id,
+                        mode: mode.as_str(),
+                        dry_run,
+                        format,
+                        columns: mapping.describe(),
+                        runner,
+                    },
+                )
+                .await?;
+                Ok((job, mapping))
+            })
+        })
+        .await?;
+    let progress = std::sync::Arc::new(import_write::Progress::default());
+    if let Ok(mut r) = state.imports.lock() {
+        r.insert(job.id, progress.clone());
+    }
+    let snapshot = rampart_store::audit::snapshot();
+    let context = rampart_store::audit::AuditContext::new(
+        snapshot.request_id,
+        snapshot.client_ip,
+        snapshot.actor,
+    );
+    let (store, cache, principal) = (
+        caller.tenant.store.clone(),
+        caller.tenant.access.clone(),
+        caller.principal.clone(),
+    );
+    let spec = Spec {
+        mode,
+        dry_run,
+        mapping,
+    };
+    let (registry, started) = (state.imports.clone(), job.clone());
+    tokio::spawn(rampart_store::audit::scope(context, async move {
+        let id = started.id;
+        job::run(store, cache, principal, started, spec, rows, progress).await;
+        if let Ok(mut r) = registry.lock() {
+            r.remove(&id);
+        }
+    }));
+    Ok((StatusCode::ACCEPTED, axum::Json(job_out(&state, job, None))))
+}
+
+/// An import job: its state and counts (live while it runs).
+#[utoipa::path(get, path = "/api/v1/imports/{import_id}", tag = "records",
+    params(("import_id" = String, Path)),
+    responses((status = 200, body = ImportOut)), security(("session" = []), ("token" = [])))]
+pub async fn get_import(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<uuid::Uuid>,
+) -> ApiResult<axum::Json<ImportOut>> {
+    let job = caller
+        .lookup(move |tx, me, _| Box::pin(async move { import::visible_job(tx, me, id).await }))
+        .await?;
+    Ok(axum::Json(job_out(&state, job, None)))
+}
+
+/// Cancels a running import: in `all_or_nothing` mode nothing is written; in `valid_rows`
+/// mode the batches written so far stay.
+#[utoipa::path(post, path = "/api/v1/imports/{import_id}/cancel", tag = "records",
+    params(("import_id" = String, Path)),
+    responses((status = 202, body = ImportOut)), security(("session" = []), ("token" = [])))]
+pub async fn cancel_import(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<uuid::Uuid>,
+) -> ApiResult<(StatusCode, axum::Json<ImportOut>)> {
+    let job = caller
+        .lookup(move |tx, me, _| Box::pin(async move { import::visible_job(tx, me, id).await }))
+        .await?;
+    let live = state.imports.lock().ok().and_then(|r| r.get(&id).cloned());
+    match live {
+        Some(p) if job.state == "running" => {
+            p.cancel.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        _ => {
+            return Err(ApiError::conflict(
+                "import_not_running",
+                "this import is not running here: it has ended or was interrupted",
+            ));
+        }
+    }
+    Ok((StatusCode::ACCEPTED, axum::Json(job_out(&state, job, None))))
+}
+
+/// The rows an import refused, as CSV: the file's columns and an `errors` column saying why
+/// (`column: code: message`), each row with its number in the file.
+#[utoipa::path(get, path = "/api/v1/imports/{import_id}/rejects", tag = "records",
+    params(("import_id" = String, Path)),
+    responses((status = 200, description = "The refused rows", content((String = "text/csv")))),
+    security(("session" = []), ("token" = [])))]
+pub async fn import_rejects(
+    caller: Caller,
+    ApiPath(id): ApiPath<uuid::Uuid>,
+) -> ApiResult<Response> {
+    let text = caller
+        .read(move |tx, me, _| {
+            Box::pin(async move {
+                let job = import::visible_job(tx, me, id).await?;
+                let mut w = csv::WriterBuilder::new()
+                    .terminator(csv::Terminator::CRLF)
+                    .from_writer(Vec::new());
+                let internal = |e: csv::Error| AppError::internal(&e);
+                let mut header: Vec<String> = vec!["row".into()];
+                if let Some(columns) = job.columns.as_array() {
+                    header.extend(
+                        columns
+                            .iter()
+                            .map(|c| c["column"].as_str().unwrap_or_default().to_owned()),
+                    );
+                }
+                header.push("errors".into());
+                w.write_record(
+                    header
+                        .iter()
+                        .map(|h| rampart_app::records::cells::guard(h).into_owned()),
+                )
+                .map_err(internal)?;
+                let mut after = 0;
+                loop {
+                    let page = rampart_store::imports::rejects(tx, id, after, 1000).await?;
+                    let Some(last) = page.last() else { break };
+                    after = last.row;
+                    for r in &page {
+                        let why: Vec<String> = r
+                            .errors
+                            .as_array()
+                            .map(|errors| {
+                                errors
+                                    .iter()
+                                    .map(|e| {
+                                        format!(
+                                            "{}: {}: {}",
+                                            e["column"].as_str().unwrap_or("row"),
+                                            e["code"].as_str().unwrap_or_default(),
+                                            e["message"].as_str().unwrap_or_default()
+                                        )
+                                    })
+                                    .collect()
+                            })
+                            .unwrap_or_default();
+                        let mut record = vec![r.row.to_string()];
+                        record.extend(
+                            r.cells
+                                .iter()
+                                .map(|c| rampart_app::records::cells::guard(c).into_owned()),
+                        );
+                        record
+                            .push(rampart_app::records::cells::guard(&why.join("; ")).into_owned());
+                        w.write_record(&record).map_err(internal)?;
+                    }
+                }
+                w.into_inner()
+                    .map_err(|e| AppError::internal(&e.to_string()))
+            })
+        })
+        .await?;
+    let mut response = (StatusCode::OK, text).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/csv; charset=utf-8"),
+    );
+    headers.insert(
+        header::CONTENT_DISPOSITION,
+        HeaderValue::from_static("attachment; filename=\"rejected-rows.csv\""),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
 }

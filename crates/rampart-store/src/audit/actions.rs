@@ -105,6 +105,7 @@ catalogue! {
     RecordCreate = "record.create": "a record was created",
     RecordUpdate = "record.update": "a record's fields or owner changed",
     RecordDelete = "record.delete": "a record was deleted",
+    RecordImport = "record.import": "an import created records (one entry per batch: the job, the records' ids and a SHA-256 of their values)",
     RecordExport = "record.export": "records of a table were exported as a file (format, filter, fields, how many)",
     // Keys and the chain itself.
     KeysKekRotate = "keys.kek_rotate": "the tenant's data keys were re-wrapped under a new key-encryption key",

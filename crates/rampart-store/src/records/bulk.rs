@@ -17,6 +17,17 @@ use super::*;
 /// Most parameters in one statement (SQLite allows 32766, PostgreSQL 65535).
 pub(crate) const MAX_PARAMS: usize = 30_000;
 
+/// How a bulk create is audited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BulkAudit {
+    /// One `record.create` entry per record, with its values (a batch of the API).
+    PerRecord,
+    /// One `record.import` entry for all of them: the job, the records' ids and a SHA-256 of
+    /// their values in order, so the chain proves what the import created without an entry
+    /// (and a sealed detail) per row.
+    Batch { job: uuid::Uuid },
+}
+
 /// Creates many records with multi-row INSERTs: the bulk path of batches and imports.
 /// Each row is named (`create[3]`) so that an error says which one failed; rows come from
 /// `parse_input` in create mode with the path `<name>.fields`.
@@ -25,6 +36,7 @@ pub async fn create_many(
     table: &TableDef,
     rows: Vec<(String, BTreeMap<FieldId, Value>)>,
     actor: UserId,
+    audit: BulkAudit,
 ) -> Result<Vec<Record>, StoreError> {
     let in_row = |op: &str, e: StoreError| StoreError::InBatch {
         op: op.to_owned(),
@@ -91,15 +103,36 @@ pub async fn create_many(
         }
     }
     let records = get_many(tx, table, &ids).await?;
-    for ((_, values), record) in rows.iter().zip(&records) {
-        super::audit_change(
-            tx,
-            crate::audit::Action::RecordCreate,
-            table,
-            record,
-            Some(super::changed_detail(table, values, None)),
-        )
-        .await?;
+    match audit {
+        BulkAudit::PerRecord => {
+            for ((_, values), record) in rows.iter().zip(&records) {
+                super::audit_change(
+                    tx,
+                    crate::audit::Action::RecordCreate,
+                    table,
+                    record,
+                    Some(super::changed_detail(table, values, None)),
+                )
+                .await?;
+            }
+        }
+        BulkAudit::Batch { job } => {
+            let mut contents = Vec::new();
+            for ((_, values), id) in rows.iter().zip(&ids) {
+                contents.extend_from_slice(id.0.as_bytes());
+                let detail = super::changed_detail(table, values, None).to_string();
+                contents.extend_from_slice(&(detail.len() as u64).to_be_bytes());
+                contents.extend_from_slice(detail.as_bytes());
+            }
+            let event = crate::audit::Event::new(crate::audit::Action::RecordImport)
+                .table(table.id.0)
+                .detail(serde_json::json!({
+                    "job": job,
+                    "records": ids.iter().map(|id| id.0).collect::<Vec<_>>(),
+                    "sha256": hex::encode(rampart_crypto::sha256(&contents)),
+                }));
+            crate::audit::record(tx, event).await?;
+        }
     }
     Ok(records)
 }

@@ -4,7 +4,9 @@
 //! they map to (for an existing one), and the first rows.
 
 pub mod infer;
+pub mod job;
 pub mod source;
+pub mod write;
 
 use rampart_auth::Principal;
 use rampart_auth::authz::cache::AccessCache;
@@ -164,4 +166,21 @@ pub async fn map_columns(
             .map(|f| f.name.clone());
     }
     Ok(())
+}
+
+/// An import job, to its creator or a tenant admin (to anyone else it does not exist).
+pub async fn visible_job(
+    tx: &mut Tx,
+    principal: &Principal,
+    id: uuid::Uuid,
+) -> Result<rampart_store::imports::Job, AppError> {
+    let job = rampart_store::imports::get(tx, id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    if job.created_by != principal.user.id
+        && crate::people::require_tenant_admin(principal).is_err()
+    {
+        return Err(AppError::NotFound);
+    }
+    Ok(job)
 }

@@ -1,0 +1,655 @@
+//! Writing an import: each row's cells become a record body (links resolved by the target
+//! table's primary value among the records the importer may read, or by id; users by email),
+//! checked like a record created over the API (the importer's grants, every written field,
+//! the create rule, unique values), and written on the bulk path in batches, each audited as
+//! one `record.import` entry. A row that fails is refused with why, per column, in the API's
+//! validation codes; the others go on.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use rampart_auth::Principal;
+use rampart_auth::authz::cache::AccessCache;
+use rampart_auth::authz::definition::Op;
+use rampart_core::{FieldDef, FieldType, RecordId, TableId, Value};
+use rampart_store::imports::Reject;
+use rampart_store::{StoreError, Tx, identity, records};
+use serde_json::{Value as Json, json};
+
+use super::infer::{boolean_text, datetime_text};
+use super::source::Raw;
+use crate::AppError;
+use crate::records::cells::{split_list, unguard};
+use crate::records::list::Plan;
+use crate::records::{FieldValues, Scoped, scoped};
+
+/// Rows written per statement batch (and per transaction in "valid rows" mode).
+pub const BATCH_ROWS: usize = 1000;
+
+/// Refused rows kept with a job (more are counted, not kept).
+pub const KEPT_REJECTS: usize = 10_000;
+
+/// All or nothing (the default), or write the valid rows and refuse the others.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    #[default]
+    AllOrNothing,
+    ValidRows,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::AllOrNothing => "all_or_nothing",
+            Mode::ValidRows => "valid_rows",
+        }
+    }
+}
+
+/// A running import's counts, read by whoever asks while it runs, and its cancellation.
+#[derive(Debug, Default)]
+pub struct Progress {
+    pub read: AtomicU64,
+    pub written: AtomicU64,
+    pub rejected: AtomicU64,
+    pub cancel: AtomicBool,
+}
+
+impl Progress {
+    pub fn counts(&self) -> rampart_store::imports::Counts {
+        rampart_store::imports::Counts {
+            read: self.read.load(Ordering::Relaxed),
+            written: self.written.load(Ordering::Relaxed),
+            rejected: self.rejected.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Where each column of the file goes: a field, or nowhere.
+#[derive(Debug, Clone)]
+pub struct Mapping {
+    pub header: Vec<String>,
+    pub targets: Vec<Option<FieldDef>>,
+    /// Whether text cells may carry the formula guard export writes (CSV, TSV, XLSX).
+    pub sheet: bool,
+}
+
+impl Mapping {
+    /// The mapping as the job records it: column → field name (or null).
+    pub fn describe(&self) -> Json {
+        Json::Array(
+            self.header
+                .iter()
+                .zip(&self.targets)
+                .map(|(c, t)| json!({"column": c, "field": t.as_ref().map(|f| f.name.clone())}))
+                .collect(),
+        )
+    }
+}
+
+/// Maps columns to the fields of `table` the importer may write when creating: as `asked`
+/// says (column → field name, or `None` to skip it), else by name without regard to case.
+pub async fn mapping(
+    tx: &mut Tx,
+    cache: &AccessCache,
+    principal: &Principal,
+    table: TableId,
+    header: Vec<String>,
+    asked: Option<&BTreeMap<String, Option<String>>>,
+    sheet: bool,
+) -> Result<Mapping, AppError> {
+    let scoped = scoped(tx, cache, principal, table).await?;
+    if !scoped.access.allows(Op::Create) {
+        return Err(AppError::forbidden(
+            "forbidden",
+            "your permissions do not allow creating records in this table",
+        ));
+    }
+    let writable = |f: &&FieldDef| {
+        scoped
+            .access
+            .grants_for(Op::Create)
+            .any(|g| g.writes_field(f.id))
+    };
+    let fields: Vec<&FieldDef> = scoped.access.table.fields.iter().filter(writable).collect();
+    let mut errors = Vec::new();
+    if let Some(asked) = asked {
+        for (column, field) in asked {
+            if !header.iter().any(|h| h == column) {
+                errors.push(rampart_core::FieldError::new(
+                    format!("map.{column}"),
+                    "unknown_column",
+                    "the file has no such column",
+                ));
+            }
+            if let Some(name) = field
+                && !fields.iter().any(|f| f.name == *name)
+            {
+                errors.push(rampart_core::FieldError::new(
+                    format!("map.{column}"),
+                    "unknown_field",
+                    format!("the table has no field {name:?} you may write"),
+                ));
+            }
+        }
+    }
+    if !errors.is_empty() {
+        return Err(rampart_core::Invalid { errors }.into());
+    }
+    let targets: Vec<Option<FieldDef>> = header
+        .iter()
+        .map(|column| {
+            let chosen = match asked.and_then(|a| a.get(column)) {
+                Some(None) => return None,
+                Some(Some(name)) => fields.iter().find(|f| f.name == *name),
+                None => fields.iter().find(|f| {
+                    f.name.eq_ignore_ascii_case(column.trim())
+                        || f.name
+                            .eq_ignore_ascii_case(&super::infer::field_name(column))
+                }),
+            };
+            chosen.map(|f| (*f).clone())
+        })
+        .collect();
+    let mut seen = Vec::new();
+    for (column, target) in header.iter().zip(&targets) {
+        if let Some(f) = target {
+            if seen.contains(&f.id) {
+                errors.push(rampart_core::FieldError::new(
+                    format!("map.{column}"),
+                    "duplicate_field",
+                    format!("another column already goes to {:?}", f.name),
+                ));
+            }
+            seen.push(f.id);
+        }
+    }
+    if !errors.is_empty() {
+        return Err(rampart_core::Invalid { errors }.into());
+    }
+    if targets.iter().all(Option::is_none) {
+        return Err(AppError::invalid(
+            "map",
+            "nothing_to_import",
+            "no column maps to a field you may write; name the fields with map",
+        ));
+    }
+    Ok(Mapping {
+        header,
+        targets,
+        sheet,
+    })
+}
+
+/// One row's value for one field before links and users are looked up.
+enum Pending {
+    Ready(Json),
+    /// Linked records by primary value or id.
+    Links(Vec<String>),
+    /// A user by email.
+    User(String),
+}
+
+fn raw_text(raw: &Raw, sheet: bool) -> String {
+    match raw {
+        Raw::Empty => String::new(),
+        Raw::Text(s) if sheet => unguard(s).to_owned(),
+        Raw::Text(s) => s.clone(),
+        Raw::Integer(n) => n.to_string(),
+        Raw::Float(f) => f.to_string(),
+        Raw::Bool(b) => b.to_string(),
+        Raw::Date(d) => d.format("%Y-%m-%d").to_string(),
+        Raw::Datetime(t) => rampart_core::record::format_timestamp(&t.and_utc()),
+        Raw::Json(j) => j.to_string(),
+    }
+}
+
+/// A cell as the JSON a client would send for the field; what does not fit is passed on as
+/// text, for the field's own validation to refuse with its usual code.
+fn convert(raw: &Raw, field: &FieldDef, sheet: bool) -> Result<Pending, rampart_core::FieldError> {
+    if raw.is_empty() {
+        return Ok(Pending::Ready(match &field.field_type {
+            FieldType::MultiSelect(_) => Json::Array(Vec::new()),
+            _ => Json::Null,
+        }));
+    }
+    let text = || raw_text(raw, sheet);
+    Ok(Pending::Ready(match (&field.field_type, raw) {
+        (FieldType::Integer(_), Raw::Integer(n)) => Json::from(*n),
+        (FieldType::Integer(_) | FieldType::Decimal(_), Raw::Float(f)) => {
+            serde_json::Number::from_f64(*f).map_or_else(|| Json::String(text()), Json::Number)
+        }
+        (FieldType::Integer(_), Raw::Text(_)) => {
+            let t = text();
+            t.trim().parse::<i64>().map_or(Json::String(t), Json::from)
+        }
+        (FieldType::Decimal(_), Raw::Integer(n)) => Json::from(*n),
+        (FieldType::Decimal(_), _) => Json::String(text().trim().to_owned()),
+        (FieldType::Boolean, Raw::Bool(b)) => Json::Bool(*b),
+        (FieldType::Boolean, Raw::Integer(n)) if *n == 0 || *n == 1 => Json::Bool(*n == 1),
+        (FieldType::Boolean, _) => {
+            let t = text();
+            boolean_text(&t).map_or(Json::String(t), Json::Bool)
+        }
+        (FieldType::Date, Raw::Datetime(t)) if t.time() == chrono::NaiveTime::MIN => {
+            Json::String(t.date().format("%Y-%m-%d").to_string())
+        }
+        (FieldType::Date, _) => Json::String(text().trim().to_owned()),
+        (FieldType::Datetime, Raw::Date(d)) => Json::String(
+            rampart_core::record::format_timestamp(&d.and_time(chrono::NaiveTime::MIN).and_utc()),
+        ),
+        (FieldType::Datetime, _) => {
+            let t = text();
+            Json::String(datetime_text(t.trim()).unwrap_or(t))
+        }
+        (FieldType::MultiSelect(_), Raw::Json(j @ Json::Array(_))) => j.clone(),
+        (FieldType::MultiSelect(_), _) => Json::from(split_list(&text())),
+        (FieldType::Json, Raw::Json(j)) => j.clone(),
+        // A JSON file's string is a JSON string; a sheet holds JSON as its text.
+        (FieldType::Json, Raw::Text(s)) if !sheet => Json::String(s.clone()),
+        (FieldType::Json, Raw::Integer(n)) => Json::from(*n),
+        (FieldType::Json, Raw::Bool(b)) => Json::Bool(*b),
+        (FieldType::Json, _) => serde_json::from_str(&text()).map_err(|_| {
+            rampart_core::FieldError::new(&field.name, "invalid_json", "is not valid JSON")
+        })?,
+        (FieldType::Link(_), Raw::Json(Json::Array(items))) => {
+            return Ok(Pending::Links(
+                items
+                    .iter()
+                    .map(|i| i.as_str().map_or_else(|| i.to_string(), str::to_owned))
+                    .collect(),
+            ));
+        }
+        (FieldType::Link(_), _) => return Ok(Pending::Links(split_list(&text()))),
+        (FieldType::User, _) => return Ok(Pending::User(text().trim().to_owned())),
+        (_, Raw::Json(j)) => Json::String(j.to_string()),
+        _ => Json::String(text()),
+    }))
+}
+
+/// A row on its way: its number, its cells, and its values by column.
+type PendingRow = (u64, Vec<Raw>, Vec<(usize, Pending)>);
+
+/// A string literal of the rule language.
+fn rule_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Records of `table` the importer may read whose primary value is one of `names`: each
+/// name with the ids that bear it (more than one: ambiguous).
+async fn by_primary(
+    tx: &mut Tx,
+    cache: &AccessCache,
+    principal: &Principal,
+    table: TableId,
+    names: &[String],
+) -> Result<HashMap<String, Vec<RecordId>>, AppError> {
+    let mut out: HashMap<String, Vec<RecordId>> = HashMap::new();
+    let target = match scoped(tx, cache, principal, table).await {
+        Ok(s) => s,
+        Err(AppError::NotFound | AppError::SecondFactorRequired) => return Ok(out),
+        Err(e) => return Err(e),
+    };
+    let Some(primary) = target.access.table.primary().cloned() else {
+        return Ok(out);
+    };
+    for chunk in names.chunks(100) {
+        let literals: Vec<String> = match primary.field_type {
+            FieldType::Integer(_) => chunk
+                .iter()
+                .filter_map(|n| n.trim().parse::<i64>().ok().map(|v| v.to_string()))
+                .collect(),
+            _ if primary.field_type.is_text_like()
+                || matches!(primary.field_type, FieldType::SingleSelect(_)) =>
+            {
+                chunk.iter().map(|n| rule_string(n)).collect()
+            }
+            _ => Vec::new(),
+        };
+        if literals.is_empty() {
+            continue;
+        }
+        let text = literals
+            .iter()
+            .map(|l| format!("`{}` = {l}", primary.name))
+            .collect::<Vec<_>>()
+            .join(" || ");
+        let Ok(expr) = rampart_rules::parse(&text) else {
+            continue;
+        };
+        let plan = match Plan::new(tx, cache, principal, table, Some(&expr), None).await {
+            Ok(p) => p,
+            // The importer may not filter on the primary field: nothing resolves by name.
+            Err(AppError::Invalid(_) | AppError::Forbidden { .. }) => return Ok(out),
+            Err(e) => return Err(e),
+        };
+        let page = plan
+            .fetch(
+                tx,
+                None,
+                u32::try_from(chunk.len() * 2 + 1).unwrap_or(u32::MAX),
+            )
+            .await?;
+        for record in &page.records {
+            let name = match record.value(primary.id) {
+                Value::Text(s) => s.clone(),
+                Value::Integer(n) => n.to_string(),
+                _ => continue,
+            };
+            out.entry(name).or_default().push(record.id);
+        }
+    }
+    Ok(out)
+}
+
+/// Why a row was refused, per column: the API's validation codes.
+fn why(e: &AppError, mapping: &Mapping) -> Option<Vec<Json>> {
+    let column_of = |field: &str| {
+        // `fields.tags[0]` is about the field `tags`.
+        let name = field.split('[').next().unwrap_or(field);
+        let name = name.rsplit('.').next().unwrap_or(name);
+        mapping
+            .header
+            .iter()
+            .zip(&mapping.targets)
+            .find(|(_, t)| t.as_ref().is_some_and(|f| f.name == name))
+            .map_or_else(|| name.to_owned(), |(c, _)| c.clone())
+    };
+    let one = |field: Option<String>, code: &str, message: &str| json!({"column": field, "code": code, "message": message});
+    Some(match e {
+        AppError::Invalid(i) => i
+            .errors
+            .iter()
+            .map(|fe| one(Some(column_of(&fe.field)), fe.code, &fe.message))
+            .collect(),
+        AppError::InOperation { source, .. } => return why(source, mapping),
+        AppError::Forbidden {
+            code,
+            detail,
+            errors,
+        } if errors.is_empty() => {
+            vec![one(None, code, detail)]
+        }
+        AppError::Forbidden { errors, .. } => errors
+            .iter()
+            .map(|fe| one(Some(column_of(&fe.field)), fe.code, &fe.message))
+            .collect(),
+        AppError::Store(s) => return store_why(s, &column_of),
+        _ => return None,
+    })
+}
+
+fn store_why(e: &StoreError, column_of: &dyn Fn(&str) -> String) -> Option<Vec<Json>> {
+    Some(match e {
+        StoreError::InBatch { source, .. } => return store_why(source, column_of),
+        StoreError::Duplicate { field } => vec![json!({
+            "column": column_of(field), "code": "duplicate_value", "message": "must be unique"
+        })],
+        StoreError::Invalid(i) => i
+            .errors
+            .iter()
+            .map(|fe| json!({"column": column_of(&fe.field), "code": fe.code, "message": fe.message}))
+            .collect(),
+        _ => return None,
+    })
+}
+
+/// The row an error is about, by its operation name (`row[17]`).
+fn failing_row(e: &AppError) -> Option<u64> {
+    let op = match e {
+        AppError::InOperation { op, .. } => op.as_str(),
+        AppError::Store(StoreError::InBatch { op, .. }) => op.as_str(),
+        _ => return None,
+    };
+    op.strip_prefix("row[")?.strip_suffix(']')?.parse().ok()
+}
+
+/// What one batch did.
+#[derive(Debug, Default)]
+pub struct BatchDone {
+    pub written: u64,
+    pub rejects: Vec<Reject>,
+}
+
+/// A row as the rejects file shows it.
+fn reject(row: u64, cells: &[Raw], errors: Vec<Json>, sheet: bool) -> Reject {
+    Reject {
+        row,
+        errors: Json::Array(errors),
+        cells: cells.iter().map(|c| raw_text(c, sheet)).collect(),
+    }
+}
+
+/// Converts, checks and writes one batch of rows (each with its row number in the file); the
+/// rows that fail are refused, the rest written.
+pub async fn write_batch(
+    tx: &mut Tx,
+    cache: &AccessCache,
+    principal: &Principal,
+    table: TableId,
+    mapping: &Mapping,
+    rows: Vec<(u64, Vec<Raw>)>,
+    job: uuid::Uuid,
+) -> Result<BatchDone, AppError> {
+    let scoped = scoped(tx, cache, principal, table).await?;
+    let mut done = BatchDone::default();
+    // Cells to values, links and users still to be looked up.
+    let mut pending: Vec<PendingRow> = Vec::with_capacity(rows.len());
+    for (row, cells) in rows {
+        let mut values = Vec::new();
+        let mut errors = Vec::new();
+        for (i, (cell, target)) in cells.iter().zip(&mapping.targets).enumerate() {
+            let Some(field) = target else { continue };
+            match convert(cell, field, mapping.sheet) {
+                Ok(p) => values.push((i, p)),
+                Err(e) => errors.push(json!({
+                    "column": mapping.header[i], "code": e.code, "message": e.message
+                })),
+            }
+        }
+        if errors.is_empty() {
+            pending.push((row, cells, values));
+        } else {
+            done.rejects
+                .push(reject(row, &cells, errors, mapping.sheet));
+        }
+    }
+    let names = resolve_links(tx, cache, principal, mapping, &pending).await?;
+    let mut emails: HashMap<String, Option<rampart_core::UserId>> = HashMap::new();
+    for (_, _, values) in &pending {
+        for (_, p) in values {
+            if let Pending::User(email) = p
+                && !email.is_empty()
+                && !emails.contains_key(email)
+            {
+                let user = identity::user_by_email(tx, email).await?.map(|u| u.user.id);
+                emails.insert(email.clone(), user);
+            }
+        }
+    }
+    let mut bodies: Vec<(u64, Vec<Raw>, FieldValues)> = Vec::with_capacity(pending.len());
+    for (row, cells, values) in pending {
+        let mut body = FieldValues::new();
+        let mut errors = Vec::new();
+        for (i, p) in values {
+            let Some(field) = &mapping.targets[i] else {
+                continue;
+            };
+            let value = match p {
+                Pending::Ready(j) => j,
+                Pending::User(email) if email.is_empty() => Json::Null,
+                Pending::User(email) => match emails.get(&email).copied().flatten() {
+                    Some(id) => Json::String(id.to_string()),
+                    None => {
+                        errors.push(json!({"column": mapping.header[i], "code": "unknown_user",
+                            "message": format!("no user of this tenant has the email {email:?}")}));
+                        continue;
+                    }
+                },
+                Pending::Links(items) => {
+                    match link_ids(field, &items, names.get(&field.id)) {
+                        Ok(j) => j,
+                        Err((code, message)) => {
+                            errors.push(json!({"column": mapping.header[i], "code": code, "message": message}));
+                            continue;
+                        }
+                    }
+                }
+            };
+            body.insert(field.name.clone(), value);
+        }
+        // Every other problem of the row too, as the API would name it.
+        if let Err(e) = scoped.input(&body, rampart_core::record::InputMode::Create, "") {
+            errors.extend(why(&e, mapping).unwrap_or_default());
+        }
+        if errors.is_empty() {
+            bodies.push((row, cells, body));
+        } else {
+            done.rejects
+                .push(reject(row, &cells, errors, mapping.sheet));
+        }
+    }
+    // Written together; a row the store or the rules refuse is taken out and the rest tried
+    // again (each attempt inside a savepoint, so a refused attempt leaves nothing behind).
+    loop {
+        if bodies.is_empty() {
+            break;
+        }
+        let batch: Vec<(String, FieldValues)> = bodies
+            .iter()
+            .map(|(row, _, body)| (format!("row[{row}]"), body.clone()))
+            .collect();
+        savepoint(tx, "SAVEPOINT import_rows").await?;
+        match scoped.create_imported(tx, batch, job).await {
+            Ok(n) => {
+                savepoint(tx, "RELEASE SAVEPOINT import_rows").await?;
+                done.written += n;
+                break;
+            }
+            Err(e) => {
+                savepoint(tx, "ROLLBACK TO SAVEPOINT import_rows").await?;
+                savepoint(tx, "RELEASE SAVEPOINT import_rows").await?;
+                let (Some(row), Some(errors)) = (failing_row(&e), why(&e, mapping)) else {
+                    return Err(e);
+                };
+                let Some(at) = bodies.iter().position(|(r, _, _)| *r == row) else {
+                    return Err(e);
+                };
+                let (row, cells, _) = bodies.remove(at);
+                done.rejects
+                    .push(reject(row, &cells, errors, mapping.sheet));
+            }
+        }
+    }
+    done.rejects.sort_by_key(|r| r.row);
+    Ok(done)
+}
+
+async fn savepoint(tx: &mut Tx, statement: &'static str) -> Result<(), AppError> {
+    let mut q = tx.sql();
+    q.push(statement);
+    tx.execute(q).await?;
+    Ok(())
+}
+
+/// For each link field of the mapping, the names its cells use, looked up once per batch.
+async fn resolve_links(
+    tx: &mut Tx,
+    cache: &AccessCache,
+    principal: &Principal,
+    mapping: &Mapping,
+    pending: &[PendingRow],
+) -> Result<HashMap<rampart_core::FieldId, HashMap<String, Vec<RecordId>>>, AppError> {
+    let mut out = HashMap::new();
+    for (i, target) in mapping.targets.iter().enumerate() {
+        let Some(field) = target else { continue };
+        let FieldType::Link(options) = &field.field_type else {
+            continue;
+        };
+        let mut names: Vec<String> = Vec::new();
+        for (_, _, values) in pending {
+            for (j, p) in values {
+                if let (true, Pending::Links(items)) = (*j == i, p) {
+                    for item in items {
+                        if item.parse::<RecordId>().is_err() && !names.contains(item) {
+                            names.push(item.clone());
+                        }
+                    }
+                }
+            }
+        }
+        let found = by_primary(tx, cache, principal, options.table_id, &names).await?;
+        out.insert(field.id, found);
+    }
+    Ok(out)
+}
+
+/// A link cell's items as the ids a client would send: record ids as they are, names by the
+/// target's primary value.
+fn link_ids(
+    field: &FieldDef,
+    items: &[String],
+    names: Option<&HashMap<String, Vec<RecordId>>>,
+) -> Result<Json, (&'static str, String)> {
+    let mut ids = Vec::with_capacity(items.len());
+    for item in items.iter().filter(|i| !i.is_empty()) {
+        if let Ok(id) = item.parse::<RecordId>() {
+            ids.push(id.to_string());
+            continue;
+        }
+        match names.and_then(|n| n.get(item)).map(Vec::as_slice) {
+            Some([one]) => ids.push(one.to_string()),
+            Some([]) | None => {
+                return Err((
+                    "unresolved_link",
+                    format!("no record you may read is named {item:?}"),
+                ));
+            }
+            Some(_) => {
+                return Err((
+                    "ambiguous_link",
+                    format!("several records are named {item:?}; use its id"),
+                ));
+            }
+        }
+    }
+    let multiple = matches!(&field.field_type, FieldType::Link(o) if o.multiple);
+    Ok(match (multiple, ids.as_slice()) {
+        (true, _) => Json::from(ids),
+        (false, []) => Json::Null,
+        (false, [one]) => Json::String(one.clone()),
+        (false, _) => {
+            return Err(("too_many_links", "this field links one record".to_owned()));
+        }
+    })
+}
+
+impl Scoped {
+    /// Creates rows of an import on the bulk path, audited as one `record.import` entry (see
+    /// [`records::BulkAudit::Batch`]); every check of [`Scoped::create_many`] applies.
+    pub(crate) async fn create_imported(
+        &self,
+        tx: &mut Tx,
+        rows: Vec<(String, FieldValues)>,
+        job: uuid::Uuid,
+    ) -> Result<u64, AppError> {
+        let n = rows.len() as u64;
+        self.create_bulk(tx, rows, records::BulkAudit::Batch { job })
+            .await?;
+        Ok(n)
+    }
+}
