@@ -19,6 +19,9 @@ pub const SEALED_COLUMNS: &[(&str, &str)] = &[
     ("user_totp", "seed"),
     ("project_secrets", "sealed"),
     ("identity_providers", "client_secret"),
+    // Not re-sealed after a rotation: they are deleted within a day, and until then they
+    // keep their key from being purged.
+    ("import_rejects", "cells"),
     ("audit_subject_keys", "sealed_key"),
     ("audit_log", "detail"),
     ("audit_pending", "detail"),
