@@ -395,7 +395,8 @@ pub struct ImportOut {
     rows_written: u64,
     rows_rejected: u64,
     message: Option<String>,
-    /// Seconds left, estimated from the part of the file read so far (while running).
+    /// Seconds left at the rate so far, from how far into the file reading has come (while
+    /// it runs, for CSV and TSV).
     estimated_seconds_left: Option<u64>,
     created_at: String,
     finished_at: Option<String>,
@@ -403,11 +404,7 @@ pub struct ImportOut {
     expires_at: String,
 }
 
-fn job_out(
-    state: &AppState,
-    job: rampart_store::imports::Job,
-    total_bytes: Option<(u64, u64)>,
-) -> ImportOut {
+fn job_out(state: &AppState, job: rampart_store::imports::Job) -> ImportOut {
     let live = match state.imports.lock() {
         Ok(running) => running.get(&job.id).cloned(),
         Err(_) => None,
@@ -425,11 +422,12 @@ fn job_out(
             None => {}
         }
     }
-    let estimated_seconds_left = match (out_state.as_str(), total_bytes) {
-        ("running", Some((done, total))) if done > 0 && total >= done => {
-            let elapsed = (chrono::Utc::now() - job.created_at).num_seconds().max(1) as u64;
-            Some(elapsed * (total - done) / done)
-        }
+    let estimated_seconds_left = match (out_state.as_str(), &live) {
+        ("running", Some(p)) => p.seconds_left(
+            (chrono::Utc::now() - job.created_at)
+                .to_std()
+                .unwrap_or_default(),
+        ),
         _ => None,
     };
     ImportOut {
@@ -503,6 +501,7 @@ pub async fn start_import(
             .await
             .map_err(|e| ApiError::internal(&e))??;
     let header = rows.header().to_vec();
+    let size = detected.bytes;
     let sheet = matches!(
         detected.format,
         SourceFormat::Csv | SourceFormat::Tsv | SourceFormat::Xlsx
@@ -533,6 +532,9 @@ pub async fn start_import(
         })
         .await?;
     let progress = std::sync::Arc::new(import_write::Progress::default());
+    progress
+        .size
+        .store(size, std::sync::atomic::Ordering::Relaxed);
     if let Ok(mut r) = state.imports.lock() {
         r.insert(job.id, progress.clone());
     }
@@ -560,7 +562,7 @@ pub async fn start_import(
             r.remove(&id);
         }
     }));
-    Ok((StatusCode::ACCEPTED, axum::Json(job_out(&state, job, None))))
+    Ok((StatusCode::ACCEPTED, axum::Json(job_out(&state, job))))
 }
 
 /// An import job: its state and counts (live while it runs).
@@ -575,7 +577,7 @@ pub async fn get_import(
     let job = caller
         .lookup(move |tx, me, _| Box::pin(async move { import::visible_job(tx, me, id).await }))
         .await?;
-    Ok(axum::Json(job_out(&state, job, None)))
+    Ok(axum::Json(job_out(&state, job)))
 }
 
 /// Cancels a running import: in `all_or_nothing` mode nothing is written; in `valid_rows`
@@ -603,7 +605,7 @@ pub async fn cancel_import(
             ));
         }
     }
-    Ok((StatusCode::ACCEPTED, axum::Json(job_out(&state, job, None))))
+    Ok((StatusCode::ACCEPTED, axum::Json(job_out(&state, job))))
 }
 
 /// The rows an import refused, as CSV: the file's columns and an `errors` column saying why

@@ -34,7 +34,7 @@ pub struct Spec {
 type Batch = Result<Vec<(u64, Vec<Raw>)>, AppError>;
 
 /// Reads the file on its own thread (blocking I/O), a bounded number of batches ahead.
-fn read_ahead(mut rows: Rows) -> mpsc::Receiver<Batch> {
+fn read_ahead(mut rows: Rows, progress: Arc<Progress>) -> mpsc::Receiver<Batch> {
     let (tx, rx) = mpsc::channel::<Batch>(2);
     let spawned = std::thread::Builder::new()
         .name("rampart-import-read".into())
@@ -50,6 +50,9 @@ fn read_ahead(mut rows: Rows) -> mpsc::Receiver<Batch> {
                             return;
                         }
                     }
+                }
+                if let Some(at) = rows.position() {
+                    progress.position.store(at, Ordering::Relaxed);
                 }
                 let last = batch.len() < BATCH_ROWS;
                 if !batch.is_empty() && tx.blocking_send(Ok(batch)).is_err() {
@@ -113,7 +116,7 @@ pub async fn run(
     rows: Rows,
     progress: Arc<Progress>,
 ) {
-    let batches = read_ahead(rows);
+    let batches = read_ahead(rows, progress.clone());
     let outcome = Arc::new(Mutex::new(Outcome::default()));
     let result = if spec.mode == Mode::AllOrNothing || spec.dry_run {
         in_one_transaction(

@@ -119,6 +119,8 @@ pub struct Detected {
     pub sheet: Option<String>,
     /// Every sheet of a workbook, in order.
     pub sheets: Vec<String>,
+    /// The file's size.
+    pub bytes: u64,
 }
 
 /// A refusal to read on: a limit passed or a file that cannot be read, with where.
@@ -164,6 +166,15 @@ impl Rows {
     /// Data rows read so far (the header is row 0; the first data row is 1).
     pub fn read(&self) -> u64 {
         self.read
+    }
+
+    /// How far into the file reading has come, in bytes of its text, where that is known
+    /// (delimited text); with the file's size, it estimates the time left.
+    pub fn position(&self) -> Option<u64> {
+        match &self.inner {
+            Inner::Csv(reader, _) => Some(reader.position().byte()),
+            _ => None,
+        }
     }
 
     /// The next row, one value per column (missing trailing cells empty).
@@ -312,6 +323,7 @@ pub fn open(
     limits: &Limits,
 ) -> Result<(Detected, Rows), AppError> {
     let io = |e: std::io::Error| unreadable(format!("cannot read the file: {e}"));
+    let bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
     let mut head = vec![0u8; 64 * 1024];
     let n = read_up_to(&mut file, &mut head).map_err(io)?;
     head.truncate(n);
@@ -320,13 +332,15 @@ pub fn open(
         Some(f) => f,
         None => sniff_format(&head),
     };
-    match format {
+    let (mut detected, rows) = match format {
         SourceFormat::Csv | SourceFormat::Tsv => {
             open_delimited(file, &head, format, options, limits)
         }
         SourceFormat::Xlsx => open_sheet(file, options, limits),
         SourceFormat::Json | SourceFormat::Ndjson => open_objects(file, format, limits),
-    }
+    }?;
+    detected.bytes = bytes;
+    Ok((detected, rows))
 }
 
 fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
@@ -461,6 +475,7 @@ fn open_delimited(
         encoding: Some(encoding.name()),
         sheet: None,
         sheets: Vec::new(),
+        bytes: 0,
     };
     Ok((
         detected,
@@ -559,6 +574,7 @@ fn open_sheet(
             encoding: None,
             sheet: Some(sheet),
             sheets,
+            bytes: 0,
         },
         Rows {
             header,
@@ -903,6 +919,7 @@ fn open_objects(
             encoding: Some("UTF-8"),
             sheet: None,
             sheets: Vec::new(),
+            bytes: 0,
         },
         Rows {
             header,

@@ -53,9 +53,25 @@ pub struct Progress {
     pub written: AtomicU64,
     pub rejected: AtomicU64,
     pub cancel: AtomicBool,
+    /// Bytes of the file read so far, and its size (0: not known).
+    pub position: AtomicU64,
+    pub size: AtomicU64,
 }
 
 impl Progress {
+    /// Seconds left at the rate so far, when the file's reading position is known.
+    pub fn seconds_left(&self, elapsed: std::time::Duration) -> Option<u64> {
+        let (at, size) = (
+            self.position.load(Ordering::Relaxed),
+            self.size.load(Ordering::Relaxed),
+        );
+        if at == 0 || size == 0 {
+            return None;
+        }
+        let left = size.saturating_sub(at) as f64 / at as f64;
+        Some((elapsed.as_secs_f64() * left).ceil() as u64)
+    }
+
     pub fn counts(&self) -> rampart_store::imports::Counts {
         rampart_store::imports::Counts {
             read: self.read.load(Ordering::Relaxed),
@@ -651,5 +667,29 @@ impl Scoped {
         self.create_bulk(tx, rows, records::BulkAudit::Batch { job })
             .await?;
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_time_left_follows_the_rate_so_far() {
+        let p = Progress::default();
+        let ten = std::time::Duration::from_secs(10);
+        assert_eq!(p.seconds_left(ten), None, "nothing read yet");
+        p.size.store(1000, Ordering::Relaxed);
+        p.position.store(250, Ordering::Relaxed);
+        assert_eq!(p.seconds_left(ten), Some(30));
+        p.position.store(1000, Ordering::Relaxed);
+        assert_eq!(p.seconds_left(ten), Some(0));
+    }
+
+    #[test]
+    fn rule_strings_escape_what_the_lexer_reads() {
+        let s = "a \"b\" \\ c\nd\u{1}";
+        let expr = rampart_rules::parse(&format!("x = {}", rule_string(s))).unwrap();
+        assert!(expr.to_string().contains("\\\"b\\\""), "{expr}");
     }
 }
