@@ -33,7 +33,7 @@ def write_csv(path, rows):
         for i in range(rows):
             f.write(f"name {i},{rnd.randrange(-10**6, 10**6)},{rnd.randrange(10**6) / 100:.2f},"
                     f"{'true' if i % 2 else 'false'},2026-{1 + i % 12:02d}-{1 + i % 28:02d},"
-                    f"a note of some forty characters, row {i}\n")
+                    f"a note of some forty characters; row {i}\n")
 
 
 def peak_rss_mib(pid):
@@ -152,8 +152,10 @@ def main():
         else:
             base_imp, base_exp = postgres_baseline(args.postgres_url, csv)
             names = ("`COPY FROM`", "`COPY TO`")
+        server_dir = os.path.join(work, backend)
+        os.makedirs(server_dir, exist_ok=True)
         imp, exp, rss_before, rss_peak, _ = rampart_run(
-            os.path.join(work, backend), args.rampart, backend, args.postgres_url, csv)
+            server_dir, args.rampart, backend, args.postgres_url, csv)
         rate = lambda s: f"{args.rows / s / 1000:,.0f} k rows/s"  # noqa: E731
         print(f"| {backend} | {rate(imp)} | {rate(base_imp)} ({names[0]}) | {base_imp / imp:.2f} "
               f"| {rate(exp)} | {rate(base_exp)} ({names[1]}) | {base_exp / exp:.2f} "

@@ -427,6 +427,20 @@ async fn every_operation_answers_as_documented(backend: Backend) {
         )
         .await;
     c.check("post", "/api/v1/tables/{table_id}/imports", &started);
+    c.check(
+        "post",
+        "/api/v1/projects/{project_id}/imports",
+        &owner
+            .send(
+                owner
+                    .raw(
+                        reqwest::Method::POST,
+                        &format!("{pp}/imports?name=Imported"),
+                    )
+                    .body("a,b\n1,x\n"),
+            )
+            .await,
+    );
     let job_path = format!("/api/v1/imports/{}", started.body["id"].as_str().unwrap());
     let job = loop {
         let r = owner.get(&job_path).await;

@@ -12,6 +12,7 @@ backend_tests!(
     previews_refuse_what_passes_a_limit,
     imports_write_every_valid_row_or_nothing,
     an_export_imports_back_to_the_same_values,
+    a_file_becomes_a_new_table_with_inferred_types,
 );
 
 fn id(v: &Value) -> String {
@@ -839,5 +840,77 @@ async fn an_export_imports_back_to_the_same_values(backend: Backend) {
             assert!(d.status < 300, "{d:?}");
         }
     }
+    server.stop().await;
+}
+
+async fn a_file_becomes_a_new_table_with_inferred_types(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let owner = server.owner("acme").await;
+    let p = project(&owner, "P").await;
+    let csv = "Name,Qty,Price,Active,Due,Code,Drop me\r\n\
+               Ada,1,2.50,yes,2026-01-02,007,x\r\n\
+               Bob,20,3,no,2026-02-03,010,y\r\n";
+    let r = owner
+        .send(
+            owner
+                .raw(
+                    reqwest::Method::POST,
+                    &format!(
+                        "/api/v1/projects/{p}/imports?name=Stock&types=%7B%22Drop%20me%22%3A%22skip%22%2C%22Qty%22%3A%22decimal%22%7D"
+                    ),
+                )
+                .body(csv),
+        )
+        .await;
+    let job = finished(&owner, &r).await;
+    assert_eq!(job["state"], "done", "{job}");
+    assert_eq!(job["rows_written"], 2);
+    let t = job["table_id"].as_str().unwrap();
+    let table = owner.get(&format!("/api/v1/tables/{t}")).await.body;
+    assert_eq!(table["name"], "Stock");
+    let types: Vec<(String, String)> = table["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["name"].as_str().unwrap().to_owned(),
+                f["type"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let expected = [
+        ("Name", "text"),
+        ("Qty", "decimal"),
+        ("Price", "decimal"),
+        ("Active", "boolean"),
+        ("Due", "date"),
+        ("Code", "text"),
+    ];
+    assert_eq!(
+        types,
+        expected.map(|(a, b)| (a.to_owned(), b.to_owned())),
+        "{table}"
+    );
+    let records = owner
+        .get(&format!("/api/v1/tables/{t}/records?sort=Name"))
+        .await;
+    let first = &records.body["records"][0]["fields"];
+    assert_eq!(first["Code"], "007", "{records:?}");
+    assert_eq!(first["Price"], "2.50");
+    assert_eq!(first["Active"], true);
+    // A member who may not build tables cannot import into a new one.
+    let member = server.user(&owner, "acme", "m@acme.test", "member").await;
+    let r = member
+        .send(
+            member
+                .raw(
+                    reqwest::Method::POST,
+                    &format!("/api/v1/projects/{p}/imports?name=X"),
+                )
+                .body(csv),
+        )
+        .await;
+    assert_eq!(r.status, 404, "{r:?}");
     server.stop().await;
 }

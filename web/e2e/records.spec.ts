@@ -78,3 +78,31 @@ test("records link to records, and the audit trail shows who did it", async ({ p
   const lines = (await exported.text()).trim().split("\n").map((l) => JSON.parse(l));
   expect(lines.map((l) => l.action).sort()).toEqual(["record.create", "record.create", "record.create", "record.update", "record.update"]);
 });
+
+test("the grid exports what it shows, with its filter and sort, as a file", async ({ page, server }) => {
+  await setupOwner(page, server, "owner@example.com", "correct horse battery staple", "Olive Owner");
+  await createTable(page, "Shop", "products", [["name", "text"], ["price", "integer"]]);
+  await addRecord(page, { name: "=cheap", price: "3" });
+  await addRecord(page, { name: "dear", price: "90" });
+  await addRecord(page, { name: "middle", price: "40" });
+  await expect(column(page, "name")).toHaveCount(3);
+  await page.locator("input[name=filter]").fill("price > 10");
+  await page.getByRole("button", { name: "Apply" }).click();
+  await expect(column(page, "name")).toHaveCount(2);
+  await page.getByTitle("Sort by price").click();
+  await expect(page.getByText("sorted by price ascending")).toBeVisible();
+  const [download] = await Promise.all([
+    page.waitForEvent("download"),
+    page.getByRole("link", { name: "Export CSV" }).click(),
+  ]);
+  expect(download.suggestedFilename()).toBe("products.csv");
+  const fs = await import("node:fs/promises");
+  const text = await fs.readFile(await download.path(), "utf8");
+  expect(text).toBe("name,price\r\nmiddle,40\r\ndear,90\r\n");
+  // Unfiltered, a value a spreadsheet would run as a formula is written as text.
+  await page.getByRole("button", { name: "Clear", exact: true }).click();
+  await expect(column(page, "name")).toHaveCount(3);
+  const href = await page.getByRole("link", { name: "Export CSV" }).getAttribute("href");
+  const all = await page.request.get(server.base + href);
+  expect(await all.text()).toContain("'=cheap,3");
+});

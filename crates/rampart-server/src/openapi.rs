@@ -165,6 +165,7 @@ api_routes! {
     get "/api/v1/tables/{table_id}/export" => transfer::export,
     post "/api/v1/imports/preview" => transfer::preview,
     post "/api/v1/tables/{table_id}/imports" => transfer::start_import,
+    post "/api/v1/projects/{project_id}/imports" => transfer::import_new_table,
     get "/api/v1/imports/{import_id}" => transfer::get_import,
     post "/api/v1/imports/{import_id}/cancel" => transfer::cancel_import,
     get "/api/v1/imports/{import_id}/rejects" => transfer::import_rejects,

@@ -48,6 +48,13 @@ export function TableScreen(props: { tableId: string }) {
       : null;
 
   const canAdmin = project?.role === "owner" || project?.role === "admin";
+  // The grid's records as a file: the same filter and sort, every field you may read.
+  const exportUrl = (format: "csv" | "xlsx") => {
+    const query = new URLSearchParams({ format });
+    if (filter) query.set("filter", filter);
+    if (sort) query.set("sort", sort);
+    return `/api/v1/tables/${table.id}/export?${query}`;
+  };
   const deleteRecord = () => {
     const r = activeRecord;
     if (!r || !confirm("Delete this record?")) return;
@@ -79,6 +86,8 @@ export function TableScreen(props: { tableId: string }) {
               onClick={() => activeRecord && navigate(`/tables/${table.id}/records/${activeRecord.id}`)}>Open record</button>
             <button type="button" class="secondary" disabled={!activeRecord || removal.busy} onClick={deleteRecord}>Delete record</button>
             {canAdmin && <button type="button" class="secondary" onClick={() => setPanel(panel === "field" ? "none" : "field")}>Fields</button>}
+            <a class="button-link" href={exportUrl("csv")} download>Export CSV</a>
+            <a class="button-link" href={exportUrl("xlsx")} download>Export Excel</a>
           </>
         )}
         {sort && (

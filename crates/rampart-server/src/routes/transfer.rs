@@ -466,7 +466,7 @@ pub async fn start_import(
     ApiQuery(q): ApiQuery<ImportQuery>,
     body: Body,
 ) -> ApiResult<(StatusCode, axum::Json<ImportOut>)> {
-    use rampart_app::records::import::job::{self, Spec};
+    use rampart_app::records::import::job;
     use rampart_app::records::import::write::{self as import_write, Mode};
     let options = read_options(
         q.format.as_deref(),
@@ -531,6 +531,24 @@ pub async fn start_import(
             })
         })
         .await?;
+    let out = launch(&state, &caller, job, mapping, mode, dry_run, rows, size);
+    Ok((StatusCode::ACCEPTED, axum::Json(out)))
+}
+
+/// Runs a started job in the background, in the caller's audit scope.
+#[allow(clippy::too_many_arguments)]
+fn launch(
+    state: &AppState,
+    caller: &Caller,
+    job: rampart_store::imports::Job,
+    mapping: rampart_app::records::import::write::Mapping,
+    mode: rampart_app::records::import::write::Mode,
+    dry_run: bool,
+    rows: import::source::Rows,
+    size: u64,
+) -> ImportOut {
+    use rampart_app::records::import::job::{self, Spec};
+    use rampart_app::records::import::write as import_write;
     let progress = std::sync::Arc::new(import_write::Progress::default());
     progress
         .size
@@ -562,7 +580,7 @@ pub async fn start_import(
             r.remove(&id);
         }
     }));
-    Ok((StatusCode::ACCEPTED, axum::Json(job_out(&state, job))))
+    job_out(state, job)
 }
 
 /// An import job: its state and counts (live while it runs).
@@ -692,4 +710,141 @@ pub async fn import_rejects(
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(response)
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct NewTableImportQuery {
+    /// The new table's name.
+    name: String,
+    /// Types to use instead of the inferred ones, as a JSON object: `{"Column": "text",
+    /// "Other": "skip"}` (types that need no options, or `skip`).
+    types: Option<String>,
+    /// `csv`, `tsv`, `xlsx`, `json` or `ndjson` (default: detected from the content).
+    #[param(pattern = "^(csv|tsv|xlsx|json|ndjson)$")]
+    format: Option<String>,
+    /// One character, or `tab` (CSV; default: detected).
+    delimiter: Option<String>,
+    /// An encoding label (default: detected).
+    encoding: Option<String>,
+    /// The workbook's sheet to read (default: the first).
+    sheet: Option<String>,
+    /// `all_or_nothing` (the default) or `valid_rows`.
+    #[param(pattern = "^(all_or_nothing|valid_rows)$")]
+    mode: Option<String>,
+}
+
+/// Creates a table from a file and imports it: a field per column, with the type the
+/// preview infers (or the one `types` names), then the same job as an import into an
+/// existing table. The table stays (empty) if an all-or-nothing import refuses a row.
+#[utoipa::path(post, path = "/api/v1/projects/{project_id}/imports", tag = "records",
+    params(("project_id" = String, Path), NewTableImportQuery),
+    request_body(content = String, description = "The file", content_type = "application/octet-stream"),
+    responses((status = 202, body = ImportOut)),
+    security(("session" = []), ("token" = [])))]
+pub async fn import_new_table(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(project_id): ApiPath<rampart_core::ProjectId>,
+    ApiQuery(q): ApiQuery<NewTableImportQuery>,
+    body: Body,
+) -> ApiResult<(StatusCode, axum::Json<ImportOut>)> {
+    use rampart_app::records::import::write::{self as import_write, Mode};
+    rampart_core::names::validate_display_name("name", &q.name)?;
+    let options = read_options(
+        q.format.as_deref(),
+        q.delimiter.as_deref(),
+        q.encoding,
+        q.sheet,
+    )?;
+    let mode = match q.mode.as_deref() {
+        None | Some("all_or_nothing") => Mode::AllOrNothing,
+        Some("valid_rows") => Mode::ValidRows,
+        Some(_) => {
+            return Err(ApiError::field(
+                "mode",
+                "invalid_value",
+                "one of all_or_nothing, valid_rows",
+            ));
+        }
+    };
+    let types: Option<std::collections::BTreeMap<String, String>> = match q.types.as_deref() {
+        None => None,
+        Some(t) => Some(serde_json::from_str(t).map_err(|_| {
+            ApiError::field(
+                "types",
+                "invalid_value",
+                "a JSON object of column names to type names",
+            )
+        })?),
+    };
+    let running = state.imports.lock().map(|r| r.len()).unwrap_or(usize::MAX);
+    if running >= state.config.limits.max_concurrent_imports {
+        return Err(ApiError::rate_limited(5).detail(format!(
+            "{running} imports are running; try again when one has finished"
+        )));
+    }
+    let limits = &state.config.limits;
+    let file = spool(body, limits.import_bytes).await?;
+    let import_limits = limits.import_limits();
+    let (preview, detected, rows) = tokio::task::spawn_blocking(move || {
+        use std::io::Seek;
+        let copy = file.try_clone().map_err(|e| AppError::internal(&e))?;
+        let preview = import::preview_file(copy, &options, &import_limits)?;
+        let mut file = file;
+        file.rewind().map_err(|e| AppError::internal(&e))?;
+        let (detected, rows) = import::source::open(file, &options, &import_limits)?;
+        Ok::<_, AppError>((preview, detected, rows))
+    })
+    .await
+    .map_err(|e| ApiError::internal(&e))??;
+    let fields = import::new_fields(&preview, types.as_ref())?;
+    let header = rows.header().to_vec();
+    let size = detected.bytes;
+    let sheet = matches!(
+        detected.format,
+        SourceFormat::Csv | SourceFormat::Tsv | SourceFormat::Xlsx
+    );
+    let runner = state.runner;
+    let format = detected.format.as_str();
+    let name = q.name;
+    let (job, mapping) = caller
+        .write(move |tx, me, cache| {
+            Box::pin(async move {
+                let map: std::collections::BTreeMap<String, Option<String>> = header
+                    .iter()
+                    .map(|c| {
+                        let field = fields
+                            .iter()
+                            .find(|(col, _)| col == c)
+                            .map(|(_, f)| f.name.clone());
+                        (c.clone(), field)
+                    })
+                    .collect();
+                let new: Vec<_> = fields.into_iter().map(|(_, f)| f).collect();
+                let table =
+                    rampart_app::schema::create_table(tx, me, project_id, name, new).await?;
+                let mapping =
+                    import_write::mapping(tx, cache, me, table.id, header, Some(&map), sheet)
+                        .await?;
+                let job = rampart_store::imports::create(
+                    tx,
+                    rampart_store::imports::NewJob {
+                        table_id: table.id,
+                        created_by: me.user.id,
+                        mode: mode.as_str(),
+                        dry_run: false,
+                        format,
+                        columns: mapping.describe(),
+                        runner,
+                    },
+                )
+                .await?;
+                Ok((job, mapping))
+            })
+        })
+        .await?;
+    let out = launch(&state, &caller, job, mapping, mode, false, rows, size);
+    Ok((StatusCode::ACCEPTED, axum::Json(out)))
 }

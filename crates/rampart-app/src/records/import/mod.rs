@@ -184,3 +184,83 @@ pub async fn visible_job(
     }
     Ok(job)
 }
+
+/// The fields of a new table for a file's columns: the preview's field names (made unique)
+/// and inferred types, each type replaceable by `types` (column → a type name that needs no
+/// options, or `skip`). Returns the fields with the column each comes from.
+pub fn new_fields(
+    preview: &Preview,
+    types: Option<&std::collections::BTreeMap<String, String>>,
+) -> Result<Vec<(String, rampart_store::schema::NewField)>, AppError> {
+    use rampart_core::field::{DecimalOptions, IntegerOptions, TextOptions};
+    let mut errors = Vec::new();
+    if let Some(types) = types {
+        for column in types.keys() {
+            if !preview.columns.iter().any(|c| c.name == *column) {
+                errors.push(rampart_core::FieldError::new(
+                    format!("types.{column}"),
+                    "unknown_column",
+                    "the file has no such column",
+                ));
+            }
+        }
+    }
+    let mut out: Vec<(String, rampart_store::schema::NewField)> = Vec::new();
+    for column in &preview.columns {
+        let field_type = match types.and_then(|t| t.get(&column.name)).map(String::as_str) {
+            None => column.field_type.clone(),
+            Some("skip") => continue,
+            Some("text") => FieldType::Text(TextOptions::default()),
+            Some("long_text") => FieldType::LongText,
+            Some("integer") => FieldType::Integer(IntegerOptions::default()),
+            Some("decimal") => match &column.field_type {
+                FieldType::Decimal(o) => FieldType::Decimal(o.clone()),
+                _ => FieldType::Decimal(DecimalOptions::default()),
+            },
+            Some("boolean") => FieldType::Boolean,
+            Some("date") => FieldType::Date,
+            Some("datetime") => FieldType::Datetime,
+            Some("email") => FieldType::Email,
+            Some("url") => FieldType::Url,
+            Some("json") => FieldType::Json,
+            Some(_) => {
+                errors.push(rampart_core::FieldError::new(
+                    format!("types.{}", column.name),
+                    "invalid_value",
+                    "one of text, long_text, integer, decimal, boolean, date, datetime, email, url, json, skip",
+                ));
+                continue;
+            }
+        };
+        let mut name = column.field_name.clone();
+        let mut n = 2;
+        while out.iter().any(|(_, f)| f.name.eq_ignore_ascii_case(&name)) {
+            name = format!("{} {n}", column.field_name);
+            n += 1;
+        }
+        out.push((
+            column.name.clone(),
+            rampart_store::schema::NewField {
+                name,
+                field_type,
+                required: false,
+                unique: false,
+                indexed: false,
+                default: None,
+                protection: rampart_core::schema::Protection::default(),
+            },
+        ));
+    }
+    if out.is_empty() {
+        errors.push(rampart_core::FieldError::new(
+            "types",
+            "nothing_to_import",
+            "every column is skipped",
+        ));
+    }
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(rampart_core::Invalid { errors }.into())
+    }
+}
