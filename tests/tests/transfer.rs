@@ -652,6 +652,8 @@ async fn imports_write_every_valid_row_or_nothing(backend: Backend) {
     // are a file, each at its row with why, per column.
     let job = finished(&owner, &start_import(&owner, &contacts, "", csv).await).await;
     assert_eq!(job["state"], "failed", "{job}");
+    assert_eq!(job["rows_written"], 0, "{job}");
+    assert_eq!(job["rows_rejected"], 3, "{job}");
     assert!(records_of(&owner, &contacts).await.is_empty());
     let r = owner
         .get(&format!("/api/v1/imports/{}/rejects", id(&job)))

@@ -79,6 +79,9 @@ pub enum Command {
     /// Write a table to a file exactly as one of the tenant's users would export it over the
     /// API (`GET /api/v1/tables/{t}/export`): the same records, fields and audit entry.
     Export(ExportArgs),
+    /// Import a file into a table exactly as one of the tenant's users would over the API
+    /// (`POST /api/v1/tables/{t}/imports`): the same checks, the same audit entries.
+    Import(ImportArgs),
     /// Inspect the configuration.
     Config {
         #[command(subcommand)]
@@ -163,6 +166,34 @@ pub struct ExportArgs {
     /// The file to write (default: standard output).
     #[arg(long, short)]
     pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The tenant's slug.
+    pub tenant: String,
+    /// The table's id.
+    pub table: String,
+    /// The file to read.
+    pub file: PathBuf,
+    /// The email of the user who imports.
+    #[arg(long = "as")]
+    pub as_user: String,
+    /// csv, tsv, xlsx, json or ndjson (default: detected).
+    #[arg(long)]
+    pub format: Option<String>,
+    /// The sheet of a workbook (default: the first).
+    #[arg(long)]
+    pub sheet: Option<String>,
+    /// Write the valid rows and report the refused ones (default: all or nothing).
+    #[arg(long)]
+    pub valid_rows: bool,
+    /// Check every row and write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Columns to fields, as JSON: `{"Column": "field", "Skipped": null}`.
+    #[arg(long)]
+    pub map: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -4,6 +4,7 @@ mod audit_cmd;
 mod cli;
 mod dev_cert;
 mod export_cmd;
+mod import_cmd;
 mod keys_cmd;
 mod load;
 mod records_cmd;
@@ -82,6 +83,7 @@ fn main() -> ExitCode {
             Command::Audit { command } => audit_cmd::run(config, command).await,
             Command::Records { command } => records_cmd::run(config, command).await,
             Command::Export(args) => export_cmd::run(config, args).await,
+            Command::Import(args) => import_cmd::run(config, args).await,
             Command::Config { .. } | Command::DevCert { .. } => Ok(()),
         }
     });

@@ -1209,4 +1209,42 @@ fn records_list_as_a_user_prints_what_the_api_gives_them() {
     assert!(err.contains("unknown_field"), "{err}");
     assert!(!dir.path().join("no.csv").exists());
     assert!(!dir.path().join("no.csv.partial").exists());
+
+    // `rampart import` goes through the same checks: the member may not create records here,
+    // the owner may; a refused row in all-or-nothing mode writes nothing.
+    let input = dir.path().join("in.csv");
+    std::fs::write(&input, "title,n\r\nfrom the cli,7\r\nbad,seven\r\n").unwrap();
+    let args = |who: &'static str, extra: &'static [&'static str]| {
+        let mut a = vec![
+            "import",
+            "default",
+            t.as_str(),
+            input.to_str().unwrap(),
+            "--as",
+            who,
+        ];
+        a.extend_from_slice(extra);
+        a
+    };
+    let (ok, _, err) = run(dir.path(), &args("m@example.com", &[]), &[]);
+    assert!(!ok);
+    assert!(err.contains("creating records"), "{err}");
+    let (ok, _, err) = run(dir.path(), &args("me@example.com", &[]), &[]);
+    assert!(!ok, "{err}");
+    assert!(
+        err.contains("failed: 2 rows read, 0 written, 1 refused"),
+        "{err}"
+    );
+    let (ok, _, err) = run(dir.path(), &args("me@example.com", &["--valid-rows"]), &[]);
+    assert!(ok, "{err}");
+    assert!(
+        err.contains("done: 2 rows read, 1 written, 1 refused"),
+        "{err}"
+    );
+    let all = api(
+        reqwest::Method::GET,
+        &format!("/api/v1/tables/{t}/records?filter=n%20%3D%207"),
+        json!(null),
+    );
+    assert_eq!(all["records"].as_array().map(Vec::len), Some(1), "{all}");
 }

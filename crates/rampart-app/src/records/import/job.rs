@@ -157,6 +157,11 @@ pub async fn run(
         ),
         (_, None) => ("done", None),
     };
+    // Rolled back: nothing was written, whatever was about to be (a dry run says what would).
+    let mut counts = counts;
+    if spec.mode == Mode::AllOrNothing && !spec.dry_run {
+        counts.written = 0;
+    }
     let id = job.id;
     let rejects = outcome.rejects;
     let ended = store
