@@ -14,7 +14,7 @@ pub const MAX_JSON_DEPTH: usize = 32;
 
 /// Whether `bytes` nests arrays/objects deeper than `limit` (brackets inside strings do not
 /// count). Malformed input is left to the parser.
-fn nests_deeper_than(bytes: &[u8], limit: usize) -> bool {
+pub(crate) fn nests_deeper_than(bytes: &[u8], limit: usize) -> bool {
     let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
     for &b in bytes {
         if in_string {

@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering;
 
 use rampart_app::records::import::job::{self, Spec};
 use rampart_app::records::import::source::{self, Limits, ReadOptions, SourceFormat};
-use rampart_app::records::import::write::{self, Mode, Progress};
+use rampart_app::records::import::write::{Mode, Progress};
 use rampart_auth::authz::cache::AccessCache;
 use rampart_core::TableId;
 use rampart_server::Config;
@@ -63,38 +63,28 @@ async fn run_with(ts: TenantStore, args: ImportArgs, limits: Limits) -> Result<(
             .map_err(|e| e.to_string())?
             .map_err(say)?;
     let header = rows.header().to_vec();
-    let sheet = matches!(
-        detected.format,
-        SourceFormat::Csv | SourceFormat::Tsv | SourceFormat::Xlsx
-    );
     let mode = if args.valid_rows {
         Mode::ValidRows
     } else {
         Mode::AllOrNothing
     };
-    let (dry_run, format, email) = (args.dry_run, detected.format.as_str(), args.as_user.clone());
+    let (dry_run, format, email) = (args.dry_run, detected.format, args.as_user.clone());
     let cache = Arc::new(AccessCache::default());
     let (started, mapping, principal) = {
         let cache = cache.clone();
         ts.write_with(move |tx: &mut Tx| {
             Box::pin(async move {
                 let principal = rampart_app::people::acting_as(tx, &email).await?;
-                let mapping =
-                    write::mapping(tx, &cache, &principal, table, header, asked.as_ref(), sheet)
-                        .await?;
-                let job = rampart_store::imports::create(
-                    tx,
-                    rampart_store::imports::NewJob {
-                        table_id: table,
-                        created_by: principal.user.id,
-                        mode: mode.as_str(),
-                        dry_run,
-                        format,
-                        columns: mapping.describe(),
-                        runner: uuid::Uuid::now_v7(),
-                    },
-                )
-                .await?;
+                let start = job::Start {
+                    table,
+                    header,
+                    asked: asked.as_ref(),
+                    format,
+                    mode,
+                    dry_run,
+                    runner: uuid::Uuid::now_v7(),
+                };
+                let (job, mapping) = job::start(tx, &cache, &principal, start).await?;
                 Ok::<_, rampart_app::AppError>((job, mapping, principal))
             })
         })

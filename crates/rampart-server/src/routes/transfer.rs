@@ -467,32 +467,17 @@ pub async fn start_import(
     body: Body,
 ) -> ApiResult<(StatusCode, axum::Json<ImportOut>)> {
     use rampart_app::records::import::job;
-    use rampart_app::records::import::write::{self as import_write, Mode};
+    use rampart_app::records::import::write::Mode;
     let options = read_options(
         q.format.as_deref(),
         q.delimiter.as_deref(),
         q.encoding,
         q.sheet,
     )?;
-    let mode = match q.mode.as_deref() {
-        None | Some("all_or_nothing") => Mode::AllOrNothing,
-        Some("valid_rows") => Mode::ValidRows,
-        Some(_) => {
-            return Err(ApiError::field(
-                "mode",
-                "invalid_value",
-                "one of all_or_nothing, valid_rows",
-            ));
-        }
-    };
+    let mode = Mode::parse(q.mode.as_deref())?;
     let asked = q.map.as_deref().map(job::parse_mapping).transpose()?;
     let dry_run = q.dry_run.unwrap_or(false);
-    let running = state.imports.lock().map(|r| r.len()).unwrap_or(usize::MAX);
-    if running >= state.config.limits.max_concurrent_imports {
-        return Err(ApiError::rate_limited(5).detail(format!(
-            "{running} imports are running; try again when one has finished"
-        )));
-    }
+    import_slot(&state)?;
     let limits = &state.config.limits;
     let file = spool(body, limits.import_bytes).await?;
     let import_limits = limits.import_limits();
@@ -501,38 +486,36 @@ pub async fn start_import(
             .await
             .map_err(|e| ApiError::internal(&e))??;
     let header = rows.header().to_vec();
-    let size = detected.bytes;
-    let sheet = matches!(
-        detected.format,
-        SourceFormat::Csv | SourceFormat::Tsv | SourceFormat::Xlsx
-    );
-    let runner = state.runner;
-    let format = detected.format.as_str();
+    let (size, format, runner) = (detected.bytes, detected.format, state.runner);
     let (job, mapping) = caller
         .write(move |tx, me, cache| {
             Box::pin(async move {
-                let mapping =
-                    import_write::mapping(tx, cache, me, table_id, header, asked.as_ref(), sheet)
-                        .await?;
-                let job = rampart_store::imports::create(
-                    tx,
-                    rampart_store::imports::NewJob {
-                        table_id,
-                        created_by: me.user.id,
-                        mode: mode.as_str(),
-                        dry_run,
-                        format,
-                        columns: mapping.describe(),
-                        runner,
-                    },
-                )
-                .await?;
-                Ok((job, mapping))
+                let start = job::Start {
+                    table: table_id,
+                    header,
+                    asked: asked.as_ref(),
+                    format,
+                    mode,
+                    dry_run,
+                    runner,
+                };
+                job::start(tx, cache, me, start).await
             })
         })
         .await?;
     let out = launch(&state, &caller, job, mapping, mode, dry_run, rows, size);
     Ok((StatusCode::ACCEPTED, axum::Json(out)))
+}
+
+/// Refuses a new import while `limits.max_concurrent_imports` run on this node.
+fn import_slot(state: &AppState) -> Result<(), ApiError> {
+    let running = state.imports.lock().map(|r| r.len()).unwrap_or(usize::MAX);
+    if running >= state.config.limits.max_concurrent_imports {
+        return Err(ApiError::rate_limited(5).detail(format!(
+            "{running} imports are running; try again when one has finished"
+        )));
+    }
+    Ok(())
 }
 
 /// Runs a started job in the background, in the caller's audit scope.
@@ -750,7 +733,8 @@ pub async fn import_new_table(
     ApiQuery(q): ApiQuery<NewTableImportQuery>,
     body: Body,
 ) -> ApiResult<(StatusCode, axum::Json<ImportOut>)> {
-    use rampart_app::records::import::write::{self as import_write, Mode};
+    use rampart_app::records::import::job;
+    use rampart_app::records::import::write::Mode;
     rampart_core::names::validate_display_name("name", &q.name)?;
     let options = read_options(
         q.format.as_deref(),
@@ -758,17 +742,7 @@ pub async fn import_new_table(
         q.encoding,
         q.sheet,
     )?;
-    let mode = match q.mode.as_deref() {
-        None | Some("all_or_nothing") => Mode::AllOrNothing,
-        Some("valid_rows") => Mode::ValidRows,
-        Some(_) => {
-            return Err(ApiError::field(
-                "mode",
-                "invalid_value",
-                "one of all_or_nothing, valid_rows",
-            ));
-        }
-    };
+    let mode = Mode::parse(q.mode.as_deref())?;
     let types: Option<std::collections::BTreeMap<String, String>> = match q.types.as_deref() {
         None => None,
         Some(t) => Some(serde_json::from_str(t).map_err(|_| {
@@ -779,12 +753,7 @@ pub async fn import_new_table(
             )
         })?),
     };
-    let running = state.imports.lock().map(|r| r.len()).unwrap_or(usize::MAX);
-    if running >= state.config.limits.max_concurrent_imports {
-        return Err(ApiError::rate_limited(5).detail(format!(
-            "{running} imports are running; try again when one has finished"
-        )));
-    }
+    import_slot(&state)?;
     let limits = &state.config.limits;
     let file = spool(body, limits.import_bytes).await?;
     let import_limits = limits.import_limits();
@@ -801,13 +770,7 @@ pub async fn import_new_table(
     .map_err(|e| ApiError::internal(&e))??;
     let fields = import::new_fields(&preview, types.as_ref())?;
     let header = rows.header().to_vec();
-    let size = detected.bytes;
-    let sheet = matches!(
-        detected.format,
-        SourceFormat::Csv | SourceFormat::Tsv | SourceFormat::Xlsx
-    );
-    let runner = state.runner;
-    let format = detected.format.as_str();
+    let (size, format, runner) = (detected.bytes, detected.format, state.runner);
     let name = q.name;
     let (job, mapping) = caller
         .write(move |tx, me, cache| {
@@ -825,23 +788,16 @@ pub async fn import_new_table(
                 let new: Vec<_> = fields.into_iter().map(|(_, f)| f).collect();
                 let table =
                     rampart_app::schema::create_table(tx, me, project_id, name, new).await?;
-                let mapping =
-                    import_write::mapping(tx, cache, me, table.id, header, Some(&map), sheet)
-                        .await?;
-                let job = rampart_store::imports::create(
-                    tx,
-                    rampart_store::imports::NewJob {
-                        table_id: table.id,
-                        created_by: me.user.id,
-                        mode: mode.as_str(),
-                        dry_run: false,
-                        format,
-                        columns: mapping.describe(),
-                        runner,
-                    },
-                )
-                .await?;
-                Ok((job, mapping))
+                let start = job::Start {
+                    table: table.id,
+                    header,
+                    asked: Some(&map),
+                    format,
+                    mode,
+                    dry_run: false,
+                    runner,
+                };
+                job::start(tx, cache, me, start).await
             })
         })
         .await?;

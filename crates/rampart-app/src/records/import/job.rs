@@ -327,6 +327,55 @@ async fn batch_by_batch(
     Ok(false)
 }
 
+/// What starting a job needs to know.
+#[derive(Debug, Clone)]
+pub struct Start<'a> {
+    pub table: rampart_core::TableId,
+    /// The file's columns.
+    pub header: Vec<String>,
+    /// Columns to fields as the client named them (by name otherwise).
+    pub asked: Option<&'a BTreeMap<String, Option<String>>>,
+    pub format: super::source::SourceFormat,
+    pub mode: Mode,
+    pub dry_run: bool,
+    /// The process that will run it.
+    pub runner: uuid::Uuid,
+}
+
+/// Maps the columns and records the job as running, in the caller's transaction; the
+/// adapter then hands both to [`run`].
+pub async fn start(
+    tx: &mut Tx,
+    cache: &AccessCache,
+    principal: &Principal,
+    start: Start<'_>,
+) -> Result<(Job, Mapping), AppError> {
+    let mapping = super::write::mapping(
+        tx,
+        cache,
+        principal,
+        start.table,
+        start.header,
+        start.asked,
+        start.format.is_sheet(),
+    )
+    .await?;
+    let job = imports::create(
+        tx,
+        imports::NewJob {
+            table_id: start.table,
+            created_by: principal.user.id,
+            mode: start.mode.as_str(),
+            dry_run: start.dry_run,
+            format: start.format.as_str(),
+            columns: mapping.describe(),
+            runner: start.runner,
+        },
+    )
+    .await?;
+    Ok((job, mapping))
+}
+
 /// Parses a mapping given as JSON: `{"column": "field", "skipped column": null}`.
 pub fn parse_mapping(text: &str) -> Result<BTreeMap<String, Option<String>>, AppError> {
     serde_json::from_str(text).map_err(|_| {

@@ -47,6 +47,12 @@ impl SourceFormat {
                 )
             })
     }
+
+    /// Whether text cells may carry the formula guard export writes (see
+    /// [`crate::records::cells`]): sheets do, JSON does not.
+    pub fn is_sheet(self) -> bool {
+        matches!(self, Self::Csv | Self::Tsv | Self::Xlsx)
+    }
 }
 
 /// How to read a file; what is not given is detected.
@@ -732,31 +738,10 @@ impl JsonObjects {
     }
 }
 
-/// Refuses a value nested deeper than `max` (counted outside strings).
+/// Refuses a value nested deeper than `max` (the row's own object is one level more), with
+/// the scan every JSON input of the API goes through.
 fn check_depth(text: &[u8], max: usize, row: u64) -> Result<(), AppError> {
-    let (mut depth, mut deepest, mut in_string, mut escaped) = (0usize, 0usize, false, false);
-    for b in text {
-        if in_string {
-            match (escaped, b) {
-                (true, _) => escaped = false,
-                (false, b'\\') => escaped = true,
-                (false, b'"') => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
-        match b {
-            b'"' => in_string = true,
-            b'[' | b'{' => {
-                depth += 1;
-                deepest = deepest.max(depth);
-            }
-            b']' | b'}' => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-    }
-    // The row's own object is one level.
-    if deepest > max + 1 {
+    if crate::input::nests_deeper_than(text, max + 1) {
         return Err(limit(
             "file",
             "nested_too_deep",

@@ -38,6 +38,19 @@ pub enum Mode {
 }
 
 impl Mode {
+    /// The mode a client names (`all_or_nothing` when none).
+    pub fn parse(text: Option<&str>) -> Result<Self, AppError> {
+        match text {
+            None | Some("all_or_nothing") => Ok(Mode::AllOrNothing),
+            Some("valid_rows") => Ok(Mode::ValidRows),
+            Some(_) => Err(AppError::invalid(
+                "mode",
+                "invalid_value",
+                "one of all_or_nothing, valid_rows",
+            )),
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Mode::AllOrNothing => "all_or_nothing",
