@@ -460,6 +460,14 @@ async fn every_operation_answers_as_documented(backend: Backend) {
         "/api/v1/imports/{import_id}/rejects",
         &owner.get(&format!("{job_path}/rejects")).await,
     );
+    let page = c.check(
+        "get",
+        "/api/v1/imports/{import_id}/rejects",
+        &owner
+            .get(&format!("{job_path}/rejects?format=json&limit=5"))
+            .await,
+    );
+    assert!(page["items"].is_array(), "{page}");
     // groups, attributes, permission sets
     c.check(
         "get",

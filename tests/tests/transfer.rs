@@ -13,6 +13,7 @@ backend_tests!(
     imports_write_every_valid_row_or_nothing,
     an_export_imports_back_to_the_same_values,
     a_file_becomes_a_new_table_with_inferred_types,
+    an_upsert_updates_the_records_it_matches_and_creates_the_rest,
 );
 
 fn id(v: &Value) -> String {
@@ -677,6 +678,25 @@ async fn imports_write_every_valid_row_or_nothing(backend: Backend) {
         assert!(errors(2).contains(expected), "{expected}: {}", errors(2));
     }
     assert!(errors(3).contains("Name: duplicate_value"), "{}", errors(3));
+    // The same rows as JSON pages, each problem at its column.
+    let page = |query: &str| {
+        let path = format!("/api/v1/imports/{}/rejects?format=json{query}", id(&job));
+        let owner = &owner;
+        async move { owner.get(&path).await }
+    };
+    let first = page("&limit=2").await;
+    assert_eq!(first.status, 200, "{first:?}");
+    let items = first.body["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2, "{first:?}");
+    assert_eq!(items[0]["row"], 3);
+    assert_eq!(items[0]["cells"][0], "Bob");
+    assert_eq!(items[0]["errors"][0]["column"], "Age");
+    assert_eq!(items[0]["errors"][0]["code"], "invalid_type");
+    assert_eq!(first.body["next_after"], 4, "{first:?}");
+    let rest = page("&after=4").await;
+    assert_eq!(rest.body["items"][0]["row"], 5, "{rest:?}");
+    assert!(rest.body["next_after"].is_null(), "{rest:?}");
+    assert_eq!(page("&limit=0").await.status, 400);
 
     // Valid rows: the two good rows are written, links by the target's primary value, users
     // by email, several choices in one cell, the formula guard undone.
@@ -914,5 +934,255 @@ async fn a_file_becomes_a_new_table_with_inferred_types(backend: Backend) {
         )
         .await;
     assert_eq!(r.status, 404, "{r:?}");
+    server.stop().await;
+}
+
+async fn grant_set(owner: &Client, project: &str, name: &str, tables: Value, user: &Client) {
+    let set = owner
+        .post(
+            &format!("/api/v1/projects/{project}/permission-sets"),
+            json!({"name": name, "tables": tables}),
+        )
+        .await;
+    assert_eq!(set.status, 201, "{set:?}");
+    let r = owner
+        .put(
+            &format!(
+                "/api/v1/permission-sets/{}/users/{}",
+                id(&set.body),
+                me(user).await
+            ),
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status, 204, "{r:?}");
+}
+
+async fn an_upsert_updates_the_records_it_matches_and_creates_the_rest(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let owner = server.owner("acme").await;
+    let p = project(&owner, "Stock").await;
+    let items = table(
+        &owner,
+        &p,
+        "Items",
+        json!([
+            {"name": "code", "type": "text", "unique": true},
+            {"name": "name", "type": "text"},
+            {"name": "qty", "type": "integer"},
+            {"name": "team", "type": "text"},
+        ]),
+    )
+    .await;
+    let a1 = create(
+        &owner,
+        &items,
+        json!({"code": "A1", "name": "a", "qty": 1, "team": "a"}),
+    )
+    .await;
+    let b2 = create(
+        &owner,
+        &items,
+        json!({"code": "B2", "name": "b", "qty": 2, "team": "b"}),
+    )
+    .await;
+    let by_code = |records: &[Value], code: &str| {
+        records
+            .iter()
+            .find(|r| r["fields"]["code"] == code)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {code} in {records:?}"))
+    };
+
+    // The key must be a unique field the file maps; refused before a job starts.
+    for (query, code) in [
+        ("?upsert=name", "not_unique"),
+        ("?upsert=nope", "unknown_field"),
+        ("?upsert=code&map=%7B%22code%22%3Anull%7D", "key_not_mapped"),
+    ] {
+        let r = start_import(&owner, &items, query, "code,name\r\nA1,x\r\n").await;
+        assert_eq!(r.status, 400, "{query}: {r:?}");
+        assert_eq!(r.body["errors"][0]["field"], "upsert", "{r:?}");
+        assert_eq!(r.body["errors"][0]["code"], code, "{r:?}");
+    }
+
+    // Matches update (in file order: a repeated key updates what its earlier row wrote), the
+    // rest are created, a bad row is refused with its column.
+    let csv = "code,name,qty\r\n\
+               A1,Alpha,10\r\n\
+               C3,Gamma,5\r\n\
+               C3,Gamma 2,6\r\n\
+               B2,,many\r\n\
+               ,No key,1\r\n";
+    let job = finished(
+        &owner,
+        &start_import(&owner, &items, "?upsert=code&mode=valid_rows", csv).await,
+    )
+    .await;
+    assert_eq!(job["state"], "done", "{job}");
+    assert_eq!(
+        (
+            job["rows_written"].as_u64(),
+            job["rows_updated"].as_u64(),
+            job["rows_rejected"].as_u64()
+        ),
+        (Some(4), Some(2), Some(1)),
+        "{job}"
+    );
+    assert_eq!(job["columns"][0]["key"], true, "{job}");
+    let all = records_of(&owner, &items).await;
+    assert_eq!(all.len(), 4, "{all:?}");
+    let alpha = by_code(&all, "A1");
+    assert_eq!(alpha["id"], a1.as_str());
+    assert_eq!(
+        (
+            &alpha["fields"]["name"],
+            &alpha["fields"]["qty"],
+            &alpha["fields"]["team"]
+        ),
+        (&json!("Alpha"), &json!(10), &json!("a")),
+        "unmapped fields are kept"
+    );
+    assert_eq!(alpha["version"], 2, "{alpha}");
+    let gamma = by_code(&all, "C3");
+    assert_eq!(gamma["fields"]["name"], "Gamma 2");
+    assert_eq!(
+        by_code(&all, "B2")["fields"]["qty"],
+        2,
+        "the refused row changed nothing"
+    );
+    let r = owner
+        .get(&format!("/api/v1/imports/{}/rejects", id(&job)))
+        .await;
+    let rejected = rows(&r.text, b',');
+    assert_eq!(rejected[1][0], "5", "{rejected:?}");
+    assert!(
+        rejected[1].last().unwrap().contains("qty: invalid_type"),
+        "{rejected:?}"
+    );
+    // Each update is audited as an update of its record.
+    let r = owner
+        .get(&format!(
+            "/api/v1/audit?action=record.update&table_id={items}"
+        ))
+        .await;
+    assert_eq!(r.body["items"].as_array().map(Vec::len), Some(2), "{r:?}");
+
+    // All or nothing rolls the updates back with the rest.
+    let job = finished(
+        &owner,
+        &start_import(
+            &owner,
+            &items,
+            "?upsert=code",
+            "code,qty\r\nA1,11\r\nB2,x\r\n",
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(job["state"], "failed", "{job}");
+    assert_eq!(
+        (job["rows_written"].as_u64(), job["rows_updated"].as_u64()),
+        (Some(0), Some(0))
+    );
+    assert_eq!(
+        by_code(&records_of(&owner, &items).await, "A1")["fields"]["qty"],
+        10
+    );
+
+    // Alice reads, creates and updates team a's items only: her upsert cannot reach team b's
+    // record, so its key is a duplicate to her, not a way to overwrite it.
+    let alice = server
+        .user(&owner, "acme", "alice@acme.test", "member")
+        .await;
+    grant_set(
+        &owner,
+        &p,
+        "Team a",
+        json!({items.clone(): {"read": true, "create": true, "update": true,
+            "rules": {"read": "team = \"a\"", "update": "team = \"a\""}}}),
+        &alice,
+    )
+    .await;
+    let job = finished(
+        &alice,
+        &start_import(
+            &alice,
+            &items,
+            "?upsert=code&mode=valid_rows",
+            "code,name,team\r\nA1,by alice,a\r\nB2,by alice,a\r\n",
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        (
+            job["rows_written"].as_u64(),
+            job["rows_updated"].as_u64(),
+            job["rows_rejected"].as_u64()
+        ),
+        (Some(1), Some(1), Some(1)),
+        "{job}"
+    );
+    let all = records_of(&owner, &items).await;
+    assert_eq!(by_code(&all, "A1")["fields"]["name"], "by alice");
+    let b = by_code(&all, "B2");
+    assert_eq!(
+        (b["id"].as_str(), &b["fields"]["name"]),
+        (Some(b2.as_str()), &json!("b"))
+    );
+    let r = alice
+        .get(&format!("/api/v1/imports/{}/rejects", id(&job)))
+        .await;
+    assert!(r.text.contains("code: duplicate_value"), "{}", r.text);
+
+    // Who may create but not update cannot upsert.
+    let bob = server.user(&owner, "acme", "bob@acme.test", "member").await;
+    grant_set(
+        &owner,
+        &p,
+        "Creators",
+        json!({items.clone(): {"read": true, "create": true}}),
+        &bob,
+    )
+    .await;
+    let r = start_import(&bob, &items, "?upsert=code", "code\r\nZ9\r\n").await;
+    assert_eq!(r.status, 403, "{r:?}");
+
+    // An owner column names each record's owner by email, for whoever may set owners; for
+    // others it is not a way to hand records to someone else.
+    let owned = "code,owner\r\nO1,alice@acme.test\r\nO2,\r\nO3,nobody@acme.test\r\n";
+    let job = finished(
+        &owner,
+        &start_import(&owner, &items, "?mode=valid_rows", owned).await,
+    )
+    .await;
+    assert_eq!(job["columns"][1]["field"], "owner", "{job}");
+    assert_eq!(
+        (job["rows_written"].as_u64(), job["rows_rejected"].as_u64()),
+        (Some(2), Some(1)),
+        "{job}"
+    );
+    let all = records_of(&owner, &items).await;
+    assert_eq!(by_code(&all, "O1")["owner"], me(&alice).await.as_str());
+    assert_eq!(by_code(&all, "O2")["owner"], me(&owner).await.as_str());
+    let job = finished(
+        &bob,
+        &start_import(&bob, &items, "", "code,owner\r\nZ9,alice@acme.test\r\n").await,
+    )
+    .await;
+    assert_eq!(job["columns"][1]["field"], Value::Null, "{job}");
+    assert_eq!(job["rows_written"], 1, "{job}");
+    let z9 = by_code(&records_of(&owner, &items).await, "Z9");
+    assert_eq!(z9["owner"], me(&bob).await.as_str());
+    let r = start_import(
+        &bob,
+        &items,
+        "?map=%7B%22owner%22%3A%22owner%22%7D",
+        "code,owner\r\nZ8,alice@acme.test\r\n",
+    )
+    .await;
+    assert_eq!(r.status, 400, "{r:?}");
+    assert_eq!(r.body["errors"][0]["code"], "field_not_writable", "{r:?}");
     server.stop().await;
 }

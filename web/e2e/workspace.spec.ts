@@ -174,6 +174,11 @@ test("owner sets up, builds a table, works in the grid, signs in with TOTP", asy
   await page.keyboard.press("Control+V");
   await expect(page.getByText("Pasted into 1 record.")).toBeVisible();
   await expect(cell(page, "Cy", "age")).toHaveText("33");
+  // The second row had no record to land in: offered as a new one, here declined.
+  const offer = page.getByRole("group", { name: "Pasted rows past the last record" });
+  await expect(offer).toContainText("1 pasted row goes past the last record.");
+  await offer.getByRole("button", { name: "Discard it" }).click();
+  await expect(offer).toHaveCount(0);
 
   // Fields: add one with options, rename one, delete one.
   await page.getByRole("button", { name: "Fields", exact: true }).click();

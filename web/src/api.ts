@@ -26,11 +26,20 @@ export class ApiProblem extends Error {
 
 type Method = "GET" | "POST" | "PATCH" | "PUT" | "DELETE";
 
-export async function api<T>(method: Method, path: string, body?: unknown): Promise<T> {
+export function api<T>(method: Method, path: string, body?: unknown): Promise<T> {
+  return body === undefined
+    ? send<T>(method, path)
+    : send<T>(method, path, JSON.stringify(body), "application/json");
+}
+
+/** Sends a file as the request body (imports): the server reads its bytes, not JSON. */
+export const upload = <T>(path: string, file: Blob) => send<T>("POST", path, file, "application/octet-stream");
+
+async function send<T>(method: Method, path: string, body?: BodyInit, contentType?: string): Promise<T> {
   const init: RequestInit = { method, credentials: "same-origin", headers: {} };
   if (body !== undefined) {
-    init.body = JSON.stringify(body);
-    (init.headers as Record<string, string>)["content-type"] = "application/json";
+    init.body = body;
+    if (contentType) (init.headers as Record<string, string>)["content-type"] = contentType;
   }
   let response: Response;
   try {
@@ -141,4 +150,52 @@ export interface PageOut {
   records: RecordOut[];
   has_more: boolean;
   next_cursor: string | null;
+}
+
+/** A file's head as an import reads it (`POST /api/v1/imports/preview`). */
+export interface PreviewColumn {
+  name: string;
+  field_name: string;
+  type: FieldKind;
+  options?: Field["options"];
+  maps_to?: string;
+  empty: number;
+}
+
+export interface ImportPreview {
+  format: string;
+  delimiter?: string;
+  encoding?: string;
+  sheet?: string;
+  sheets?: string[];
+  columns: PreviewColumn[];
+  rows: unknown[][];
+  rows_sampled: number;
+  more_rows: boolean;
+}
+
+export interface ImportJob {
+  id: string;
+  table_id: string;
+  state: "running" | "done" | "failed" | "cancelled" | "interrupted";
+  mode: string;
+  dry_run: boolean;
+  format: string;
+  columns: { column: string; field: string | null; key?: boolean }[];
+  rows_read: number;
+  rows_written: number;
+  rows_updated: number;
+  rows_rejected: number;
+  message: string | null;
+  estimated_seconds_left: number | null;
+  share_read: number | null;
+  created_at: string;
+  finished_at: string | null;
+  expires_at: string;
+}
+
+export interface RejectedRow {
+  row: number;
+  errors: { column: string | null; code: string; message: string }[];
+  cells: string[];
 }

@@ -28,6 +28,8 @@ pub struct Job {
     pub columns: serde_json::Value,
     pub rows_read: u64,
     pub rows_written: u64,
+    /// Of the rows written, those that updated a record (an upsert).
+    pub rows_updated: u64,
     pub rows_rejected: u64,
     pub message: Option<String>,
     /// The process that runs it (a job whose runner is gone was interrupted).
@@ -56,12 +58,13 @@ pub struct NewJob {
 pub struct Counts {
     pub read: u64,
     pub written: u64,
+    pub updated: u64,
     pub rejected: u64,
 }
 
 const COLUMNS: &str = "SELECT id, table_id, created_by, state, mode, dry_run, format, columns, \
      rows_read, rows_written, rows_rejected, message, runner, created_at, updated_at, \
-     finished_at, expires_at FROM import_jobs";
+     finished_at, expires_at, rows_updated FROM import_jobs";
 
 fn count(r: &DbRow, i: usize) -> Result<u64, StoreError> {
     Ok(u64::try_from(r.i64(i)?).unwrap_or(0))
@@ -86,6 +89,7 @@ fn from_row(r: &DbRow) -> Result<Job, StoreError> {
         updated_at: r.timestamp(14)?,
         finished_at: r.opt_timestamp(15)?,
         expires_at: r.timestamp(16)?,
+        rows_updated: count(r, 17)?,
     })
 }
 
@@ -141,6 +145,8 @@ pub async fn progress(tx: &mut Tx, id: Uuid, counts: Counts) -> Result<(), Store
         .param(n(counts.read))
         .push(", rows_written = ")
         .param(n(counts.written))
+        .push(", rows_updated = ")
+        .param(n(counts.updated))
         .push(", rows_rejected = ")
         .param(n(counts.rejected))
         .push(", updated_at = ")

@@ -157,6 +157,11 @@ const SQLITE_TENANT: &[Migration] = &[
         name: "import_jobs",
         sql: include_str!("../migrations/sqlite/tenant/0017_import_jobs.sql"),
     },
+    Migration {
+        version: 18,
+        name: "import_updates",
+        sql: include_str!("../migrations/sqlite/tenant/0018_import_updates.sql"),
+    },
 ];
 
 const POSTGRES_TENANT: &[Migration] = &[
@@ -246,6 +251,11 @@ const POSTGRES_TENANT: &[Migration] = &[
         version: 17,
         name: "import_jobs",
         sql: include_str!("../migrations/postgres/tenant/0017_import_jobs.sql"),
+    },
+    Migration {
+        version: 18,
+        name: "import_updates",
+        sql: include_str!("../migrations/postgres/tenant/0018_import_updates.sql"),
     },
 ];
 

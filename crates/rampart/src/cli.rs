@@ -194,6 +194,10 @@ pub struct ImportArgs {
     /// Columns to fields, as JSON: `{"Column": "field", "Skipped": null}`.
     #[arg(long)]
     pub map: Option<String>,
+    /// Upsert by this unique field: rows matching a record by it update that record, the
+    /// others are created.
+    #[arg(long)]
+    pub upsert: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

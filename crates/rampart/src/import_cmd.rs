@@ -69,6 +69,7 @@ async fn run_with(ts: TenantStore, args: ImportArgs, limits: Limits) -> Result<(
         Mode::AllOrNothing
     };
     let (dry_run, format, email) = (args.dry_run, detected.format, args.as_user.clone());
+    let upsert = args.upsert.clone();
     let cache = Arc::new(AccessCache::default());
     let (started, mapping, principal) = {
         let cache = cache.clone();
@@ -82,6 +83,7 @@ async fn run_with(ts: TenantStore, args: ImportArgs, limits: Limits) -> Result<(
                     format,
                     mode,
                     dry_run,
+                    upsert: upsert.as_deref(),
                     runner: uuid::Uuid::now_v7(),
                 };
                 let (job, mapping) = job::start(tx, &cache, &principal, start).await?;
@@ -140,10 +142,15 @@ async fn run_with(ts: TenantStore, args: ImportArgs, limits: Limits) -> Result<(
         .map_err(|e| e.to_string())?
         .ok_or("the job is gone")?;
     eprintln!(
-        "{}: {} rows read, {} written, {} refused{}",
+        "{}: {} rows read, {} written{}, {} refused{}",
         job.state,
         job.rows_read,
         job.rows_written,
+        if job.rows_updated > 0 {
+            format!(" ({} of them updates)", job.rows_updated)
+        } else {
+            String::new()
+        },
         job.rows_rejected,
         job.message.map(|m| format!(" ({m})")).unwrap_or_default()
     );

@@ -2,7 +2,7 @@
 // cursor as the view nears the end of what is loaded, cells edited in place with the
 // server's validation shown at the cell, keyboard navigation, and copy/paste of ranges.
 import { useEffect, useLayoutEffect, useRef, useState } from "preact/hooks";
-import { ApiProblem, describe, get, patch, type Field, type RecordOut, type Table } from "../api";
+import { ApiProblem, describe, get, patch, post, type Field, type RecordOut, type Table } from "../api";
 import type { Pager } from "./pager";
 import { display, editableInGrid, editText, ParseError, parseText } from "./values";
 
@@ -10,6 +10,8 @@ export const ROW_HEIGHT = 32;
 const OVERSCAN = 8;
 /** Fetch the next page when the view is this many rows from the end of what is loaded. */
 const PREFETCH = 60;
+/** New records created per request when a paste runs past the last record. */
+const PASTE_BATCH = 500;
 
 interface Cell {
   row: number;
@@ -44,6 +46,8 @@ export function Grid(props: GridProps) {
   const [editing, setEditing] = useState<Editing | null>(null);
   const [cellError, setCellError] = useState<{ id: string; col: number; message: string } | null>(null);
   const [saving, setSaving] = useState(false);
+  // Pasted rows that went past the last record, waiting for the user to create or drop them.
+  const [offer, setOffer] = useState<{ col: number; rows: string[][] } | null>(null);
 
   // A filter or sort the server refused is shown by the filter bar, not again here.
   const queryRefused =
@@ -69,6 +73,7 @@ export function Grid(props: GridProps) {
     setAnchor({ row: 0, col: 0 });
     setEditing(null);
     setCellError(null);
+    setOffer(null);
   }, [pager]);
 
   // Load what the view needs, plus a margin below.
@@ -270,31 +275,76 @@ export function Grid(props: GridProps) {
     e.preventDefault();
     const text = e.clipboardData.getData("text/plain").replace(/\r/g, "").replace(/\n$/, "");
     const grid = text.split("\n").map((l) => l.split("\t"));
+    const at = { ...active };
+    // Every row the paste reaches, loaded first: what lies past the last record is offered
+    // as new records, never dropped.
+    await pager.load(at.row, at.row + grid.length - 1);
+    const targets = grid.map((_, i) => pager.row(at.row + i));
+    const firstMissing = targets.findIndex((r) => !r);
     let done = 0;
     const failures: string[] = [];
     for (let i = 0; i < grid.length; i++) {
-      const record = pager.row(active.row + i);
+      const record = targets[i];
       if (!record) break;
-      const values: Record<string, unknown> = {};
-      grid[i]!.forEach((t, j) => {
-        const f = fields[active.col + j];
-        if (f && editableInGrid(f)) {
-          try {
-            values[f.name] = parseText(f, t);
-          } catch (err) {
-            failures.push(`row ${active.row + i + 1}, ${f.name}: ${describe(err)}`);
-          }
-        }
-      });
+      const { values, errors } = rowValues(grid[i]!, at.col, `row ${at.row + i + 1}`);
+      failures.push(...errors);
       if (Object.keys(values).length === 0) continue;
       try {
         pager.replace(await patch<RecordOut>(`/api/v1/tables/${table.id}/records/${record.id}`, { fields: values, version: record.version }));
         done++;
       } catch (err) {
-        failures.push(`row ${active.row + i + 1}: ${describe(err)}`);
+        failures.push(`row ${at.row + i + 1}: ${describe(err)}`);
       }
     }
+    if (firstMissing >= 0 && !pager.hasMore && !pager.error) {
+      setOffer({ col: at.col, rows: grid.slice(firstMissing) });
+    }
     props.onStatus(`Pasted into ${done} record${done === 1 ? "" : "s"}.` + (failures.length ? ` Not saved: ${failures.join("; ")}` : ""));
+  };
+
+  /** One pasted row's values by field, from column `col` on (what does not parse: errors). */
+  const rowValues = (cells: string[], col: number, where: string) => {
+    const values: Record<string, unknown> = {};
+    const errors: string[] = [];
+    cells.forEach((t, j) => {
+      const f = fields[col + j];
+      if (f && editableInGrid(f)) {
+        try {
+          values[f.name] = parseText(f, t);
+        } catch (err) {
+          errors.push(`${where}, ${f.name}: ${describe(err)}`);
+        }
+      }
+    });
+    return { values, errors };
+  };
+
+  /** The pasted rows past the last record, created as new records (in batches, each whole). */
+  const createOffered = async () => {
+    if (!offer) return;
+    setOffer(null);
+    const bodies: Record<string, unknown>[] = [];
+    const failures: string[] = [];
+    offer.rows.forEach((cells, i) => {
+      const { values, errors } = rowValues(cells, offer.col, `new row ${i + 1}`);
+      failures.push(...errors);
+      if (errors.length === 0) bodies.push(values);
+    });
+    let created = 0;
+    for (let from = 0; from < bodies.length && failures.length === 0; from += PASTE_BATCH) {
+      const chunk = bodies.slice(from, from + PASTE_BATCH);
+      try {
+        const out = await post<{ created: RecordOut[] }>(`/api/v1/tables/${table.id}/records/batch`, {
+          create: chunk.map((values) => ({ fields: values })),
+        });
+        out.created.forEach((r) => pager.appended(r));
+        created += out.created.length;
+      } catch (err) {
+        // `create[3].fields.age` is the fourth row of this batch.
+        failures.push(describe(err).replace(/create\[(\d+)\]/g, (_, n) => `new row ${from + Number(n) + 1}`));
+      }
+    }
+    props.onStatus(`Created ${created} record${created === 1 ? "" : "s"}.` + (failures.length ? ` Not created: ${failures.join("; ")}` : ""));
   };
 
   const sortBy = (f: Field) => {
@@ -305,8 +355,16 @@ export function Grid(props: GridProps) {
   const visible: number[] = [];
   for (let i = first; i <= last; i++) visible.push(i);
 
+  const extra = offer?.rows.length ?? 0;
   return (
     <div class="grid-wrap">
+      {offer && (
+        <div class="paste-offer" role="group" aria-label="Pasted rows past the last record">
+          <span>{extra} pasted row{extra === 1 ? " goes" : "s go"} past the last record.</span>
+          <button type="button" onClick={() => void createOffered()}>Create {extra} new record{extra === 1 ? "" : "s"}</button>
+          <button type="button" class="link" onClick={() => setOffer(null)}>Discard {extra === 1 ? "it" : "them"}</button>
+        </div>
+      )}
       <div
         ref={scroller}
         class="grid"

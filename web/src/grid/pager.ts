@@ -99,7 +99,37 @@ export class Pager {
     this.length = at;
   }
 
-  private async fetch(p: number): Promise<void> {
+  /** Loads rows `first..=last` (as far as the table has them) and waits until they are in. */
+  async load(first: number, last: number): Promise<void> {
+    for (;;) {
+      if (this.inflight) {
+        await this.inflight;
+        continue;
+      }
+      if (this.error) return;
+      if (last >= this.length && this.hasMore) {
+        await this.fetch(this.pages.length);
+        continue;
+      }
+      const from = Math.max(0, this.pageOf(Math.max(first, 0)));
+      const to = this.pageOf(Math.min(last, this.length - 1));
+      const missing = this.pages.findIndex((page, p) => p >= from && p <= to && !page.rows);
+      if (missing < 0) return;
+      await this.fetch(missing);
+    }
+  }
+
+  private inflight: Promise<void> | null = null;
+
+  private fetch(p: number): Promise<void> {
+    const run = this.fetchPage(p).finally(() => {
+      if (this.inflight === run) this.inflight = null;
+    });
+    this.inflight = run;
+    return run;
+  }
+
+  private async fetchPage(p: number): Promise<void> {
     const known = this.pages[p];
     const cursor = known ? known.cursor : this.nextCursor;
     this.loading = true;

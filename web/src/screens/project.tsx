@@ -3,11 +3,13 @@ import { ApiProblem, del, get, patch, post, type Project, type Table } from "../
 import { navigate, onLink } from "../router";
 import { Empty, ErrorLine, NamedRow, useAction } from "../ui";
 import { emptyDraft, fieldBody, FieldEditor, type FieldDraft } from "./fields";
+import { ImportWizard } from "./import";
 
 export function ProjectScreen(props: { projectId: string }) {
   const id = props.projectId;
   const [project, setProject] = useState<Project | null>(null);
   const [tables, setTables] = useState<Table[] | null>(null);
+  const [importing, setImporting] = useState(false);
   const load = useAction();
   const refresh = () =>
     load.run(async () => {
@@ -41,6 +43,12 @@ export function ProjectScreen(props: { projectId: string }) {
           {tables.map((t) => <TableRow key={t.id} table={t} canBuild={canBuild} onChanged={refresh} />)}
         </ul>
       )}
+      {canBuild && tables && (importing ? (
+        <ImportWizard target={{ projectId: id }} onClose={() => setImporting(false)}
+          onFinished={(job) => job.rows_rejected === 0 && navigate(`/tables/${job.table_id}`)} />
+      ) : (
+        <p><button type="button" class="secondary" onClick={() => setImporting(true)}>Import a file as a new table</button></p>
+      ))}
       {canBuild && tables && <NewTable projectId={id} tables={tables} />}
     </section>
   );

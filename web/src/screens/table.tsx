@@ -8,6 +8,7 @@ import { Empty, ErrorLine, useAction } from "../ui";
 import { draftOf, emptyDraft, fieldBody, FieldEditor, fieldOptions } from "./fields";
 import { FilterBar } from "./filter";
 import { ViewAs, type Explanation, ExplainCard } from "./view_as";
+import { ImportWizard } from "./import";
 
 export function TableScreen(props: { tableId: string }) {
   const [table, setTable] = useState<Table | null>(null);
@@ -17,7 +18,9 @@ export function TableScreen(props: { tableId: string }) {
   const [, setTick] = useState(0);
   const [activeRecord, setActiveRecord] = useState<RecordOut | null>(null);
   const [status, setStatus] = useState<string | null>(null);
-  const [panel, setPanel] = useState<"none" | "record" | "field">("none");
+  const [panel, setPanel] = useState<"none" | "record" | "field" | "import">("none");
+  // Bumped when records changed behind the grid's back (an import): a fresh pager.
+  const [generation, setGeneration] = useState(0);
   const [viewAs, setViewAs] = useState<{ id: string; label: string } | null>(null);
   const [explanation, setExplanation] = useState<Explanation | null>(null);
   const load = useAction();
@@ -34,7 +37,7 @@ export function TableScreen(props: { tableId: string }) {
   // A new query (or a new schema) is a new pager: rows of the old one never mix in.
   const pager = useMemo(
     () => new Pager(props.tableId, { filter, sort, ...(viewAs ? { asUser: viewAs.id } : {}) }, () => setTick((t) => t + 1)),
-    [props.tableId, filter, sort, table?.schema_version, viewAs?.id],
+    [props.tableId, filter, sort, table?.schema_version, viewAs?.id, generation],
   );
 
   if (load.error instanceof ApiProblem && load.error.status === 404) {
@@ -86,6 +89,7 @@ export function TableScreen(props: { tableId: string }) {
               onClick={() => activeRecord && navigate(`/tables/${table.id}/records/${activeRecord.id}`)}>Open record</button>
             <button type="button" class="secondary" disabled={!activeRecord || removal.busy} onClick={deleteRecord}>Delete record</button>
             {canAdmin && <button type="button" class="secondary" onClick={() => setPanel(panel === "field" ? "none" : "field")}>Fields</button>}
+            <button type="button" class="secondary" onClick={() => setPanel(panel === "import" ? "none" : "import")}>Import</button>
             <a class="button-link" href={exportUrl("csv")} download>Export CSV</a>
             <a class="button-link" href={exportUrl("xlsx")} download>Export Excel</a>
           </>
@@ -105,6 +109,10 @@ export function TableScreen(props: { tableId: string }) {
       {status && <p class="status" role="status">{status}</p>}
       {panel === "record" && (
         <NewRecord table={table} onCreated={(r) => { pager.appended(r); setStatus("Record added."); setPanel("none"); }} />
+      )}
+      {panel === "import" && (
+        <ImportWizard target={{ table }} onClose={() => setPanel("none")}
+          onFinished={() => setGeneration((g) => g + 1)} />
       )}
       {panel === "field" && (
         <FieldsPanel table={table} onChanged={() => void reload()} />

@@ -272,7 +272,8 @@ impl Encoder {
                     ws.write_datetime_with_format(row, col, d, &sheet.date)
                         .map_err(xlsx_error)?;
                 }
-                Cell::Datetime(t) => {
+                // A spreadsheet's time holds milliseconds: finer ones stay text, exactly.
+                Cell::Datetime(t) if t.timestamp_subsec_micros() % 1000 == 0 => {
                     ws.write_datetime_with_format(row, col, t.naive_utc(), &sheet.datetime)
                         .map_err(xlsx_error)?;
                 }

@@ -370,6 +370,9 @@ pub struct ImportQuery {
     /// Columns to fields, as a JSON object: `{"Column": "field", "Skipped": null}` (default:
     /// by name, without regard to case).
     map: Option<String>,
+    /// Upsert by this unique field: a row whose value of it matches a record you may read
+    /// updates that record (you need update rights too), the other rows are created.
+    upsert: Option<String>,
 }
 
 /// An import job as the API shows it.
@@ -392,12 +395,17 @@ pub struct ImportOut {
     #[schema(value_type = Vec<Object>)]
     columns: serde_json::Value,
     rows_read: u64,
+    /// Rows created or updated.
     rows_written: u64,
+    /// Of the rows written, those that updated a record (an upsert's matches).
+    rows_updated: u64,
     rows_rejected: u64,
     message: Option<String>,
     /// Seconds left at the rate so far, from how far into the file reading has come (while
     /// it runs, for CSV and TSV).
     estimated_seconds_left: Option<u64>,
+    /// The share of the file read so far, 0 to 1 (while it runs, when known).
+    share_read: Option<f64>,
     created_at: String,
     finished_at: Option<String>,
     /// When the job and its refused rows are deleted.
@@ -410,13 +418,17 @@ fn job_out(state: &AppState, job: rampart_store::imports::Job) -> ImportOut {
         Err(_) => None,
     };
     let mut out_state = job.state.clone();
-    let (mut read, mut written, mut rejected) =
-        (job.rows_read, job.rows_written, job.rows_rejected);
+    let (mut read, mut written, mut updated, mut rejected) = (
+        job.rows_read,
+        job.rows_written,
+        job.rows_updated,
+        job.rows_rejected,
+    );
     if job.state == "running" {
         match &live {
             Some(p) => {
                 let c = p.counts();
-                (read, written, rejected) = (c.read, c.written, c.rejected);
+                (read, written, updated, rejected) = (c.read, c.written, c.updated, c.rejected);
             }
             None if job.runner != state.runner => out_state = "interrupted".to_owned(),
             None => {}
@@ -430,6 +442,10 @@ fn job_out(state: &AppState, job: rampart_store::imports::Job) -> ImportOut {
         ),
         _ => None,
     };
+    let share_read = match (out_state.as_str(), &live) {
+        ("running", Some(p)) => p.share_read(),
+        _ => None,
+    };
     ImportOut {
         id: job.id,
         table_id: job.table_id,
@@ -441,9 +457,11 @@ fn job_out(state: &AppState, job: rampart_store::imports::Job) -> ImportOut {
         columns: job.columns,
         rows_read: read,
         rows_written: written,
+        rows_updated: updated,
         rows_rejected: rejected,
         message: job.message,
         estimated_seconds_left,
+        share_read,
         created_at: rampart_core::record::format_timestamp(&job.created_at),
         finished_at: job
             .finished_at
@@ -477,6 +495,7 @@ pub async fn start_import(
     let mode = Mode::parse(q.mode.as_deref())?;
     let asked = q.map.as_deref().map(job::parse_mapping).transpose()?;
     let dry_run = q.dry_run.unwrap_or(false);
+    let upsert = q.upsert;
     import_slot(&state)?;
     let limits = &state.config.limits;
     let file = spool(body, limits.import_bytes).await?;
@@ -497,6 +516,7 @@ pub async fn start_import(
                     format,
                     mode,
                     dry_run,
+                    upsert: upsert.as_deref(),
                     runner,
                 };
                 job::start(tx, cache, me, start).await
@@ -609,16 +629,95 @@ pub async fn cancel_import(
     Ok((StatusCode::ACCEPTED, axum::Json(job_out(&state, job))))
 }
 
-/// The rows an import refused, as CSV: the file's columns and an `errors` column saying why
-/// (`column: code: message`), each row with its number in the file.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct RejectsQuery {
+    /// `csv` (the default: every refused row kept, as a file) or `json` (a page of them).
+    #[param(pattern = "^(csv|json)$")]
+    format: Option<String>,
+    /// With `json`: rows after this row number (the page's `next_after`).
+    after: Option<u64>,
+    /// With `json`: at most this many rows (default 100, at most 1000).
+    #[param(minimum = 1, maximum = 1000)]
+    limit: Option<u32>,
+}
+
+/// A page of refused rows.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct RejectsOut {
+    items: Vec<RejectOut>,
+    /// Pass as `after` for the next page; absent on the last.
+    next_after: Option<u64>,
+}
+
+/// One refused row: its number in the file, why per column, and its cells (one per column of
+/// the job's `columns`).
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct RejectOut {
+    row: u64,
+    /// `{"column": …, "code": …, "message": …}` for each problem (`column` null: the row).
+    #[schema(value_type = Vec<Object>)]
+    errors: serde_json::Value,
+    cells: Vec<String>,
+}
+
+/// The rows an import refused: as CSV, the file's columns and an `errors` column saying why
+/// (`column: code: message`), each row with its number in the file; or as JSON pages.
 #[utoipa::path(get, path = "/api/v1/imports/{import_id}/rejects", tag = "records",
-    params(("import_id" = String, Path)),
-    responses((status = 200, description = "The refused rows", content((String = "text/csv")))),
+    params(("import_id" = String, Path), RejectsQuery),
+    responses((status = 200, description = "The refused rows",
+        content((String = "text/csv"), (RejectsOut = "application/json")))),
     security(("session" = []), ("token" = [])))]
 pub async fn import_rejects(
     caller: Caller,
     ApiPath(id): ApiPath<uuid::Uuid>,
+    ApiQuery(q): ApiQuery<RejectsQuery>,
 ) -> ApiResult<Response> {
+    match q.format.as_deref() {
+        None | Some("csv") => {}
+        Some("json") => {
+            let limit = q.limit.unwrap_or(100);
+            if !(1..=1000).contains(&limit) {
+                return Err(ApiError::field(
+                    "limit",
+                    "out_of_range",
+                    "between 1 and 1000",
+                ));
+            }
+            let after = q.after.unwrap_or(0);
+            let page = caller
+                .read(move |tx, me, _| {
+                    Box::pin(async move {
+                        import::visible_job(tx, me, id).await?;
+                        let mut page =
+                            rampart_store::imports::rejects(tx, id, after, limit + 1).await?;
+                        let more = page.len() > limit as usize;
+                        page.truncate(limit as usize);
+                        Ok::<_, AppError>((page, more))
+                    })
+                })
+                .await?;
+            let (page, more) = page;
+            let next_after = more.then(|| page.last().map(|r| r.row)).flatten();
+            let items = page
+                .into_iter()
+                .map(|r| RejectOut {
+                    row: r.row,
+                    errors: r.errors,
+                    cells: r.cells,
+                })
+                .collect();
+            let mut response = axum::Json(RejectsOut { items, next_after }).into_response();
+            response
+                .headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            return Ok(response);
+        }
+        Some(_) => {
+            return Err(ApiError::field("format", "invalid_value", "csv or json"));
+        }
+    }
     let text = caller
         .read(move |tx, me, _| {
             Box::pin(async move {
@@ -795,6 +894,7 @@ pub async fn import_new_table(
                     format,
                     mode,
                     dry_run: false,
+                    upsert: None,
                     runner,
                 };
                 job::start(tx, cache, me, start).await

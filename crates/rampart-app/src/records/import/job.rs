@@ -144,8 +144,8 @@ pub async fn run(
         (_, None) if spec.dry_run => (
             "done",
             Some(format!(
-                "dry run: nothing was written; {} rows would be written, {} refused",
-                counts.written, counts.rejected
+                "dry run: nothing was written; {} rows would be written ({} of them updates), {} refused",
+                counts.written, counts.updated, counts.rejected
             )),
         ),
         (_, None) if counts.rejected > 0 && spec.mode == Mode::AllOrNothing => (
@@ -161,6 +161,7 @@ pub async fn run(
     let mut counts = counts;
     if spec.mode == Mode::AllOrNothing && !spec.dry_run {
         counts.written = 0;
+        counts.updated = 0;
     }
     let id = job.id;
     let rejects = outcome.rejects;
@@ -227,6 +228,7 @@ async fn in_one_transaction(
                     let done = write_batch(tx, &cache, &principal, table, &spec.mapping, batch, id)
                         .await?;
                     progress.written.fetch_add(done.written, Ordering::Relaxed);
+                    progress.updated.fetch_add(done.updated, Ordering::Relaxed);
                     progress
                         .rejected
                         .fetch_add(done.rejects.len() as u64, Ordering::Relaxed);
@@ -309,19 +311,21 @@ async fn batch_by_batch(
                     let counts = Counts {
                         read: before.read + read,
                         written: before.written + done.written,
+                        updated: before.updated + done.updated,
                         rejected: before.rejected + done.rejects.len() as u64,
                     };
                     let room = KEPT_REJECTS.saturating_sub(kept);
                     let stored: Vec<Reject> = done.rejects.iter().take(room).cloned().collect();
                     imports::add_rejects(tx, id, &stored).await?;
                     imports::progress(tx, id, counts).await?;
-                    Ok::<_, AppError>((done.written, done.rejects.len() as u64))
+                    Ok::<_, AppError>((done.written, done.updated, done.rejects.len() as u64))
                 })
             })
             .await?;
         progress.read.fetch_add(read, Ordering::Relaxed);
         progress.written.fetch_add(done.0, Ordering::Relaxed);
-        progress.rejected.fetch_add(done.1, Ordering::Relaxed);
+        progress.updated.fetch_add(done.1, Ordering::Relaxed);
+        progress.rejected.fetch_add(done.2, Ordering::Relaxed);
     }
     // Refused rows were stored with their batches.
     Ok(false)
@@ -338,6 +342,8 @@ pub struct Start<'a> {
     pub format: super::source::SourceFormat,
     pub mode: Mode,
     pub dry_run: bool,
+    /// The unique field an upsert matches records by (none: every row is created).
+    pub upsert: Option<&'a str>,
     /// The process that will run it.
     pub runner: uuid::Uuid,
 }
@@ -358,6 +364,7 @@ pub async fn start(
         start.header,
         start.asked,
         start.format.is_sheet(),
+        start.upsert,
     )
     .await?;
     let job = imports::create(

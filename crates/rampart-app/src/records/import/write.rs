@@ -4,6 +4,11 @@
 //! the create rule, unique values), and written on the bulk path in batches, each audited as
 //! one `record.import` entry. A row that fails is refused with why, per column, in the API's
 //! validation codes; the others go on.
+//!
+//! An upsert names a unique field as the key: a row whose key matches a record the importer may
+//! read updates that record (through the single-record update and its checks and audit entry),
+//! the others are created. Rows are taken in file order: a key the file repeats updates the
+//! record its earlier row wrote.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -63,7 +68,10 @@ impl Mode {
 #[derive(Debug, Default)]
 pub struct Progress {
     pub read: AtomicU64,
+    /// Rows written: created, or updated by an upsert.
     pub written: AtomicU64,
+    /// Of the rows written, those that updated a record.
+    pub updated: AtomicU64,
     pub rejected: AtomicU64,
     pub cancel: AtomicBool,
     /// Bytes of the file read so far, and its size (0: not known).
@@ -85,10 +93,20 @@ impl Progress {
         Some((elapsed.as_secs_f64() * left).ceil() as u64)
     }
 
+    /// The share of the file read so far (0 to 1), when its size is known.
+    pub fn share_read(&self) -> Option<f64> {
+        let (at, size) = (
+            self.position.load(Ordering::Relaxed),
+            self.size.load(Ordering::Relaxed),
+        );
+        (size > 0).then(|| (at as f64 / size as f64).min(1.0))
+    }
+
     pub fn counts(&self) -> rampart_store::imports::Counts {
         rampart_store::imports::Counts {
             read: self.read.load(Ordering::Relaxed),
             written: self.written.load(Ordering::Relaxed),
+            updated: self.updated.load(Ordering::Relaxed),
             rejected: self.rejected.load(Ordering::Relaxed),
         }
     }
@@ -101,6 +119,11 @@ pub struct Mapping {
     pub targets: Vec<Option<FieldDef>>,
     /// Whether text cells may carry the formula guard export writes (CSV, TSV, XLSX).
     pub sheet: bool,
+    /// The column whose field is the upsert key.
+    pub key: Option<usize>,
+    /// The column naming each record's owner by email (the importer owns the records
+    /// otherwise, and when the cell is empty).
+    pub owner: Option<usize>,
 }
 
 impl Mapping {
@@ -110,14 +133,33 @@ impl Mapping {
             self.header
                 .iter()
                 .zip(&self.targets)
-                .map(|(c, t)| json!({"column": c, "field": t.as_ref().map(|f| f.name.clone())}))
+                .enumerate()
+                .map(|(i, (c, t))| {
+                    let field = match t {
+                        Some(f) => Json::String(f.name.clone()),
+                        None if self.owner == Some(i) => Json::String(OWNER.into()),
+                        None => Json::Null,
+                    };
+                    let mut one = json!({"column": c, "field": field});
+                    if self.key == Some(i) {
+                        one["key"] = Json::Bool(true);
+                    }
+                    one
+                })
                 .collect(),
         )
     }
 }
 
+/// The name a column maps to for the records' owner.
+const OWNER: &str = "owner";
+
 /// Maps columns to the fields of `table` the importer may write when creating: as `asked`
 /// says (column → field name, or `None` to skip it), else by name without regard to case.
+/// A column may name the owner (`owner`, by email) when the importer may set it.
+/// With `upsert`, that field (unique, mapped, and one the importer may filter on) is the key,
+/// and the importer must also be allowed to update records.
+#[allow(clippy::too_many_arguments)]
 pub async fn mapping(
     tx: &mut Tx,
     cache: &AccessCache,
@@ -126,6 +168,7 @@ pub async fn mapping(
     header: Vec<String>,
     asked: Option<&BTreeMap<String, Option<String>>>,
     sheet: bool,
+    upsert: Option<&str>,
 ) -> Result<Mapping, AppError> {
     let scoped = scoped(tx, cache, principal, table).await?;
     if !scoped.access.allows(Op::Create) {
@@ -141,6 +184,11 @@ pub async fn mapping(
             .any(|g| g.writes_field(f.id))
     };
     let fields: Vec<&FieldDef> = scoped.access.table.fields.iter().filter(writable).collect();
+    let create_grants: Vec<_> = scoped.access.grants_for(Op::Create).collect();
+    let sets_owner = scoped
+        .access
+        .check_writes(Op::Create, &create_grants, &[], true)
+        .is_ok();
     let mut errors = Vec::new();
     if let Some(asked) = asked {
         for (column, field) in asked {
@@ -151,7 +199,14 @@ pub async fn mapping(
                     "the file has no such column",
                 ));
             }
-            if let Some(name) = field
+            if field.as_deref() == Some(OWNER) && !sets_owner {
+                errors.push(rampart_core::FieldError::new(
+                    format!("map.{column}"),
+                    "field_not_writable",
+                    "your permissions do not allow setting the owner",
+                ));
+            } else if let Some(name) = field
+                && name != OWNER
                 && !fields.iter().any(|f| f.name == *name)
             {
                 errors.push(rampart_core::FieldError::new(
@@ -203,11 +258,107 @@ pub async fn mapping(
             "no column maps to a field you may write; name the fields with map",
         ));
     }
+    let owner = header
+        .iter()
+        .position(|column| match asked.and_then(|a| a.get(column)) {
+            Some(Some(name)) => name == OWNER,
+            Some(None) => false,
+            None => sets_owner && column.trim().eq_ignore_ascii_case(OWNER),
+        });
+    let key = match upsert {
+        None => None,
+        Some(name) => Some(upsert_key(tx, cache, principal, &scoped, &targets, name).await?),
+    };
     Ok(Mapping {
         header,
         targets,
         sheet,
+        key,
+        owner,
     })
+}
+
+/// The column of the upsert key `name`, after checking the field can be one.
+async fn upsert_key(
+    tx: &mut Tx,
+    cache: &AccessCache,
+    principal: &Principal,
+    scoped: &Scoped,
+    targets: &[Option<FieldDef>],
+    name: &str,
+) -> Result<usize, AppError> {
+    if !scoped.access.allows(Op::Update) {
+        return Err(AppError::forbidden(
+            "forbidden",
+            "your permissions do not allow updating records in this table, which an upsert does",
+        ));
+    }
+    let refuse = |code: &'static str, message: &str| AppError::invalid("upsert", code, message);
+    let Some(field) = scoped
+        .access
+        .table
+        .field_by_name(name)
+        .filter(|f| scoped.access.knows_field(f.id))
+    else {
+        return Err(refuse("unknown_field", "the table has no such field"));
+    };
+    if !field.unique {
+        return Err(refuse(
+            "not_unique",
+            "the key of an upsert must be a unique field",
+        ));
+    }
+    if !key_type(&field.field_type) {
+        return Err(refuse(
+            "invalid_key_type",
+            "the key of an upsert must be a text, email, url or integer field",
+        ));
+    }
+    let Some(column) = targets
+        .iter()
+        .position(|t| t.as_ref().is_some_and(|f| f.id == field.id))
+    else {
+        return Err(refuse(
+            "key_not_mapped",
+            "no column of the file maps to the key",
+        ));
+    };
+    // The key is looked up with a filter on it, which the importer must be allowed to use.
+    let probe = rampart_rules::parse(&format!("`{}` = {}", field.name, key_literal(field, "0")))
+        .map_err(|_| refuse("invalid_value", "the key cannot be filtered on"))?;
+    match Plan::new(
+        tx,
+        cache,
+        principal,
+        scoped.access.table.id,
+        Some(&probe),
+        None,
+    )
+    .await
+    {
+        Ok(_) => Ok(column),
+        Err(AppError::Invalid(_) | AppError::Forbidden { .. }) => Err(refuse(
+            "key_not_readable",
+            "you may not read or filter on the key, so records cannot be matched by it",
+        )),
+        Err(e) => Err(e),
+    }
+}
+
+/// Whether records can be matched by a field of this type (a text or integer equality).
+fn key_type(ty: &FieldType) -> bool {
+    ty.is_text_like() || matches!(ty, FieldType::Integer(_) | FieldType::SingleSelect(_))
+}
+
+/// A value of `field` as a literal of the rule language (an integer field's non-number: none).
+fn key_literal(field: &FieldDef, value: &str) -> String {
+    match field.field_type {
+        FieldType::Integer(_) => value
+            .trim()
+            .parse::<i64>()
+            .map_or_else(|_| String::new(), |v| v.to_string()),
+        _ => rule_string(value),
+    }
 }
 
 /// One row's value for one field before links and users are looked up.
@@ -299,6 +450,16 @@ fn convert(raw: &Raw, field: &FieldDef, sheet: bool) -> Result<Pending, rampart_
 /// A row on its way: its number, its cells, and its values by column.
 type PendingRow = (u64, Vec<Raw>, Vec<(usize, Pending)>);
 
+/// A checked row: its number, its cells (for the rejects file), its body and its owner when
+/// it is not the importer.
+#[derive(Debug)]
+struct Checked {
+    row: u64,
+    cells: Vec<Raw>,
+    body: FieldValues,
+    owner: Option<rampart_core::UserId>,
+}
+
 /// A string literal of the rule language.
 fn rule_string(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
@@ -319,53 +480,67 @@ fn rule_string(s: &str) -> String {
 }
 
 /// Records of `table` the importer may read whose primary value is one of `names`: each
-/// name with the ids that bear it (more than one: ambiguous).
+/// name with the records that bear it (more than one: ambiguous).
 async fn by_primary(
     tx: &mut Tx,
     cache: &AccessCache,
     principal: &Principal,
     table: TableId,
     names: &[String],
-) -> Result<HashMap<String, Vec<RecordId>>, AppError> {
-    let mut out: HashMap<String, Vec<RecordId>> = HashMap::new();
-    let target = match scoped(tx, cache, principal, table).await {
-        Ok(s) => s,
-        Err(AppError::NotFound | AppError::SecondFactorRequired) => return Ok(out),
+) -> Result<HashMap<String, Vec<Found>>, AppError> {
+    let primary = match scoped(tx, cache, principal, table).await {
+        Ok(s) => s.access.table.primary().cloned(),
+        Err(AppError::NotFound | AppError::SecondFactorRequired) => None,
         Err(e) => return Err(e),
     };
-    let Some(primary) = target.access.table.primary().cloned() else {
-        return Ok(out);
+    let Some(primary) = primary else {
+        return Ok(HashMap::new());
     };
-    for chunk in names.chunks(100) {
-        let literals: Vec<String> = match primary.field_type {
-            FieldType::Integer(_) => chunk
-                .iter()
-                .filter_map(|n| n.trim().parse::<i64>().ok().map(|v| v.to_string()))
-                .collect(),
-            _ if primary.field_type.is_text_like()
-                || matches!(primary.field_type, FieldType::SingleSelect(_)) =>
-            {
-                chunk.iter().map(|n| rule_string(n)).collect()
-            }
-            _ => Vec::new(),
-        };
+    match by_value(tx, cache, principal, table, &primary, names).await {
+        // The importer may not filter on the primary field: nothing resolves by name.
+        Err(AppError::Invalid(_) | AppError::Forbidden { .. }) => Ok(HashMap::new()),
+        other => other,
+    }
+}
+
+/// A record found by a value: its id and version.
+#[derive(Debug, Clone, Copy)]
+struct Found {
+    id: RecordId,
+    version: i64,
+}
+
+/// Records of `table` the importer may read whose `field` holds one of `values`, by value.
+async fn by_value(
+    tx: &mut Tx,
+    cache: &AccessCache,
+    principal: &Principal,
+    table: TableId,
+    field: &FieldDef,
+    values: &[String],
+) -> Result<HashMap<String, Vec<Found>>, AppError> {
+    let mut out: HashMap<String, Vec<Found>> = HashMap::new();
+    if !key_type(&field.field_type) {
+        return Ok(out);
+    }
+    for chunk in values.chunks(100) {
+        let literals: Vec<String> = chunk
+            .iter()
+            .map(|v| key_literal(field, v))
+            .filter(|l| !l.is_empty())
+            .collect();
         if literals.is_empty() {
             continue;
         }
         let text = literals
             .iter()
-            .map(|l| format!("`{}` = {l}", primary.name))
+            .map(|l| format!("`{}` = {l}", field.name))
             .collect::<Vec<_>>()
             .join(" || ");
         let Ok(expr) = rampart_rules::parse(&text) else {
             continue;
         };
-        let plan = match Plan::new(tx, cache, principal, table, Some(&expr), None).await {
-            Ok(p) => p,
-            // The importer may not filter on the primary field: nothing resolves by name.
-            Err(AppError::Invalid(_) | AppError::Forbidden { .. }) => return Ok(out),
-            Err(e) => return Err(e),
-        };
+        let plan = Plan::new(tx, cache, principal, table, Some(&expr), None).await?;
         let page = plan
             .fetch(
                 tx,
@@ -374,12 +549,15 @@ async fn by_primary(
             )
             .await?;
         for record in &page.records {
-            let name = match record.value(primary.id) {
+            let value = match record.value(field.id) {
                 Value::Text(s) => s.clone(),
                 Value::Integer(n) => n.to_string(),
                 _ => continue,
             };
-            out.entry(name).or_default().push(record.id);
+            out.entry(value).or_default().push(Found {
+                id: record.id,
+                version: record.version,
+            });
         }
     }
     Ok(out)
@@ -418,6 +596,8 @@ fn why(e: &AppError, mapping: &Mapping) -> Option<Vec<Json>> {
             .map(|fe| one(Some(column_of(&fe.field)), fe.code, &fe.message))
             .collect(),
         AppError::Store(s) => return store_why(s, &column_of),
+        // The record changed while the upsert ran.
+        AppError::Conflict { code, detail } => vec![one(None, code, detail)],
         _ => return None,
     })
 }
@@ -450,7 +630,10 @@ fn failing_row(e: &AppError) -> Option<u64> {
 /// What one batch did.
 #[derive(Debug, Default)]
 pub struct BatchDone {
+    /// Rows created or updated.
     pub written: u64,
+    /// Of those, the rows that updated a record (an upsert's matches).
+    pub updated: u64,
     pub rejects: Vec<Reject>,
 }
 
@@ -498,22 +681,41 @@ pub async fn write_batch(
         }
     }
     let names = resolve_links(tx, cache, principal, mapping, &pending).await?;
+    let owner_of = |cells: &[Raw]| {
+        mapping
+            .owner
+            .and_then(|i| cells.get(i))
+            .map(|c| raw_text(c, mapping.sheet).trim().to_owned())
+            .filter(|e| !e.is_empty())
+    };
     let mut emails: HashMap<String, Option<rampart_core::UserId>> = HashMap::new();
-    for (_, _, values) in &pending {
-        for (_, p) in values {
-            if let Pending::User(email) = p
-                && !email.is_empty()
-                && !emails.contains_key(email)
-            {
-                let user = identity::user_by_email(tx, email).await?.map(|u| u.user.id);
-                emails.insert(email.clone(), user);
+    for (_, cells, values) in &pending {
+        let users = values.iter().filter_map(|(_, p)| match p {
+            Pending::User(email) => Some(email.clone()),
+            _ => None,
+        });
+        for email in users.chain(owner_of(cells)) {
+            if !email.is_empty() && !emails.contains_key(&email) {
+                let user = identity::user_by_email(tx, &email)
+                    .await?
+                    .map(|u| u.user.id);
+                emails.insert(email, user);
             }
         }
     }
-    let mut bodies: Vec<(u64, Vec<Raw>, FieldValues)> = Vec::with_capacity(pending.len());
+    let me = principal.user.id;
+    let mut bodies: Vec<Checked> = Vec::with_capacity(pending.len());
     for (row, cells, values) in pending {
         let mut body = FieldValues::new();
         let mut errors = Vec::new();
+        let mut owner = None;
+        if let (Some(i), Some(email)) = (mapping.owner, owner_of(&cells)) {
+            match emails.get(&email).copied().flatten() {
+                Some(id) => owner = Some(id).filter(|o| *o != me),
+                None => errors.push(json!({"column": mapping.header[i], "code": "unknown_user",
+                    "message": format!("no user of this tenant has the email {email:?}")})),
+            }
+        }
         for (i, p) in values {
             let Some(field) = &mapping.targets[i] else {
                 continue;
@@ -542,25 +744,64 @@ pub async fn write_batch(
             body.insert(field.name.clone(), value);
         }
         // Every other problem of the row too, as the API would name it.
-        if let Err(e) = scoped.input(&body, rampart_core::record::InputMode::Create, "") {
+        // (An upsert's row may update a record, so fields a new record needs are checked
+        // when it is created.)
+        let mode = match mapping.key {
+            None => rampart_core::record::InputMode::Create,
+            Some(_) => rampart_core::record::InputMode::Update,
+        };
+        if let Err(e) = scoped.input(&body, mode, "") {
             errors.extend(why(&e, mapping).unwrap_or_default());
         }
         if errors.is_empty() {
-            bodies.push((row, cells, body));
+            bodies.push(Checked {
+                row,
+                cells,
+                body,
+                owner,
+            });
         } else {
             done.rejects
                 .push(reject(row, &cells, errors, mapping.sheet));
         }
     }
-    // Written together; a row the store or the rules refuse is taken out and the rest tried
-    // again (each attempt inside a savepoint, so a refused attempt leaves nothing behind).
-    loop {
-        if bodies.is_empty() {
-            break;
+    match mapping.key {
+        None => create_rows(tx, &scoped, mapping, bodies, job, &mut done).await?,
+        Some(key) => {
+            upsert_rows(
+                tx, cache, principal, &scoped, mapping, key, bodies, job, &mut done,
+            )
+            .await?
         }
+    }
+    done.rejects.sort_by_key(|r| r.row);
+    Ok(done)
+}
+
+/// Creates checked rows: those the importer owns together on the bulk path (a row the store or
+/// the rules refuse is taken out and the rest tried again, each attempt inside a savepoint so
+/// a refused attempt leaves nothing), those owned by someone else one by one, through the
+/// single-record create and its checks of the owner.
+async fn create_rows(
+    tx: &mut Tx,
+    scoped: &Scoped,
+    mapping: &Mapping,
+    rows: Vec<Checked>,
+    job: uuid::Uuid,
+    done: &mut BatchDone,
+) -> Result<(), AppError> {
+    let (mut bodies, others): (Vec<Checked>, Vec<Checked>) =
+        rows.into_iter().partition(|r| r.owner.is_none());
+    for r in others {
+        savepoint(tx, "SAVEPOINT import_row").await?;
+        let path = format!("row[{}].fields", r.row);
+        let created = scoped.create(tx, &r.body, r.owner, &path).await;
+        settle(tx, created, &r, mapping, done).await?;
+    }
+    while !bodies.is_empty() {
         let batch: Vec<(String, FieldValues)> = bodies
             .iter()
-            .map(|(row, _, body)| (format!("row[{row}]"), body.clone()))
+            .map(|r| (format!("row[{}]", r.row), r.body.clone()))
             .collect();
         savepoint(tx, "SAVEPOINT import_rows").await?;
         match scoped.create_imported(tx, batch, job).await {
@@ -575,17 +816,120 @@ pub async fn write_batch(
                 let (Some(row), Some(errors)) = (failing_row(&e), why(&e, mapping)) else {
                     return Err(e);
                 };
-                let Some(at) = bodies.iter().position(|(r, _, _)| *r == row) else {
+                let Some(at) = bodies.iter().position(|r| r.row == row) else {
                     return Err(e);
                 };
-                let (row, cells, _) = bodies.remove(at);
+                let r = bodies.remove(at);
                 done.rejects
-                    .push(reject(row, &cells, errors, mapping.sheet));
+                    .push(reject(r.row, &r.cells, errors, mapping.sheet));
             }
         }
     }
-    done.rejects.sort_by_key(|r| r.row);
-    Ok(done)
+    Ok(())
+}
+
+/// A row's upsert key as the lookup reads it (none: the row is created).
+fn key_text(body: &FieldValues, field: &FieldDef) -> Option<String> {
+    match body.get(&field.name)? {
+        Json::String(s) if !s.is_empty() => Some(s.clone()),
+        Json::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// Upserts checked rows in file order: in rounds of rows with distinct keys, each round's
+/// keys looked up once, matches updated one by one and the rest created together; a row
+/// whose key an earlier row of the round holds waits for the next round, to update the
+/// record that row wrote.
+#[allow(clippy::too_many_arguments)]
+async fn upsert_rows(
+    tx: &mut Tx,
+    cache: &AccessCache,
+    principal: &Principal,
+    scoped: &Scoped,
+    mapping: &Mapping,
+    key: usize,
+    mut bodies: Vec<Checked>,
+    job: uuid::Uuid,
+    done: &mut BatchDone,
+) -> Result<(), AppError> {
+    let Some(field) = mapping.targets.get(key).and_then(Option::as_ref) else {
+        return create_rows(tx, scoped, mapping, bodies, job, done).await;
+    };
+    while !bodies.is_empty() {
+        let mut round = Vec::new();
+        let mut later = Vec::new();
+        let mut keys = std::collections::HashSet::new();
+        for b in bodies {
+            let repeated = key_text(&b.body, field).is_some_and(|k| !keys.insert(k));
+            if repeated {
+                later.push(b);
+            } else {
+                round.push(b);
+            }
+        }
+        bodies = later;
+        let wanted: Vec<String> = keys.into_iter().collect();
+        let found = by_value(tx, cache, principal, scoped.access.table.id, field, &wanted).await?;
+        let mut creates = Vec::new();
+        for r in round {
+            let matched = key_text(&r.body, field).and_then(|k| found.get(&k));
+            let record = match matched.map(Vec::as_slice) {
+                None | Some([]) => {
+                    creates.push(r);
+                    continue;
+                }
+                Some([one]) => *one,
+                Some(_) => {
+                    let errors = vec![
+                        json!({"column": mapping.header[key], "code": "ambiguous_key",
+                        "message": "several records hold this key"}),
+                    ];
+                    done.rejects
+                        .push(reject(r.row, &r.cells, errors, mapping.sheet));
+                    continue;
+                }
+            };
+            savepoint(tx, "SAVEPOINT import_row").await?;
+            let path = format!("row[{}].fields", r.row);
+            let updated = scoped
+                .update(tx, record.id, record.version, &r.body, r.owner, &path)
+                .await;
+            if settle(tx, updated, &r, mapping, done).await? {
+                done.updated += 1;
+            }
+        }
+        create_rows(tx, scoped, mapping, creates, job, done).await?;
+    }
+    Ok(())
+}
+
+/// Ends the savepoint of one row's write: kept when it succeeded (`Ok(true)`, counted as
+/// written), rolled back with the row refused when the checks or the store refused it.
+async fn settle<T>(
+    tx: &mut Tx,
+    result: Result<T, AppError>,
+    r: &Checked,
+    mapping: &Mapping,
+    done: &mut BatchDone,
+) -> Result<bool, AppError> {
+    match result {
+        Ok(_) => {
+            savepoint(tx, "RELEASE SAVEPOINT import_row").await?;
+            done.written += 1;
+            Ok(true)
+        }
+        Err(e) => {
+            savepoint(tx, "ROLLBACK TO SAVEPOINT import_row").await?;
+            savepoint(tx, "RELEASE SAVEPOINT import_row").await?;
+            let Some(errors) = why(&e, mapping) else {
+                return Err(e);
+            };
+            done.rejects
+                .push(reject(r.row, &r.cells, errors, mapping.sheet));
+            Ok(false)
+        }
+    }
 }
 
 async fn savepoint(tx: &mut Tx, statement: &'static str) -> Result<(), AppError> {
@@ -602,7 +946,7 @@ async fn resolve_links(
     principal: &Principal,
     mapping: &Mapping,
     pending: &[PendingRow],
-) -> Result<HashMap<rampart_core::FieldId, HashMap<String, Vec<RecordId>>>, AppError> {
+) -> Result<HashMap<rampart_core::FieldId, HashMap<String, Vec<Found>>>, AppError> {
     let mut out = HashMap::new();
     for (i, target) in mapping.targets.iter().enumerate() {
         let Some(field) = target else { continue };
@@ -632,7 +976,7 @@ async fn resolve_links(
 fn link_ids(
     field: &FieldDef,
     items: &[String],
-    names: Option<&HashMap<String, Vec<RecordId>>>,
+    names: Option<&HashMap<String, Vec<Found>>>,
 ) -> Result<Json, (&'static str, String)> {
     let mut ids = Vec::with_capacity(items.len());
     for item in items.iter().filter(|i| !i.is_empty()) {
@@ -641,7 +985,7 @@ fn link_ids(
             continue;
         }
         match names.and_then(|n| n.get(item)).map(Vec::as_slice) {
-            Some([one]) => ids.push(one.to_string()),
+            Some([one]) => ids.push(one.id.to_string()),
             Some([]) | None => {
                 return Err((
                     "unresolved_link",
