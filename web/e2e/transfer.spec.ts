@@ -54,6 +54,7 @@ test("a file comes in through the wizard: preview, mapping, a check, progress an
   await fieldsPanel.getByRole("button", { name: "Save field" }).click();
   await expect(fieldsPanel.locator("li", { hasText: "name" })).toContainText("unique");
   await page.getByRole("button", { name: "Fields", exact: true }).click();
+  await page.getByRole("button", { name: "Import", exact: true }).click();
   await wizard.locator("input[name=import_file]").setInputFiles(csv("name,price\r\napple,4\r\nfig,9\r\n"));
   await expect(wizard.getByLabel("Field for price")).toHaveValue("price");
   await wizard.locator("select[name=import_upsert]").selectOption("name");
