@@ -110,14 +110,14 @@ async fn seed(ts: &TenantStore, table: &TableDef, owners: &[UserId], rows: usize
         let user = owners[(done / BATCH) % owners.len()];
         ts.write(move |tx: &mut Tx| {
             Box::pin(async move {
-                let batch = (start..start + n)
+                let batch: Vec<_> = (start..start + n)
                     .map(|i| {
                         let body = json!({"title": format!("note {i}"), "n": (i * 7919) % 1_000_003, "is_published": i % 100 == 0});
                         let values = parse_input(&table, body.as_object().unwrap(), InputMode::Create, "fields").unwrap();
                         (format!("create[{i}]"), values)
                     })
                     .collect();
-                records::create_many(tx, &table, batch, user, records::BulkAudit::PerRecord).await.map(|_| ())
+                records::create_many(tx, &table, &batch, user, records::BulkAudit::PerRecord).await.map(|_| ())
             })
         })
         .await

@@ -85,7 +85,7 @@ async fn the_reference_rule_lists_by_index_range_scans(backend: Backend) {
         let actor = users[chunk % USERS].id;
         ts.write(move |tx: &mut Tx| {
             Box::pin(async move {
-                let rows = (0..2000)
+                let rows: Vec<_> = (0..2000)
                     .map(|i| {
                         let n = chunk * 2000 + i;
                         let body = json!({"title": format!("n{n}"), "is_published": n % 100 == 0});
@@ -96,7 +96,7 @@ async fn the_reference_rule_lists_by_index_range_scans(backend: Backend) {
                         )
                     })
                     .collect();
-                records::create_many(tx, &t, rows, actor, records::BulkAudit::PerRecord)
+                records::create_many(tx, &t, &rows, actor, records::BulkAudit::PerRecord)
                     .await
                     .map(|_| ())
             })

@@ -13,6 +13,24 @@ use rampart_store::{Tx, records};
 use super::{FieldValues, RecordJson, Scoped, forbidden, serialize, true_sql};
 use crate::AppError;
 
+/// A row validated for the bulk path: its name in errors (`row[17]`), the fields it writes
+/// and its values.
+#[derive(Debug, Clone)]
+pub(crate) struct ParsedRow {
+    pub op: String,
+    pub fields: Vec<FieldId>,
+    pub values: BTreeMap<FieldId, Value>,
+}
+
+impl records::NewRow for ParsedRow {
+    fn op(&self) -> &str {
+        &self.op
+    }
+    fn values(&self) -> &BTreeMap<FieldId, Value> {
+        &self.values
+    }
+}
+
 impl Scoped {
     /// Validates a body as this caller may write it, with the ids of the fields it writes: a
     /// field the caller may not know is answered exactly like one the table does not have.
@@ -130,9 +148,11 @@ impl Scoped {
         tx: &mut Tx,
         rows: Vec<(String, FieldValues)>,
     ) -> Result<Vec<RecordJson>, AppError> {
-        let created = self
-            .create_bulk(tx, rows, records::BulkAudit::PerRecord)
+        let parsed = self.parse_rows(&rows)?;
+        let ids = self
+            .create_parsed(tx, &parsed, records::BulkAudit::PerRecord)
             .await?;
+        let created = records::get_many(tx, &self.access.table, &ids).await?;
         let mut out = Vec::with_capacity(created.len());
         for r in &created {
             out.push(self.shown(tx, r).await?);
@@ -140,25 +160,49 @@ impl Scoped {
         Ok(out)
     }
 
-    /// The bulk path's checks and writes: every row's fields and the grants admitting them,
-    /// then the create rule over all of them.
-    pub(crate) async fn create_bulk(
+    /// Validates named rows for the bulk path (`create[3]`: errors name the row).
+    pub(crate) fn parse_rows(
+        &self,
+        rows: &[(String, FieldValues)],
+    ) -> Result<Vec<ParsedRow>, AppError> {
+        rows.iter()
+            .map(|(op, body)| {
+                let (fields, values) = self
+                    .input(body, InputMode::Create, &format!("{op}.fields"))
+                    .map_err(|e| e.in_operation(op))?;
+                Ok(ParsedRow {
+                    op: op.clone(),
+                    fields,
+                    values,
+                })
+            })
+            .collect()
+    }
+
+    /// The bulk path's checks and writes over rows already validated by [`Scoped::input`]
+    /// in create mode: the grants admitting every row's fields, then the create rule over
+    /// all of them. Returns the records' ids in the order of `rows`.
+    pub(crate) async fn create_parsed(
         &self,
         tx: &mut Tx,
-        rows: Vec<(String, FieldValues)>,
+        rows: &[ParsedRow],
         audit: records::BulkAudit,
-    ) -> Result<Vec<Record>, AppError> {
+    ) -> Result<Vec<RecordId>, AppError> {
         let me = self.facts.principal.user.id;
-        let mut parsed = Vec::with_capacity(rows.len());
         let mut rule_grants: Option<Vec<&Grant>> = None;
-        for (op, body) in &rows {
-            let path = format!("{op}.fields");
-            let (fields, values) = self
-                .input(body, InputMode::Create, &path)
-                .map_err(|e| e.in_operation(op))?;
-            let grants = self
-                .candidates(Op::Create, &fields, false)
-                .map_err(|e| e.in_operation(op))?;
+        // Rows of one batch usually write the same fields: their grants are worked out once.
+        let mut last: Option<(&[FieldId], Vec<&Grant>)> = None;
+        for row in rows {
+            let grants = match &last {
+                Some((fields, grants)) if *fields == row.fields.as_slice() => grants.clone(),
+                _ => {
+                    let grants = self
+                        .candidates(Op::Create, &row.fields, false)
+                        .map_err(|e| e.in_operation(&row.op))?;
+                    last = Some((&row.fields, grants.clone()));
+                    grants
+                }
+            };
             // Rows share the create rule of the grants that admit all of them.
             rule_grants = Some(match rule_grants {
                 None => grants,
@@ -167,25 +211,23 @@ impl Scoped {
                     .filter(|g| grants.iter().any(|h| std::ptr::eq(*g, *h)))
                     .collect(),
             });
-            parsed.push((op.clone(), values));
         }
-        let created = records::create_many(tx, &self.access.table, parsed, me, audit).await?;
+        let ids = records::create_many(tx, &self.access.table, rows, me, audit).await?;
         if let Some(grants) = rule_grants {
             if grants.is_empty() {
                 return Err(forbidden(WriteDenied::Operation(Op::Create)));
             }
             if let Some(rule) = self.create_rule(tx, &grants)? {
-                let ids: Vec<RecordId> = created.iter().map(|r| r.id).collect();
                 let refused = records::not_admitted(tx, &self.access.table, &ids, rule).await?;
                 if let Some(first) = refused.first() {
                     let i = ids.iter().position(|id| id == first).unwrap_or_default();
                     return Err(
-                        forbidden(WriteDenied::Operation(Op::Create)).in_operation(&rows[i].0)
+                        forbidden(WriteDenied::Operation(Op::Create)).in_operation(&rows[i].op)
                     );
                 }
             }
         }
-        Ok(created)
+        Ok(ids)
     }
 
     /// The grants allowing `op` on a record the caller can read; `None` when they cannot

@@ -28,26 +28,43 @@ pub enum BulkAudit {
     Batch { job: uuid::Uuid },
 }
 
-/// Creates many records with multi-row INSERTs: the bulk path of batches and imports.
+/// A row of the bulk path: its name in errors (`create[3]`) and its values, as `parse_input`
+/// in create mode gave them.
+pub trait NewRow: Sync {
+    fn op(&self) -> &str;
+    fn values(&self) -> &BTreeMap<FieldId, Value>;
+}
+
+impl NewRow for (String, BTreeMap<FieldId, Value>) {
+    fn op(&self) -> &str {
+        &self.0
+    }
+    fn values(&self) -> &BTreeMap<FieldId, Value> {
+        &self.1
+    }
+}
+
+/// Creates many records with multi-row INSERTs: the bulk path of batches and imports; returns
+/// their ids in the order of `rows` (callers that show the records read them back).
 /// Each row is named (`create[3]`) so that an error says which one failed; rows come from
 /// `parse_input` in create mode with the path `<name>.fields`.
 pub async fn create_many(
     tx: &mut Tx,
     table: &TableDef,
-    rows: Vec<(String, BTreeMap<FieldId, Value>)>,
+    rows: &[impl NewRow],
     actor: UserId,
     audit: BulkAudit,
-) -> Result<Vec<Record>, StoreError> {
+) -> Result<Vec<RecordId>, StoreError> {
     let in_row = |op: &str, e: StoreError| StoreError::InBatch {
         op: op.to_owned(),
         source: Box::new(e),
     };
-    for (op, values) in &rows {
-        check_references(tx, table, values, &format!("{op}.fields"))
+    for row in rows {
+        check_references(tx, table, row.values(), &format!("{}.fields", row.op()))
             .await
-            .map_err(|e| in_row(op, e))?;
+            .map_err(|e| in_row(row.op(), e))?;
     }
-    check_unique_among(tx, table, &rows).await?;
+    check_unique_among(tx, table, rows).await?;
     let now = crate::now();
     let columns: Vec<&FieldDef> = table
         .fields
@@ -73,7 +90,8 @@ pub async fn create_many(
             }
         }
         q.push(") VALUES ");
-        for (i, (_, values)) in chunk.iter().enumerate() {
+        for (i, row) in chunk.iter().enumerate() {
+            let values = row.values();
             let id = ids[chunk_no * rows_per_statement + i];
             q.push(if i == 0 { "(" } else { ", (" }).param_list([
                 Param::Uuid(id.0),
@@ -93,7 +111,8 @@ pub async fn create_many(
         }
         tx.execute(q).await.map_err(|e| duplicate(table, e))?;
     }
-    for ((_, values), id) in rows.iter().zip(&ids) {
+    for (row, id) in rows.iter().zip(&ids) {
+        let values = row.values();
         for f in &table.fields {
             if let (FieldType::Link(_), Some(Value::Links(links))) =
                 (&f.field_type, values.get(&f.id))
@@ -102,25 +121,24 @@ pub async fn create_many(
             }
         }
     }
-    let records = get_many(tx, table, &ids).await?;
     match audit {
         BulkAudit::PerRecord => {
-            for ((_, values), record) in rows.iter().zip(&records) {
+            for (row, id) in rows.iter().zip(&ids) {
                 super::audit_change(
                     tx,
                     crate::audit::Action::RecordCreate,
                     table,
-                    record,
-                    Some(super::changed_detail(table, values, None)),
+                    (*id, Some(actor)),
+                    Some(super::changed_detail(table, row.values(), None)),
                 )
                 .await?;
             }
         }
         BulkAudit::Batch { job } => {
             let mut contents = Vec::new();
-            for ((_, values), id) in rows.iter().zip(&ids) {
+            for (row, id) in rows.iter().zip(&ids) {
                 contents.extend_from_slice(id.0.as_bytes());
-                let detail = super::changed_detail(table, values, None).to_string();
+                let detail = super::changed_detail(table, row.values(), None).to_string();
                 contents.extend_from_slice(&(detail.len() as u64).to_be_bytes());
                 contents.extend_from_slice(detail.as_bytes());
             }
@@ -134,7 +152,7 @@ pub async fn create_many(
             crate::audit::record(tx, event).await?;
         }
     }
-    Ok(records)
+    Ok(ids)
 }
 
 /// Finds the first row whose unique value repeats an earlier row's or a stored record's,
@@ -142,15 +160,15 @@ pub async fn create_many(
 pub(crate) async fn check_unique_among(
     tx: &mut Tx,
     table: &TableDef,
-    rows: &[(String, BTreeMap<FieldId, Value>)],
+    rows: &[impl NewRow],
 ) -> Result<(), StoreError> {
     for f in table.fields.iter().filter(|f| f.unique) {
         let mut seen: Vec<&Value> = Vec::new();
-        for (op, values) in rows {
-            if let Some(v) = values.get(&f.id).filter(|v| !v.is_null()) {
+        for row in rows {
+            if let Some(v) = row.values().get(&f.id).filter(|v| !v.is_null()) {
                 if seen.contains(&v) {
                     return Err(StoreError::InBatch {
-                        op: op.clone(),
+                        op: row.op().to_owned(),
                         source: Box::new(StoreError::Duplicate {
                             field: f.name.clone(),
                         }),
@@ -177,8 +195,8 @@ pub(crate) async fn check_unique_among(
                 if tx.fetch_optional(q).await?.is_some() {
                     let op = rows
                         .iter()
-                        .find(|(_, values)| values.get(&f.id) == Some(*v))
-                        .map_or_else(String::new, |(op, _)| op.clone());
+                        .find(|r| r.values().get(&f.id) == Some(*v))
+                        .map_or_else(String::new, |r| r.op().to_owned());
                     return Err(StoreError::InBatch {
                         op,
                         source: Box::new(StoreError::Duplicate {
@@ -205,8 +223,8 @@ pub(crate) async fn check_unique_among(
                 let taken = from_row(&f.field_type, &row, 0)?;
                 let op = rows
                     .iter()
-                    .find(|(_, values)| values.get(&f.id) == Some(&taken))
-                    .map_or_else(String::new, |(op, _)| op.clone());
+                    .find(|r| r.values().get(&f.id) == Some(&taken))
+                    .map_or_else(String::new, |r| r.op().to_owned());
                 return Err(StoreError::InBatch {
                     op,
                     source: Box::new(StoreError::Duplicate {

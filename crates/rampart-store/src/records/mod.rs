@@ -238,10 +238,12 @@ pub(crate) async fn check_references(
         let Some(field) = table.field(*field_id) else {
             continue;
         };
-        let at = if path.is_empty() {
-            field.name.clone()
-        } else {
-            format!("{path}.{}", field.name)
+        let at = || {
+            if path.is_empty() {
+                field.name.clone()
+            } else {
+                format!("{path}.{}", field.name)
+            }
         };
         match (&field.field_type, value) {
             (FieldType::Link(o), Value::Links(ids)) if !ids.is_empty() => {
@@ -272,7 +274,7 @@ pub(crate) async fn check_references(
                     .collect();
                 if !missing.is_empty() {
                     errors.push(FieldError::new(
-                        at,
+                        at(),
                         "unknown_record",
                         format!("no such record in the linked table: {}", missing.join(", ")),
                     ));
@@ -282,7 +284,7 @@ pub(crate) async fn check_references(
                 let known = crate::identity::user_by_id(tx, *u).await?.is_some();
                 if !known {
                     errors.push(FieldError::new(
-                        at,
+                        at(),
                         "unknown_user",
                         "no such user in this tenant",
                     ));
@@ -414,13 +416,13 @@ pub(crate) async fn audit_change(
     tx: &mut Tx,
     action: crate::audit::Action,
     table: &TableDef,
-    record: &Record,
+    (id, owner): (RecordId, Option<UserId>),
     detail: Option<serde_json::Value>,
 ) -> Result<(), StoreError> {
     let mut event = crate::audit::Event::new(action)
         .table(table.id.0)
-        .record(record.id.0);
-    if let Some(owner) = record.owner {
+        .record(id.0);
+    if let Some(owner) = owner {
         event = event.subject(owner.0);
     }
     if let Some(d) = detail {
@@ -495,7 +497,7 @@ pub async fn create_owned(
         tx,
         crate::audit::Action::RecordCreate,
         table,
-        &record,
+        (record.id, record.owner),
         Some(changed_detail(table, &values, None)),
     )
     .await?;
@@ -582,7 +584,7 @@ pub async fn update_owned(
         tx,
         crate::audit::Action::RecordUpdate,
         table,
-        &record,
+        (record.id, record.owner),
         Some(changed_detail(table, &values, owner)),
     )
     .await?;
@@ -644,7 +646,14 @@ pub async fn delete(
         .push(" AND version = ")
         .param(Param::I64(expected_version));
     tx.execute(q).await?;
-    audit_change(tx, crate::audit::Action::RecordDelete, table, &record, None).await
+    audit_change(
+        tx,
+        crate::audit::Action::RecordDelete,
+        table,
+        (record.id, record.owner),
+        None,
+    )
+    .await
 }
 
 /// Where the previous page ended: its last record's sort values and id.

@@ -26,7 +26,9 @@ use super::source::Raw;
 use crate::AppError;
 use crate::records::cells::{split_list, unguard};
 use crate::records::list::Plan;
+use crate::records::write::ParsedRow;
 use crate::records::{FieldValues, Scoped, scoped};
+use rampart_core::record::InputMode;
 
 /// Rows written per statement batch (and per transaction in "valid rows" mode).
 pub const BATCH_ROWS: usize = 1000;
@@ -458,7 +460,15 @@ struct Checked {
     cells: Vec<Raw>,
     body: FieldValues,
     owner: Option<rampart_core::UserId>,
+    /// The body validated in create mode, when it was (not for an upsert's rows).
+    parsed: Option<Parsed>,
 }
+
+/// A body as [`Scoped::input`] validated it: the fields it writes and its values.
+type Parsed = (
+    Vec<rampart_core::FieldId>,
+    BTreeMap<rampart_core::FieldId, Value>,
+);
 
 /// A string literal of the rule language.
 fn rule_string(s: &str) -> String {
@@ -750,15 +760,20 @@ pub async fn write_batch(
             None => rampart_core::record::InputMode::Create,
             Some(_) => rampart_core::record::InputMode::Update,
         };
-        if let Err(e) = scoped.input(&body, mode, "") {
-            errors.extend(why(&e, mapping).unwrap_or_default());
-        }
+        let parsed = match scoped.input(&body, mode, "") {
+            Ok(p) => (mode == rampart_core::record::InputMode::Create).then_some(p),
+            Err(e) => {
+                errors.extend(why(&e, mapping).unwrap_or_default());
+                None
+            }
+        };
         if errors.is_empty() {
             bodies.push(Checked {
                 row,
                 cells,
                 body,
                 owner,
+                parsed,
             });
         } else {
             done.rejects
@@ -790,7 +805,7 @@ async fn create_rows(
     job: uuid::Uuid,
     done: &mut BatchDone,
 ) -> Result<(), AppError> {
-    let (mut bodies, others): (Vec<Checked>, Vec<Checked>) =
+    let (mine, others): (Vec<Checked>, Vec<Checked>) =
         rows.into_iter().partition(|r| r.owner.is_none());
     for r in others {
         savepoint(tx, "SAVEPOINT import_row").await?;
@@ -798,16 +813,38 @@ async fn create_rows(
         let created = scoped.create(tx, &r.body, r.owner, &path).await;
         settle(tx, created, &r, mapping, done).await?;
     }
-    while !bodies.is_empty() {
-        let batch: Vec<(String, FieldValues)> = bodies
-            .iter()
-            .map(|r| (format!("row[{}]", r.row), r.body.clone()))
-            .collect();
+    // The rows to create together, each with its validated values (`parsed[i]` is `kept[i]`).
+    let mut parsed: Vec<ParsedRow> = Vec::with_capacity(mine.len());
+    let mut kept: Vec<Checked> = Vec::with_capacity(mine.len());
+    for mut r in mine {
+        let op = format!("row[{}]", r.row);
+        let valid = match r.parsed.take() {
+            Some(p) => Ok(p),
+            None => scoped
+                .input(&r.body, InputMode::Create, &format!("{op}.fields"))
+                .map_err(|e| e.in_operation(&op)),
+        };
+        match valid {
+            Ok((fields, values)) => {
+                parsed.push(ParsedRow { op, fields, values });
+                kept.push(r);
+            }
+            Err(e) => {
+                let Some(errors) = why(&e, mapping) else {
+                    return Err(e);
+                };
+                done.rejects
+                    .push(reject(r.row, &r.cells, errors, mapping.sheet));
+            }
+        }
+    }
+    let audit = records::BulkAudit::Batch { job };
+    while !parsed.is_empty() {
         savepoint(tx, "SAVEPOINT import_rows").await?;
-        match scoped.create_imported(tx, batch, job).await {
-            Ok(n) => {
+        match scoped.create_parsed(tx, &parsed, audit).await {
+            Ok(ids) => {
                 savepoint(tx, "RELEASE SAVEPOINT import_rows").await?;
-                done.written += n;
+                done.written += ids.len() as u64;
                 break;
             }
             Err(e) => {
@@ -816,10 +853,11 @@ async fn create_rows(
                 let (Some(row), Some(errors)) = (failing_row(&e), why(&e, mapping)) else {
                     return Err(e);
                 };
-                let Some(at) = bodies.iter().position(|r| r.row == row) else {
+                let Some(at) = kept.iter().position(|r| r.row == row) else {
                     return Err(e);
                 };
-                let r = bodies.remove(at);
+                parsed.remove(at);
+                let r = kept.remove(at);
                 done.rejects
                     .push(reject(r.row, &r.cells, errors, mapping.sheet));
             }
@@ -1009,22 +1047,6 @@ fn link_ids(
             return Err(("too_many_links", "this field links one record".to_owned()));
         }
     })
-}
-
-impl Scoped {
-    /// Creates rows of an import on the bulk path, audited as one `record.import` entry (see
-    /// [`records::BulkAudit::Batch`]); every check of [`Scoped::create_many`] applies.
-    pub(crate) async fn create_imported(
-        &self,
-        tx: &mut Tx,
-        rows: Vec<(String, FieldValues)>,
-        job: uuid::Uuid,
-    ) -> Result<u64, AppError> {
-        let n = rows.len() as u64;
-        self.create_bulk(tx, rows, records::BulkAudit::Batch { job })
-            .await?;
-        Ok(n)
-    }
 }
 
 #[cfg(test)]
